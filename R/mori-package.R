@@ -1,0 +1,3 @@
+#' @keywords internal
+#' @useDynLib mori, .registration = TRUE
+"_PACKAGE"

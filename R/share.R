@@ -1,0 +1,85 @@
+#' Share an R object through shared memory
+#'
+#' `share()` writes `x` once into operating-system shared memory and returns
+#' a view of it that reads straight from that memory. The view behaves like
+#' `x` (`identical(share(x), x)` is `TRUE`), and serializes as a short
+#' reference, so parallel workers that receive it map the same physical pages
+#' instead of receiving a copy.
+#'
+#' Atomic vectors (logical, integer, double, complex, raw, character) with all
+#' their attributes, lists, data frames and nested lists are shared.
+#' Environments, functions, formulas, external pointers, S4 objects and
+#' `NULL` are returned unchanged; inside a shared list they are kept as they
+#' are in this process and restored as copies in other processes.
+#'
+#' The memory lives while the returned object, or anything taken from it, is
+#' reachable in any process that has mapped it. Keep the object returned by
+#' `share()` alive until every worker has received it: a worker that receives
+#' the reference after the owner dropped it gets a "not found" error.
+#'
+#' Shared data is never altered: modifying a shared object gives the
+#' modifying process its own copy of the pages it writes.
+#'
+#' @param x An R object.
+#' @return A shared version of `x`, or `x` itself when it cannot be shared or
+#'   is shared already.
+#' @seealso [map_shared()], [shared_name()], [is_shared()]
+#' @examples
+#' x <- share(rnorm(1e6))
+#' mean(x)
+#' length(serialize(x, NULL)) # a short reference, not 8 MB
+#' is_shared(x)
+#' @export
+share <- function(x) {
+  .Call(mori_share, x)
+}
+
+#' Map a shared object by name
+#'
+#' Opens the shared region called `name`, as returned by [shared_name()], from
+#' any process on the same machine run by the same user, and returns the
+#' object (or, for a name with a path such as `"/mori_1a2b_7_3[2,3]"`, the
+#' element at that 1-based path).
+#'
+#' @param name A region name.
+#' @return The shared object, or `NULL` when `name` is not a well-formed mori
+#'   name. A well-formed name whose region no longer exists is an error that
+#'   says it was not found.
+#' @examples
+#' x <- share(1:10)
+#' y <- map_shared(shared_name(x))
+#' identical(x, y)
+#' map_shared("not a name")
+#' @export
+map_shared <- function(name) {
+  .Call(mori_map_shared, name)
+}
+
+#' The name of a shared object
+#'
+#' @param x An R object.
+#' @return The name of the shared region `x` reads from (with the 1-based path
+#'   of `x` within it for an element of a shared list), or `NULL` if `x` is
+#'   not shared.
+#' @examples
+#' x <- share(list(a = 1:3, b = letters))
+#' shared_name(x)
+#' shared_name(x$b)
+#' shared_name(1:3)
+#' @export
+shared_name <- function(x) {
+  .Call(mori_shared_name, x)
+}
+
+#' Is an object shared?
+#'
+#' @param x An R object.
+#' @return `TRUE` if `x` reads from a shared region (and has not been
+#'   modified), `FALSE` otherwise.
+#' @examples
+#' is_shared(share(rnorm(10)))
+#' is_shared(rnorm(10))
+#' @export
+is_shared <- function(x) {
+  .Call(mori_is_shared, x)
+}

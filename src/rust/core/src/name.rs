@@ -1,0 +1,143 @@
+//! Region names: `/mori_<pid>_<serial>_<fd>` (lower-case hex), optionally
+//! followed by a 1-based element path `[2,3]` or an internal node index `#17`.
+//!
+//! The owner's process id and descriptor number tell a consumer where to open
+//! the region (`/proc/<pid>/fd/<fd>`); the serial tells it which region that
+//! descriptor must be, since descriptor numbers are reused.
+
+/// Where in a region a name points.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Root,
+    /// 1-based list positions from the root.
+    Path(Vec<u64>),
+    /// A node index (attribute values, which have no list path).
+    Node(u32),
+}
+
+/// A parsed region name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionName {
+    pub pid: u32,
+    pub serial: u64,
+    pub fd: u32,
+    pub target: Target,
+}
+
+/// Longest name accepted; anything longer is malformed.
+pub const MAX_NAME_LEN: usize = 4096;
+/// Deepest element path accepted.
+pub const MAX_PATH_DEPTH: usize = 1000;
+const PREFIX: &str = "/mori_";
+
+impl RegionName {
+    pub fn new(pid: u32, serial: u64, fd: u32) -> RegionName {
+        RegionName { pid, serial, fd, target: Target::Root }
+    }
+
+    /// The name of the memory file behind the region, as the kernel shows it.
+    pub fn file_name(&self) -> String {
+        format!("mori_{:x}_{:x}", self.pid, self.serial)
+    }
+
+    /// The name without any path.
+    pub fn base(&self) -> String {
+        format!("{PREFIX}{:x}_{:x}_{:x}", self.pid, self.serial, self.fd)
+    }
+
+    pub fn with_target(&self, target: Target) -> RegionName {
+        RegionName { target, ..self.clone() }
+    }
+
+    /// Parses a name; `None` when it is not of mori's form.
+    pub fn parse(s: &str) -> Option<RegionName> {
+        if s.len() > MAX_NAME_LEN || !s.is_ascii() {
+            return None;
+        }
+        let rest = s.strip_prefix(PREFIX)?;
+        let split = rest.find(['[', '#']).unwrap_or(rest.len());
+        let (base, suffix) = rest.split_at(split);
+        let mut fields = base.split('_');
+        let pid = u32::try_from(hex(fields.next()?)?).ok()?;
+        let serial = hex(fields.next()?)?;
+        let fd = u32::try_from(hex(fields.next()?)?).ok().filter(|&fd| fd <= i32::MAX as u32)?;
+        if fields.next().is_some() || pid == 0 {
+            return None;
+        }
+        let target = if suffix.is_empty() {
+            Target::Root
+        } else if let Some(node) = suffix.strip_prefix('#') {
+            Target::Node(decimal(node).and_then(|n| u32::try_from(n).ok())?)
+        } else {
+            let inner = suffix.strip_prefix('[')?.strip_suffix(']')?;
+            let path: Option<Vec<u64>> = inner.split(',').map(|p| decimal(p).filter(|&i| i >= 1)).collect();
+            let path = path?;
+            if path.len() > MAX_PATH_DEPTH {
+                return None;
+            }
+            Target::Path(path)
+        };
+        Some(RegionName { pid, serial, fd, target })
+    }
+}
+
+impl std::fmt::Display for RegionName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.base())?;
+        match &self.target {
+            Target::Root => Ok(()),
+            Target::Path(p) => f.write_str(&crate::layout::format_path(p)),
+            Target::Node(n) => write!(f, "#{n}"),
+        }
+    }
+}
+
+/// 1 to 16 lower-case hex digits, no leading zero except for "0".
+fn hex(s: &str) -> Option<u64> {
+    let ok = !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !ok || (s.len() > 1 && s.starts_with('0')) {
+        return None;
+    }
+    u64::from_str_radix(s, 16).ok()
+}
+
+/// 1 to 19 decimal digits, no sign, no leading zero except for "0".
+fn decimal(s: &str) -> Option<u64> {
+    let ok = !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit());
+    if !ok || (s.len() > 1 && s.starts_with('0')) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let n = RegionName::new(0x1a2b, 7, 3);
+        assert_eq!(n.to_string(), "/mori_1a2b_7_3");
+        assert_eq!(RegionName::parse("/mori_1a2b_7_3"), Some(n.clone()));
+        let p = n.with_target(Target::Path(vec![2, 3]));
+        assert_eq!(p.to_string(), "/mori_1a2b_7_3[2,3]");
+        assert_eq!(RegionName::parse("/mori_1a2b_7_3[2,3]"), Some(p));
+        assert_eq!(RegionName::parse("/mori_1a2b_7_3#12").unwrap().target, Target::Node(12));
+        assert_eq!(n.file_name(), "mori_1a2b_7");
+    }
+
+    #[test]
+    fn malformed_names_are_refused() {
+        for bad in [
+            "", "/", "mori_1_1_1", "/mori_", "/mori_1_1", "/mori_1_1_1_1", "/mori_0_1_1", "/mori_1A_1_1",
+            "/mori_01_1_1", "/mori_1_1_1[", "/mori_1_1_1[]", "/mori_1_1_1[0]", "/mori_1_1_1[1,]",
+            "/mori_1_1_1[a]", "/mori_1_1_1]", "/mori_1_1_1#", "/mori_1_1_1#-1", "/mori_1_1_1[1]x",
+            "/mori_1_1_1/../x", "/../etc/passwd", "/mori_1_1_1\0", "/mori_1_1_ffffffff",
+            "/mori_100000000_1_1", "/mori_1_11111111111111111_1", "/mori_1_1_1#4294967296", "/mori_é_1_1",
+        ] {
+            assert_eq!(RegionName::parse(bad), None, "{bad:?} was accepted");
+        }
+        assert_eq!(RegionName::parse(&format!("/mori_1_1_1[{}]", vec!["1"; 1001].join(","))), None);
+        assert_eq!(RegionName::parse(&"/mori_1_1_1".repeat(1000)), None);
+    }
+}

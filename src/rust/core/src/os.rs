@@ -1,0 +1,417 @@
+//! OS shared memory: sealed anonymous memory files (Linux `memfd`), their
+//! mappings and how another process opens them. Nothing here knows about R.
+//!
+//! A region is written once through a shared writable mapping, which is then
+//! unmapped and the file sealed against growing, shrinking and writing. After
+//! that no process, the owner included, can change or truncate the bytes, so a
+//! reader can neither see them change nor fault on a shrunken file. Consumers
+//! open the owner's descriptor through `/proc/<pid>/fd/<fd>`, which the kernel
+//! only allows to processes that may inspect the owner (the same user).
+
+use std::ffi::CString;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+
+/// Why an OS operation on a region failed.
+#[derive(Debug)]
+pub enum OsError {
+    /// The memory for the region could not be reserved.
+    NoSpace { bytes: u64, errno: i32 },
+    /// The process may not map more memory areas (`vm.max_map_count`).
+    TooManyMappings,
+    /// No region with this name exists (any more).
+    NotFound,
+    /// The region exists but belongs to a process we may not inspect.
+    PermissionDenied,
+    /// The descriptor is there but is not a sealed mori region.
+    NotARegion(&'static str),
+    Io { op: &'static str, err: io::Error },
+}
+
+impl fmt::Display for OsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OsError::NoSpace { bytes, errno } => write!(
+                f,
+                "could not reserve {} of shared memory ({}); free memory or share a smaller object",
+                format_bytes(*bytes),
+                io::Error::from_raw_os_error(*errno)
+            ),
+            OsError::TooManyMappings => write!(
+                f,
+                "this process has too many memory mappings (vm.max_map_count); drop shared objects no longer needed or raise vm.max_map_count"
+            ),
+            OsError::NotFound => write!(f, "not found"),
+            OsError::PermissionDenied => write!(f, "permission denied: the region belongs to another user"),
+            OsError::NotARegion(why) => write!(f, "not a mori region ({why})"),
+            OsError::Io { op, err } => write!(f, "{op} failed: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for OsError {}
+
+/// `1.5 GB` style sizes for messages.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+fn last_error(op: &'static str) -> OsError {
+    OsError::Io { op, err: io::Error::last_os_error() }
+}
+
+/// A memory mapping, unmapped on drop.
+#[derive(Debug)]
+struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a Mapping is plain memory owned by this value; moving it between
+// threads does not change what it points at.
+unsafe impl Send for Mapping {}
+// SAFETY: shared access only reads (read-only mappings) or goes through `&mut`.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    fn new(fd: RawFd, offset: u64, len: usize, prot: i32, flags: i32) -> Result<Mapping, OsError> {
+        assert!(len > 0, "mappings are never empty");
+        let offset = libc::off_t::try_from(offset).map_err(|_| OsError::NotARegion("offset too large"))?;
+        // SAFETY: a fresh mapping chosen by the kernel (addr = NULL) cannot
+        // alias any Rust object; the result is checked before use.
+        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd, offset) };
+        if ptr == libc::MAP_FAILED {
+            let err = io::Error::last_os_error();
+            return Err(match err.raw_os_error() {
+                Some(libc::ENOMEM) => OsError::TooManyMappings,
+                _ => OsError::Io { op: "mmap", err },
+            });
+        }
+        Ok(Mapping { ptr: NonNull::new(ptr.cast()).expect("mmap never returns NULL on success"), len })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are exactly what mmap returned, unmapped only here.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+/// A new region being written by its owner.
+#[derive(Debug)]
+pub struct WritableRegion {
+    fd: OwnedFd,
+    map: Mapping,
+}
+
+impl WritableRegion {
+    /// Creates an anonymous memory file of `size` bytes, all of it reserved now
+    /// (so running out of memory is an error here, never a fault later).
+    pub fn create(file_name: &str, size: u64) -> Result<WritableRegion, OsError> {
+        let len = usize::try_from(size).map_err(|_| OsError::NoSpace { bytes: size, errno: libc::EFBIG })?;
+        let cname = CString::new(file_name).expect("region file names have no NUL");
+        // SAFETY: memfd_create reads a NUL-terminated string and returns a new
+        // descriptor that we own from here on.
+        let raw = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+        if raw < 0 {
+            return Err(last_error("memfd_create"));
+        }
+        // SAFETY: raw is a valid descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: plain syscalls on our own descriptor.
+        if unsafe { libc::fchmod(fd.as_raw_fd(), 0o600) } != 0 {
+            return Err(last_error("fchmod"));
+        }
+        // Anonymous shared memory is not charged until it is touched, so the
+        // kernel would happily start filling a request larger than the
+        // machine and end in the OOM killer: refuse such requests up front.
+        if available_memory().is_some_and(|avail| size > avail) {
+            return Err(OsError::NoSpace { bytes: size, errno: libc::ENOMEM });
+        }
+        let size_off = libc::off_t::try_from(size).map_err(|_| OsError::NoSpace { bytes: size, errno: libc::EFBIG })?;
+        // SAFETY: as above.
+        if unsafe { libc::fallocate(fd.as_raw_fd(), 0, 0, size_off) } != 0 {
+            let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            return Err(OsError::NoSpace { bytes: size, errno });
+        }
+        // MAP_POPULATE: the pages were just reserved; map them all now rather
+        // than taking one fault per page while copying.
+        let flags = libc::MAP_SHARED | libc::MAP_POPULATE;
+        let map = Mapping::new(fd.as_raw_fd(), 0, len, libc::PROT_READ | libc::PROT_WRITE, flags)?;
+        Ok(WritableRegion { fd, map })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the mapping is ours, writable and `len` bytes long; `&mut self`
+        // makes this the only live view.
+        unsafe { std::slice::from_raw_parts_mut(self.map.ptr.as_ptr(), self.map.len) }
+    }
+
+    /// Ends writing: unmaps, seals the file for good and maps it read-only.
+    pub fn seal(self) -> Result<SealedRegion, OsError> {
+        let WritableRegion { fd, map } = self;
+        let len = map.len;
+        drop(map);
+        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
+        // SAFETY: fcntl on our own descriptor; no writable mapping remains.
+        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+            return Err(last_error("sealing the region"));
+        }
+        SealedRegion::map(fd, len)
+    }
+}
+
+/// A sealed region mapped read-only; shared by all readers in a process.
+#[derive(Debug)]
+pub struct SealedRegion {
+    fd: OwnedFd,
+    map: Mapping,
+}
+
+/// Seals a region must carry before a reader trusts its bytes not to change.
+const REQUIRED_SEALS: i32 = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+
+impl SealedRegion {
+    fn map(fd: OwnedFd, len: usize) -> Result<SealedRegion, OsError> {
+        let map = Mapping::new(fd.as_raw_fd(), 0, len, libc::PROT_READ, libc::MAP_SHARED)?;
+        Ok(SealedRegion { fd, map })
+    }
+
+    /// Opens another process's region through `/proc/<pid>/fd/<fd>` and checks
+    /// that it is the memory file called `file_name` and that it is sealed.
+    pub fn open(pid: u32, fd_number: u32, file_name: &str) -> Result<SealedRegion, OsError> {
+        let path = CString::new(format!("/proc/{pid}/fd/{fd_number}")).expect("no NUL in a number");
+        // SAFETY: open reads a NUL-terminated path; the descriptor is checked.
+        let raw = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if raw < 0 {
+            let err = io::Error::last_os_error();
+            return Err(match err.raw_os_error() {
+                Some(libc::ENOENT) | Some(libc::ESRCH) | Some(libc::ENOTDIR) => OsError::NotFound,
+                Some(libc::EACCES) | Some(libc::EPERM) => OsError::PermissionDenied,
+                Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::Io { op: "open (too many open files)", err },
+                _ => OsError::Io { op: "open", err },
+            });
+        }
+        // SAFETY: raw is a fresh descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .map_err(|err| OsError::Io { op: "readlink", err })?;
+        if link.as_os_str().as_encoded_bytes() != format!("/memfd:{file_name} (deleted)").as_bytes() {
+            // The descriptor number was reused for something else: our region is gone.
+            return Err(OsError::NotFound);
+        }
+        // SAFETY: fcntl/fstat on our own descriptor into a local struct.
+        let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+        if seals < 0 || seals & REQUIRED_SEALS != REQUIRED_SEALS {
+            return Err(OsError::NotARegion("it is not sealed"));
+        }
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: st is a valid, writable stat buffer.
+        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+            return Err(last_error("fstat"));
+        }
+        let len = usize::try_from(st.st_size).map_err(|_| OsError::NotARegion("negative size"))?;
+        if len == 0 {
+            return Err(OsError::NotARegion("it is empty"));
+        }
+        SealedRegion::map(fd, len)
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: the mapping is readable, `len` bytes long, sealed against
+        // writes and truncation, and lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.map.ptr.as_ptr(), self.map.len) }
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// A private copy-on-write mapping of `len` bytes at `offset`: reads share
+    /// the region's pages; a write copies only the page written, for this
+    /// mapping alone.
+    pub fn map_private(&self, offset: u64, len: u64) -> Result<PrivateMapping, OsError> {
+        let end = offset.checked_add(len).filter(|&e| e <= self.map.len as u64);
+        assert!(end.is_some() && len > 0, "private mapping inside the region");
+        let page = page_size();
+        let start = offset / page * page;
+        let delta = (offset - start) as usize;
+        let map = Mapping::new(
+            self.fd.as_raw_fd(),
+            start,
+            delta + len as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE,
+        )?;
+        Ok(PrivateMapping { map, delta })
+    }
+}
+
+/// See [`SealedRegion::map_private`].
+#[derive(Debug)]
+pub struct PrivateMapping {
+    map: Mapping,
+    delta: usize,
+}
+
+impl PrivateMapping {
+    pub fn as_mut_ptr(&self) -> *mut u8 {
+        // SAFETY: delta < the mapping's length by construction.
+        unsafe { self.map.ptr.as_ptr().add(self.delta) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len - self.delta
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: readable and `len` bytes long for the life of self.
+        unsafe { std::slice::from_raw_parts(self.as_mut_ptr(), self.len()) }
+    }
+}
+
+/// Memory a new region may take: what the kernel reports available, capped by
+/// the memory cgroup's headroom where one applies.
+pub fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())?;
+    let mut avail = kb.saturating_mul(1024);
+    let read = |f: &str| std::fs::read_to_string(format!("/sys/fs/cgroup/{f}")).ok();
+    if let (Some(max), Some(cur)) = (read("memory.max"), read("memory.current")) {
+        if let (Ok(max), Ok(cur)) = (max.trim().parse::<u64>(), cur.trim().parse::<u64>()) {
+            avail = avail.min(max.saturating_sub(cur));
+        }
+    }
+    Some(avail)
+}
+
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if v > 0 {
+        v as u64
+    } else {
+        4096
+    }
+}
+
+/// Asks the kernel to fault in a whole range at once before a full scan
+/// (`MADV_POPULATE_READ`, Linux 5.14+); silently does nothing where unsupported.
+pub fn populate_read(bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    let page = page_size() as usize;
+    let start = bytes.as_ptr() as usize / page * page;
+    let len = bytes.as_ptr() as usize + bytes.len() - start;
+    // SAFETY: the range lies within a live mapping (rounded down to its page);
+    // MADV_POPULATE_READ only reads.
+    unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_POPULATE_READ) };
+}
+
+/// This machine's identity for this boot: a reference made on another machine
+/// (or before a reboot) cannot name a live region here.
+pub fn host_id() -> [u8; 16] {
+    let mut id = [0u8; 16];
+    if let Ok(text) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
+        let hex: Vec<u8> = text.bytes().filter(|b| b.is_ascii_hexdigit()).collect();
+        for (i, pair) in hex.chunks(2).take(16).enumerate() {
+            let s = std::str::from_utf8(pair).unwrap_or("0");
+            id[i] = u8::from_str_radix(s, 16).unwrap_or(0);
+        }
+    }
+    id
+}
+
+pub fn current_pid() -> u32 {
+    std::process::id()
+}
+
+/// Raises the soft limit on open descriptors to the hard limit: each region a
+/// process uses holds one descriptor.
+pub fn raise_descriptor_limit() -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: get/setrlimit with a valid local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+    lim.rlim_cur
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_seal_open_and_map_privately() {
+        let mut w = WritableRegion::create("mori_test_1", 10000).unwrap();
+        w.bytes_mut()[..5].copy_from_slice(b"hello");
+        w.bytes_mut()[9000] = 42;
+        let r = w.seal().unwrap();
+        assert_eq!(&r.bytes()[..5], b"hello");
+        let other = SealedRegion::open(current_pid(), r.fd() as u32, "mori_test_1").unwrap();
+        assert_eq!(other.bytes()[9000], 42);
+        assert!(matches!(SealedRegion::open(current_pid(), r.fd() as u32, "mori_test_2"), Err(OsError::NotFound)));
+        assert!(matches!(SealedRegion::open(current_pid(), 999_999, "mori_test_1"), Err(OsError::NotFound)));
+        // A private mapping sees the bytes and can be written without changing the region.
+        let p = other.map_private(8999, 2).unwrap();
+        assert_eq!(p.bytes(), &[0, 42]);
+        // SAFETY: test-only write into our private mapping.
+        unsafe { *p.as_mut_ptr().add(1) = 7 };
+        assert_eq!(p.bytes(), &[0, 7]);
+        assert_eq!(r.bytes()[9000], 42);
+        assert_eq!(other.bytes()[9000], 42);
+    }
+
+    #[test]
+    fn sealed_regions_cannot_be_written_or_resized() {
+        let w = WritableRegion::create("mori_test_3", 4096).unwrap();
+        let r = w.seal().unwrap();
+        // SAFETY: syscalls on the test's own descriptor.
+        unsafe {
+            assert_ne!(libc::ftruncate(r.fd(), 0), 0);
+            assert_ne!(libc::pwrite(r.fd(), b"x".as_ptr().cast(), 1, 0), 1);
+            let p = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_WRITE, libc::MAP_SHARED, r.fd(), 0);
+            assert_eq!(p, libc::MAP_FAILED);
+        }
+    }
+
+    #[test]
+    fn impossible_sizes_fail_cleanly() {
+        assert!(matches!(WritableRegion::create("mori_test_4", u64::MAX / 2), Err(OsError::NoSpace { .. })));
+    }
+
+    #[test]
+    fn sizes_format_for_people() {
+        assert_eq!(format_bytes(12), "12 bytes");
+        assert_eq!(format_bytes(200_000_000), "200.0 MB");
+    }
+}

@@ -1,0 +1,333 @@
+//! mori's ALTREP classes: R vectors whose data is a node of a shared region.
+//!
+//! Every shared R object is a *view*: `data1` is an external pointer to a
+//! [`View`] (which holds the region alive), `data2` is a cache of R objects for
+//! strings and lists (R_NilValue until first needed). What all classes share
+//! lives here: the view, creation, length, serialization as a short reference,
+//! duplication without copying, and inspection.
+
+mod atomic;
+#[cfg(r_altlist)]
+mod list;
+mod string;
+
+use std::ffi::CStr;
+use std::sync::{Arc, OnceLock};
+
+use mori_core::layout::{Kind, Node};
+use mori_core::name::{RegionName, Target};
+use mori_core::os::{self, PrivateMapping};
+
+use crate::error::{guard, Error, Result};
+use crate::ffi::{self, R_altrep_class_t, Rboolean, DllInfo, SEXP, SEXPTYPE};
+use crate::rapi::{self, Protector};
+use crate::region::{self, Region};
+
+/// Vectors at most this large get a private heap copy when C code asks for a
+/// writable pointer; larger ones get a private copy-on-write mapping.
+const HEAP_COPY_LIMIT: usize = 16 * 1024;
+
+/// A private, writable copy of a view's data, made when R asked for a
+/// writable pointer. Pages of a mapping are copied only when written.
+enum Private {
+    Mapped(PrivateMapping),
+    Heap(Vec<u64>),
+}
+
+/// What an ALTREP object of ours points at.
+pub struct View {
+    pub region: Arc<Region>,
+    pub node_index: u32,
+    pub node: Node,
+    /// Where reads go: the region's bytes, or the private copy once one exists.
+    read: *const u8,
+    private: Option<Private>,
+    /// Strings and lists: the `data2` cache holds every element.
+    pub complete: bool,
+    /// Strings and lists: an element was replaced in place.
+    pub modified: bool,
+}
+
+impl View {
+    fn new(region: Arc<Region>, node_index: u32) -> Result<View> {
+        let node = region.layout().node(node_index)?;
+        let read = region.layout().data(&node).as_ptr();
+        Ok(View { region, node_index, node, read, private: None, complete: false, modified: false })
+    }
+
+    pub fn length(&self) -> u64 {
+        self.node.length
+    }
+
+    /// The node's bytes in the region (never the private copy).
+    pub fn shared_bytes(&self) -> &[u8] {
+        self.region.layout().data(&self.node)
+    }
+
+    pub fn read_ptr(&self) -> *const u8 {
+        self.read
+    }
+
+    /// A pointer R may write through: the first call makes the private copy.
+    fn writable_ptr(&mut self) -> Result<*mut u8> {
+        if self.private.is_none() {
+            let len = self.node.data_len as usize;
+            if len == 0 {
+                return Ok(self.read as *mut u8);
+            }
+            let private = if len <= HEAP_COPY_LIMIT {
+                let mut heap = vec![0u64; len.div_ceil(8)];
+                // SAFETY: heap has at least len bytes; the source is the node's data.
+                unsafe { std::ptr::copy_nonoverlapping(self.read, heap.as_mut_ptr().cast::<u8>(), len) };
+                Private::Heap(heap)
+            } else {
+                Private::Mapped(self.region.sealed().map_private(self.node.data_off, self.node.data_len)?)
+            };
+            self.private = Some(private);
+            self.read = match self.private.as_ref().unwrap() {
+                Private::Mapped(m) => m.as_mut_ptr(),
+                Private::Heap(h) => h.as_ptr().cast(),
+            };
+        }
+        Ok(self.read as *mut u8)
+    }
+
+    /// Whether the values now differ from the region's (a writable pointer was
+    /// used to change them, or an element was replaced).
+    pub fn is_modified(&self) -> bool {
+        if self.modified {
+            return true;
+        }
+        match &self.private {
+            None => false,
+            // SAFETY: the private copy has the node's length in bytes.
+            Some(_) => unsafe {
+                std::slice::from_raw_parts(self.read, self.node.data_len as usize) != self.shared_bytes()
+            },
+        }
+    }
+
+    /// The name of this view as users see it: a list path where there is one.
+    pub fn user_name(&self) -> RegionName {
+        let target = match self.region.layout().path_of(self.node_index) {
+            Some(path) if path.is_empty() => Target::Root,
+            Some(path) => Target::Path(path),
+            None => Target::Node(self.node_index),
+        };
+        self.region.name.with_target(target)
+    }
+
+    /// The name stored in a serialized reference: the node index, which needs
+    /// no walk to resolve.
+    fn reference_name(&self) -> RegionName {
+        let target = if self.node_index == 0 { Target::Root } else { Target::Node(self.node_index) };
+        self.region.name.with_target(target)
+    }
+}
+
+struct Classes {
+    logical: R_altrep_class_t,
+    integer: R_altrep_class_t,
+    real: R_altrep_class_t,
+    complex: R_altrep_class_t,
+    raw: R_altrep_class_t,
+    string: R_altrep_class_t,
+    #[cfg(r_altlist)]
+    list: R_altrep_class_t,
+}
+
+impl Classes {
+    fn all(&self) -> impl Iterator<Item = R_altrep_class_t> {
+        let vectors = [self.logical, self.integer, self.real, self.complex, self.raw, self.string];
+        #[cfg(r_altlist)]
+        let lists = Some(self.list);
+        #[cfg(not(r_altlist))]
+        let lists = None;
+        vectors.into_iter().chain(lists)
+    }
+}
+
+// SAFETY: the class handles are R objects made once at load time and never
+// changed; R runs our code on one thread.
+unsafe impl Sync for Classes {}
+unsafe impl Send for Classes {}
+
+static CLASSES: OnceLock<Classes> = OnceLock::new();
+
+fn classes() -> &'static Classes {
+    CLASSES.get().expect("mori's ALTREP classes are registered when the package loads")
+}
+
+fn class_for(kind: Kind) -> Option<R_altrep_class_t> {
+    let c = classes();
+    match kind {
+        Kind::Logical => Some(c.logical),
+        Kind::Integer => Some(c.integer),
+        Kind::Double => Some(c.real),
+        Kind::Complex => Some(c.complex),
+        Kind::Raw => Some(c.raw),
+        Kind::String => Some(c.string),
+        #[cfg(r_altlist)]
+        Kind::List => Some(c.list),
+        _ => None,
+    }
+}
+
+/// Whether shared lists are ALTREP objects in this build of R (R >= 4.3).
+pub const LISTS_ARE_ALTREP: bool = cfg!(r_altlist);
+
+/// Registers every class; called once from `R_init_mori`.
+pub fn register(dll: *mut DllInfo) {
+    let pkg = c"mori";
+    // SAFETY: class constructors and method setters are called once, at load
+    // time, with static names and function pointers of the right signatures.
+    let classes = unsafe {
+        Classes {
+            logical: atomic::register_logical(c"mori_logical", pkg, dll),
+            integer: atomic::register_integer(c"mori_integer", pkg, dll),
+            real: atomic::register_real(c"mori_real", pkg, dll),
+            complex: atomic::register_complex(c"mori_complex", pkg, dll),
+            raw: atomic::register_raw(c"mori_raw", pkg, dll),
+            string: string::register(c"mori_string", pkg, dll),
+            #[cfg(r_altlist)]
+            list: list::register(c"mori_list", pkg, dll),
+        }
+    };
+    let _ = CLASSES.set(classes);
+}
+
+/// The methods every class has.
+///
+/// # Safety
+/// `class` must be a freshly made class of ours.
+unsafe fn set_common_methods(class: R_altrep_class_t) {
+    unsafe {
+        ffi::R_set_altrep_Length_method(class, Some(length));
+        ffi::R_set_altrep_Serialized_state_method(class, Some(serialized_state));
+        ffi::R_set_altrep_Unserialize_method(class, Some(unserialize));
+        ffi::R_set_altrep_Duplicate_method(class, Some(duplicate));
+        ffi::R_set_altrep_Inspect_method(class, Some(inspect));
+    }
+}
+
+/// The view behind an object of one of our classes.
+///
+/// # Safety
+/// `x` must be an ALTREP object of one of mori's classes.
+pub unsafe fn view<'a>(x: SEXP) -> &'a mut View {
+    // SAFETY: our objects' data1 is always a boxed View (see `new_object`).
+    unsafe { rapi::extptr_ref::<View>(ffi::R_altrep_data1(x)) }.expect("a mori view is never finalized while reachable")
+}
+
+/// The view behind `x` if it is one of mori's objects.
+pub fn view_of<'a>(x: SEXP) -> Option<&'a mut View> {
+    if !rapi::is_altrep(x) || CLASSES.get().is_none() {
+        return None;
+    }
+    // SAFETY: R_altrep_inherits reads the class of an ALTREP object.
+    let is_ours = classes().all().any(|class| unsafe { ffi::R_altrep_inherits(x, class) } == Rboolean::TRUE);
+    // SAFETY: checked that x is one of ours.
+    is_ours.then(|| unsafe { view(x) })
+}
+
+/// A new view object (no attributes) of node `node_index`.
+pub fn new_object(region: &Arc<Region>, node_index: u32) -> Result<SEXP> {
+    let view = View::new(region.clone(), node_index)?;
+    let class = class_for(view.node.kind)
+        .ok_or_else(|| Error::Message(format!("region node {node_index} is not a vector mori can view")))?;
+    let mut p = Protector::new();
+    let data1 = p.protect(rapi::boxed_extptr(Box::new(view)));
+    // SAFETY: a new ALTREP object of our class with our data1.
+    Ok(unsafe { ffi::R_new_altrep(class, data1, rapi::nil()) })
+}
+
+unsafe extern "C" fn length(x: SEXP) -> ffi::R_xlen_t {
+    // SAFETY: R calls this method only on objects of our classes.
+    guard(|| Ok(unsafe { view(x) }.length() as ffi::R_xlen_t))
+}
+
+/// A shared object serializes as its region name and this machine's id; a
+/// modified one as its values (NULL tells R to serialize the data itself).
+unsafe extern "C" fn serialized_state(x: SEXP) -> SEXP {
+    guard(|| {
+        // SAFETY: R calls this method only on objects of our classes.
+        let v = unsafe { view(x) };
+        if v.is_modified() {
+            return Ok(std::ptr::null_mut());
+        }
+        let name = v.reference_name().to_string();
+        let host = hex(&os::host_id());
+        let mut p = Protector::new();
+        // SAFETY: a fresh STRSXP filled with fresh CHARSXPs, all protected.
+        unsafe {
+            let state = p.protect(ffi::Rf_allocVector(SEXPTYPE::STRSXP, 2));
+            ffi::SET_STRING_ELT(state, 0, ffi::STRING_ELT(rapi::scalar_string(&name), 0));
+            ffi::SET_STRING_ELT(state, 1, ffi::STRING_ELT(rapi::scalar_string(&host), 0));
+            Ok(state)
+        }
+    })
+}
+
+unsafe extern "C" fn unserialize(_class: SEXP, state: SEXP) -> SEXP {
+    guard(|| {
+        let bad = || Error::Message("mori: malformed shared-object reference in serialized data".into());
+        if rapi::type_of(state) != SEXPTYPE::STRSXP || rapi::xlength(state) != 2 {
+            return Err(bad());
+        }
+        // SAFETY: state is a length-2 STRSXP.
+        let field = |i| rapi::char_bytes(unsafe { ffi::STRING_ELT(state, i) });
+        let name = std::str::from_utf8(field(0)).ok().and_then(RegionName::parse).ok_or_else(bad)?;
+        if field(1) != hex(&os::host_id()).as_bytes() {
+            return Err(Error::OtherHost(name.base()));
+        }
+        let region = region::open(&name)?;
+        let node = match name.target {
+            Target::Root => 0,
+            Target::Node(n) => n,
+            Target::Path(ref p) => region.layout().resolve_path(p)?,
+        };
+        crate::decode::bare_object(&region, node)
+    })
+}
+
+/// A copy that still reads from the region: R writes to it only through a
+/// writable pointer, which gives it its own private pages.
+unsafe extern "C" fn duplicate(x: SEXP, _deep: Rboolean) -> SEXP {
+    guard(|| {
+        // SAFETY: R calls this method only on objects of our classes.
+        let v = unsafe { view(x) };
+        if v.is_modified() || v.node.kind == Kind::List {
+            return Ok(std::ptr::null_mut());
+        }
+        let region = v.region.clone();
+        let node = v.node_index;
+        new_object(&region, node)
+    })
+}
+
+unsafe extern "C" fn inspect(
+    x: SEXP,
+    _pre: i32,
+    _deep: i32,
+    _pvec: i32,
+    _subtree: Option<unsafe extern "C" fn(SEXP, i32, i32, i32)>,
+) -> Rboolean {
+    guard(|| {
+        // SAFETY: R calls this method only on objects of our classes.
+        let v = unsafe { view(x) };
+        let line = format!(" mori view of {} ({} elements{})\n", v.user_name(), v.length(), if v.is_modified() { ", modified" } else { "" });
+        let line = std::ffi::CString::new(line).unwrap_or_default();
+        // SAFETY: printing a NUL-terminated string through "%s".
+        unsafe { ffi::Rprintf(c"%s".as_ptr(), line.as_ptr()) };
+        Ok(Rboolean::TRUE)
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Helper for the class files: `R_make_alt*_class` with our names.
+pub(crate) fn names(cname: &'static CStr, pname: &'static CStr) -> (*const i8, *const i8) {
+    (cname.as_ptr(), pname.as_ptr())
+}

@@ -1,0 +1,306 @@
+//! From an R object to a new region, in two walks: the first plans every node
+//! (so the region is created once, at its exact size), the second copies the
+//! data in, touching each source byte once.
+
+use std::sync::Arc;
+
+use mori_core::layout::{string_flags, Kind, Plan};
+
+use crate::decode::MAX_DEPTH;
+use crate::error::{Error, Result};
+use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
+use crate::rapi::{self, Protector};
+use crate::region::{self, Region};
+
+/// What the second walk writes for a node.
+enum Item {
+    /// An atomic vector's data.
+    Atomic { node: u32, x: SEXP },
+    /// A character vector's strings.
+    Strings { node: u32, x: SEXP },
+    /// Attribute names: the print names of the tags.
+    Tags { node: u32, symbols: Vec<SEXP> },
+    /// A list's child table.
+    Children { node: u32, children: Vec<u32> },
+    /// Serialization bytes (a raw vector kept alive in `keep`).
+    Serialized { node: u32, bytes: SEXP },
+}
+
+struct Planner {
+    plan: Plan,
+    items: Vec<Item>,
+    /// Objects stored as serialization bytes: (node, original).
+    originals: Vec<(u32, SEXP)>,
+    /// A protected cons cell whose tail holds every R object made while planning.
+    keep: SEXP,
+}
+
+/// Whether `share()` stores `x` (vectors and lists); anything else is returned
+/// as it is.
+pub fn is_shareable(x: SEXP) -> bool {
+    // SAFETY: Rf_isS4 reads a header bit.
+    let s4 = unsafe { ffi::Rf_isS4(x) } == ffi::Rboolean::TRUE;
+    !s4 && matches!(
+        rapi::type_of(x),
+        SEXPTYPE::LGLSXP
+            | SEXPTYPE::INTSXP
+            | SEXPTYPE::REALSXP
+            | SEXPTYPE::CPLXSXP
+            | SEXPTYPE::STRSXP
+            | SEXPTYPE::RAWSXP
+            | SEXPTYPE::VECSXP
+            | SEXPTYPE::LISTSXP
+    )
+}
+
+fn kind_of(x: SEXP) -> Option<Kind> {
+    // SAFETY: header bit read.
+    if unsafe { ffi::Rf_isS4(x) } == ffi::Rboolean::TRUE {
+        return None;
+    }
+    Some(match rapi::type_of(x) {
+        SEXPTYPE::NILSXP => Kind::Null,
+        SEXPTYPE::LGLSXP => Kind::Logical,
+        SEXPTYPE::INTSXP => Kind::Integer,
+        SEXPTYPE::REALSXP => Kind::Double,
+        SEXPTYPE::CPLXSXP => Kind::Complex,
+        SEXPTYPE::RAWSXP => Kind::Raw,
+        SEXPTYPE::STRSXP => Kind::String,
+        SEXPTYPE::VECSXP | SEXPTYPE::LISTSXP => Kind::List,
+        _ => return None,
+    })
+}
+
+impl Planner {
+    /// Keeps `x` reachable until sharing ends by consing it onto `keep`.
+    fn keep(&mut self, x: SEXP) -> SEXP {
+        // SAFETY: `keep` is a protected cons cell; x is protected while the
+        // new cell is allocated.
+        unsafe {
+            ffi::Rf_protect(x);
+            ffi::SETCDR(self.keep, ffi::Rf_cons(x, ffi::CDR(self.keep)));
+            ffi::Rf_unprotect(1);
+        }
+        x
+    }
+
+    fn object(&mut self, x: SEXP, depth: usize) -> Result<u32> {
+        if depth > MAX_DEPTH {
+            return Err(Error::Message(format!("cannot share an object nested more than {MAX_DEPTH} levels deep")));
+        }
+        let Some(kind) = kind_of(x) else { return self.serialized(x) };
+        let x = if rapi::type_of(x) == SEXPTYPE::LISTSXP {
+            // SAFETY: coerces a pairlist to a list (tags become names).
+            self.keep(unsafe { ffi::Rf_PairToVectorList(x) })
+        } else {
+            x
+        };
+        let len = rapi::xlength(x);
+        let node = match kind {
+            Kind::Null => return Ok(self.plan.push_null()?),
+            Kind::String => {
+                let mut bytes = 0u64;
+                for i in 0..len {
+                    // SAFETY: i < length of a character vector.
+                    let c = unsafe { ffi::STRING_ELT(x, i as R_xlen_t) };
+                    if !rapi::is_na_string(c) {
+                        bytes += rapi::char_bytes(c).len() as u64;
+                    }
+                }
+                let node = self.plan.push_strings(len, bytes)?;
+                self.items.push(Item::Strings { node, x });
+                node
+            }
+            Kind::List => {
+                let node = self.plan.push_list(len)?;
+                let mut children = Vec::with_capacity(len as usize);
+                for i in 0..len {
+                    // SAFETY: i < length of a list.
+                    let child = self.object(unsafe { ffi::VECTOR_ELT(x, i as R_xlen_t) }, depth + 1)?;
+                    self.plan.set_parent(child, node, i as u32);
+                    children.push(child);
+                }
+                self.items.push(Item::Children { node, children });
+                node
+            }
+            _ => {
+                let node = self.plan.push_atomic(kind, len)?;
+                self.items.push(Item::Atomic { node, x });
+                node
+            }
+        };
+        self.attributes(x, node, depth)?;
+        Ok(node)
+    }
+
+    /// Anything that is not a vector or list is kept as serialization bytes.
+    fn serialized(&mut self, x: SEXP) -> Result<u32> {
+        let mut p = Protector::new();
+        // SAFETY: a two-element argument list (object, connection = NULL).
+        let bytes = unsafe {
+            let call = p.protect(ffi::Rf_lcons(
+                rapi::install(c"serialize"),
+                ffi::Rf_cons(x, ffi::Rf_cons(rapi::nil(), rapi::nil())),
+            ));
+            let mut failed = 0;
+            let out = ffi::R_tryEvalSilent(call, ffi::R_BaseNamespace, &mut failed);
+            if failed != 0 {
+                return Err(Error::Message("could not serialize an element of the object to share".into()));
+            }
+            out
+        };
+        self.keep(bytes);
+        let node = self.plan.push_serialized(rapi::xlength(bytes).max(1))?;
+        self.items.push(Item::Serialized { node, bytes });
+        self.originals.push((node, x));
+        Ok(node)
+    }
+
+    fn attributes(&mut self, x: SEXP, node: u32, depth: usize) -> Result<()> {
+        let mut values = Vec::new();
+        let mut symbols = Vec::new();
+        let mut cell = rapi::attrib(x);
+        while cell != rapi::nil() {
+            // SAFETY: walking a pairlist's CAR/TAG/CDR.
+            unsafe {
+                values.push(ffi::CAR(cell));
+                symbols.push(ffi::TAG(cell));
+                cell = ffi::CDR(cell);
+            }
+        }
+        if values.is_empty() {
+            return Ok(());
+        }
+        let list = self.plan.push_list(values.len() as u64)?;
+        let mut children = Vec::with_capacity(values.len());
+        for (slot, value) in values.into_iter().enumerate() {
+            let child = self.object(value, depth + 1)?;
+            self.plan.set_parent(child, list, slot as u32);
+            children.push(child);
+        }
+        // SAFETY: PRINTNAME of a symbol is its CHARSXP.
+        let tag_bytes: u64 = symbols.iter().map(|&s| rapi::char_bytes(unsafe { ffi::PRINTNAME(s) }).len() as u64).sum();
+        let tags = self.plan.push_strings(symbols.len() as u64, tag_bytes)?;
+        self.plan.set_attrs(list, tags);
+        self.plan.set_attrs(node, list);
+        self.items.push(Item::Children { node: list, children });
+        self.items.push(Item::Tags { node: tags, symbols });
+        Ok(())
+    }
+}
+
+/// Copies `x`'s data into `dst` without asking a foreign ALTREP class for a
+/// whole-vector pointer: a direct pointer when one exists, else by regions.
+fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8]) {
+    if dst.is_empty() {
+        return;
+    }
+    // SAFETY: DATAPTR_OR_NULL never allocates; when it gives a pointer, the
+    // vector has dst.len() bytes there.
+    let direct = unsafe { ffi::DATAPTR_OR_NULL(x) };
+    if !direct.is_null() {
+        // SAFETY: as above; the region and R's heap never overlap.
+        unsafe { std::ptr::copy_nonoverlapping(direct.cast::<u8>(), dst.as_mut_ptr(), dst.len()) };
+        return;
+    }
+    let size = kind.element_size().unwrap() as usize;
+    let n = dst.len() / size;
+    let chunk = 1 << 16;
+    let mut i = 0;
+    while i < n {
+        let want = chunk.min(n - i);
+        let out = dst[i * size..].as_mut_ptr();
+        // SAFETY: `out` has room for `want` elements of the vector's type.
+        let got = unsafe {
+            let (i, want) = (i as R_xlen_t, want as R_xlen_t);
+            match kind {
+                Kind::Double => ffi::REAL_GET_REGION(x, i, want, out.cast()),
+                Kind::Integer => ffi::INTEGER_GET_REGION(x, i, want, out.cast()),
+                Kind::Logical => ffi::LOGICAL_GET_REGION(x, i, want, out.cast()),
+                Kind::Raw => ffi::RAW_GET_REGION(x, i, want, out.cast()),
+                Kind::Complex => ffi::COMPLEX_GET_REGION(x, i, want, out.cast()),
+                _ => unreachable!("only atomic kinds are copied"),
+            }
+        };
+        assert!(got > 0, "an ALTREP vector returned no elements");
+        i += got as usize;
+    }
+}
+
+fn string_flags_of(c: SEXP, bytes: &[u8]) -> u32 {
+    // SAFETY: reads the encoding bits of a CHARSXP.
+    let ce = unsafe { ffi::Rf_getCharCE(c) };
+    let encoding = match ce {
+        ffi::cetype_t::CE_UTF8 => 1,
+        ffi::cetype_t::CE_LATIN1 => 2,
+        ffi::cetype_t::CE_BYTES => 3,
+        _ => 0,
+    };
+    let ascii = if bytes.is_ascii() { string_flags::ASCII } else { 0 };
+    (encoding << string_flags::ENCODING_SHIFT) | ascii
+}
+
+/// Writes a character node from a sequence of CHARSXPs.
+fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<Item = SEXP>) {
+    let base = plan.data_offset(node) as usize;
+    let mut offset = 0u64;
+    for (i, c) in chars.enumerate() {
+        if rapi::is_na_string(c) {
+            plan.write_string_entry(buf, node, i as u64, offset, 0, string_flags::NA);
+            continue;
+        }
+        let bytes = rapi::char_bytes(c);
+        let at = base + offset as usize;
+        buf[at..at + bytes.len()].copy_from_slice(bytes);
+        plan.write_string_entry(buf, node, i as u64, offset, bytes.len() as u32, string_flags_of(c, bytes));
+        offset += bytes.len() as u64;
+    }
+}
+
+fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) {
+    for item in items {
+        match item {
+            Item::Atomic { node, x } => {
+                let n = plan.node(*node);
+                let at = plan.data_offset(*node) as usize;
+                copy_atomic(*x, n.kind, &mut buf[at..at + n.data_len as usize]);
+            }
+            Item::Strings { node, x } => {
+                let len = plan.node(*node).length;
+                // SAFETY: i < length of the character vector.
+                write_strings(plan, buf, *node, (0..len).map(|i| unsafe { ffi::STRING_ELT(*x, i as R_xlen_t) }));
+            }
+            Item::Tags { node, symbols } => {
+                // SAFETY: PRINTNAME of a symbol.
+                write_strings(plan, buf, *node, symbols.iter().map(|&s| unsafe { ffi::PRINTNAME(s) }));
+            }
+            Item::Children { node, children } => {
+                for (slot, &child) in children.iter().enumerate() {
+                    plan.write_child(buf, *node, slot as u64, child);
+                }
+            }
+            Item::Serialized { node, bytes } => {
+                let src = rapi::raw_bytes(*bytes);
+                let at = plan.data_offset(*node) as usize;
+                buf[at..at + src.len()].copy_from_slice(src);
+            }
+        }
+    }
+}
+
+/// Writes `x` into a new sealed region and returns the region.
+pub fn share(x: SEXP) -> Result<Arc<Region>> {
+    let mut p = Protector::new();
+    // SAFETY: one protected cell anchoring what planning makes.
+    let keep = p.protect(unsafe { ffi::Rf_cons(rapi::nil(), rapi::nil()) });
+    let mut planner = Planner { plan: Plan::new(), items: Vec::new(), originals: Vec::new(), keep };
+    planner.object(x, 0)?;
+    let region = region::create(&planner.plan, |buf| {
+        write(&planner.plan, &planner.items, buf);
+        Ok(())
+    })?;
+    for &(node, original) in &planner.originals {
+        region.keep_original(node, original);
+    }
+    Ok(region)
+}

@@ -1,0 +1,164 @@
+//! The `.Call` entry points behind R/*.R, and the package's load hook.
+
+use std::sync::Arc;
+
+use mori_core::layout::NO_NODE;
+use mori_core::name::{RegionName, Target};
+use mori_core::os;
+
+use crate::altrep::{self, LISTS_ARE_ALTREP};
+use crate::error::{guard, Result};
+use crate::ffi::{self, DllInfo, R_CallMethodDef, R_xlen_t, Rboolean, SEXP, SEXPTYPE};
+use crate::rapi;
+use crate::region::{self, Region};
+use crate::{decode, encode};
+
+/// The region and node an object reads from, if it is shared: a view, or (on
+/// R < 4.3, where lists cannot be ALTREP) a plain list whose elements are
+/// exactly the elements of one shared list node, in order.
+fn shared_identity(x: SEXP, depth: usize) -> Option<(Arc<Region>, u32)> {
+    if let Some(v) = altrep::view_of(x) {
+        return (!v.is_modified()).then(|| (v.region.clone(), v.node_index));
+    }
+    if LISTS_ARE_ALTREP || rapi::type_of(x) != SEXPTYPE::VECSXP || depth > decode::MAX_DEPTH {
+        return None;
+    }
+    let len = rapi::xlength(x);
+    let mut found: Option<(Arc<Region>, u32)> = None;
+    for i in 0..len {
+        // SAFETY: i < length of a list.
+        let element = unsafe { ffi::VECTOR_ELT(x, i as R_xlen_t) };
+        let Some((region, node)) = shared_identity(element, depth + 1) else { continue };
+        let n = region.layout().node(node).ok()?;
+        if n.parent == NO_NODE || n.slot as u64 != i {
+            return None;
+        }
+        match &found {
+            None => found = Some((region, n.parent)),
+            Some((r, parent)) if Arc::ptr_eq(r, &region) && *parent == n.parent => {}
+            Some(_) => return None,
+        }
+    }
+    let (region, parent) = found?;
+    let parent_len = region.layout().node(parent).ok()?.length;
+    (parent_len == len).then_some((region, parent))
+}
+
+fn user_name(region: &Region, node: u32) -> RegionName {
+    let target = match region.layout().path_of(node) {
+        Some(path) if path.is_empty() => Target::Root,
+        Some(path) => Target::Path(path),
+        None => Target::Node(node),
+    };
+    region.name.with_target(target)
+}
+
+unsafe extern "C" fn mori_share(x: SEXP) -> SEXP {
+    guard(|| {
+        if shared_identity(x, 0).is_some() || !encode::is_shareable(x) {
+            return Ok(x);
+        }
+        let region = encode::share(x)?;
+        decode::object(&region, 0)
+    })
+}
+
+unsafe extern "C" fn mori_map_shared(name: SEXP) -> SEXP {
+    guard(|| {
+        let Some(name) = rapi::as_single_string(name).and_then(RegionName::parse) else {
+            return Ok(rapi::nil());
+        };
+        let region = region::open(&name)?;
+        let node = match &name.target {
+            Target::Root => 0,
+            Target::Path(path) => region.layout().resolve_path(path)?,
+            Target::Node(n) => {
+                region.layout().node(*n)?;
+                *n
+            }
+        };
+        decode::object(&region, node)
+    })
+}
+
+unsafe extern "C" fn mori_shared_name(x: SEXP) -> SEXP {
+    guard(|| {
+        Ok(match shared_identity(x, 0) {
+            Some((region, node)) => rapi::scalar_string(&user_name(&region, node).to_string()),
+            None => rapi::nil(),
+        })
+    })
+}
+
+unsafe extern "C" fn mori_is_shared(x: SEXP) -> SEXP {
+    guard(|| Ok(rapi::scalar_logical(shared_identity(x, 0).is_some())))
+}
+
+unsafe extern "C" fn mori_lists_are_altrep() -> SEXP {
+    guard(|| Ok(rapi::scalar_logical(LISTS_ARE_ALTREP)))
+}
+
+unsafe extern "C" fn mori_regions() -> SEXP {
+    guard(regions_table)
+}
+
+/// This process's live regions as a list of columns (name, bytes, owner).
+fn regions_table() -> Result<SEXP> {
+    let live = region::live();
+    let mut p = rapi::Protector::new();
+    let n = live.len() as R_xlen_t;
+    // SAFETY: fresh vectors of length n, filled below, all protected.
+    unsafe {
+        let names = p.protect(ffi::Rf_allocVector(SEXPTYPE::STRSXP, n));
+        let bytes = p.protect(ffi::Rf_allocVector(SEXPTYPE::REALSXP, n));
+        let owned = p.protect(ffi::Rf_allocVector(SEXPTYPE::LGLSXP, n));
+        for (i, r) in live.iter().enumerate() {
+            let s = rapi::scalar_string(&r.name.to_string());
+            ffi::SET_STRING_ELT(names, i as R_xlen_t, ffi::STRING_ELT(s, 0));
+            *ffi::REAL(bytes).add(i) = r.size() as f64;
+            *ffi::LOGICAL(owned).add(i) = r.created_here as i32;
+        }
+        let out = p.protect(ffi::Rf_allocVector(SEXPTYPE::VECSXP, 3));
+        ffi::SET_VECTOR_ELT(out, 0, names);
+        ffi::SET_VECTOR_ELT(out, 1, bytes);
+        ffi::SET_VECTOR_ELT(out, 2, owned);
+        Ok(out)
+    }
+}
+
+macro_rules! call_method {
+    ($name:ident, $nargs:expr) => {
+        R_CallMethodDef {
+            name: concat!(stringify!($name), "\0").as_ptr().cast(),
+            // SAFETY: R calls each routine with exactly `$nargs` SEXP
+            // arguments, matching the function's real signature.
+            fun: Some(unsafe { std::mem::transmute::<*const (), unsafe extern "C" fn() -> *mut std::os::raw::c_void>($name as *const ()) }),
+            numArgs: $nargs,
+        }
+    };
+}
+
+/// Called by `R_init_mori` (src/init.c) when the package is loaded.
+#[no_mangle]
+pub extern "C" fn mori_init(dll: *mut DllInfo) {
+    let routines = [
+        call_method!(mori_share, 1),
+        call_method!(mori_map_shared, 1),
+        call_method!(mori_shared_name, 1),
+        call_method!(mori_is_shared, 1),
+        call_method!(mori_lists_are_altrep, 0),
+        call_method!(mori_regions, 0),
+        R_CallMethodDef { name: std::ptr::null(), fun: None, numArgs: 0 },
+    ];
+    guard(|| {
+        // R copies the table, so a local array is enough.
+        // SAFETY: load-time registration with a NULL-terminated table.
+        unsafe {
+            ffi::R_registerRoutines(dll, std::ptr::null(), routines.as_ptr(), std::ptr::null(), std::ptr::null());
+            ffi::R_useDynamicSymbols(dll, Rboolean::FALSE);
+        }
+        altrep::register(dll);
+        os::raise_descriptor_limit();
+        Ok(())
+    })
+}

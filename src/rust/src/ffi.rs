@@ -1,0 +1,17 @@
+//! The raw R C API: `extendr-ffi`'s bindings plus the few entry points it
+//! does not declare. Nothing here is safe to call without reading R's rules;
+//! `rapi` is the small layer the rest of the crate uses.
+
+pub use extendr_ffi::*;
+
+use std::os::raw::c_int;
+
+// SEXPREC is opaque on purpose: R objects are only ever handled by pointer.
+#[allow(improper_ctypes)]
+extern "C" {
+    pub fn ATTRIB(x: SEXP) -> SEXP;
+    pub fn Rf_getCharCE(x: SEXP) -> cetype_t;
+    pub fn Rf_installChar(x: SEXP) -> SEXP;
+    pub fn Rf_ScalarString(x: SEXP) -> SEXP;
+    pub fn Rf_ScalarLogical(x: c_int) -> SEXP;
+}

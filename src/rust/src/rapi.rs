@@ -1,0 +1,174 @@
+//! A small layer over the R C API for the rest of the crate.
+//!
+//! The rule it serves: an R call that can signal an error (anything that
+//! allocates, evaluates or coerces) long-jumps over the Rust frames between it
+//! and R. Those frames must own nothing with a destructor. So Rust state that
+//! must survive an R call lives behind an external pointer that R's garbage
+//! collector finalizes ([`boxed_extptr`]), and Rust values are dropped before
+//! the R call is made.
+
+use std::ffi::CStr;
+use std::os::raw::c_void;
+
+use crate::ffi::{self, Rboolean, SEXP, SEXPTYPE};
+
+/// `PROTECT`s values and `UNPROTECT`s them all when dropped. If R long-jumps
+/// past it instead, R resets its protect stack itself.
+pub struct Protector(i32);
+
+impl Protector {
+    pub fn new() -> Protector {
+        Protector(0)
+    }
+
+    pub fn protect(&mut self, x: SEXP) -> SEXP {
+        // SAFETY: PROTECT on any SEXP is allowed; balanced in Drop.
+        unsafe { ffi::Rf_protect(x) };
+        self.0 += 1;
+        x
+    }
+}
+
+impl Drop for Protector {
+    fn drop(&mut self) {
+        if self.0 > 0 {
+            // SAFETY: unprotects exactly what this value protected.
+            unsafe { ffi::Rf_unprotect(self.0) };
+        }
+    }
+}
+
+pub fn nil() -> SEXP {
+    // SAFETY: reading R's global constant.
+    unsafe { ffi::R_NilValue }
+}
+
+pub fn type_of(x: SEXP) -> SEXPTYPE {
+    // SAFETY: TYPEOF reads the header of a valid SEXP.
+    unsafe { ffi::TYPEOF(x) }
+}
+
+pub fn xlength(x: SEXP) -> u64 {
+    // SAFETY: valid SEXP; for ALTREP this calls our or another class's Length.
+    unsafe { ffi::Rf_xlength(x) as u64 }
+}
+
+pub fn is_altrep(x: SEXP) -> bool {
+    // SAFETY: reads a header bit.
+    unsafe { ffi::ALTREP(x) != 0 }
+}
+
+pub fn attrib(x: SEXP) -> SEXP {
+    // SAFETY: reads a field of a valid SEXP.
+    unsafe { ffi::ATTRIB(x) }
+}
+
+pub fn install(name: &CStr) -> SEXP {
+    // SAFETY: symbols are never collected.
+    unsafe { ffi::Rf_install(name.as_ptr()) }
+}
+
+/// The bytes of a CHARSXP (not NA_STRING).
+pub fn char_bytes<'a>(c: SEXP) -> &'a [u8] {
+    // SAFETY: a CHARSXP holds LENGTH bytes at R_CHAR; CHARSXPs are immutable
+    // and live as long as the vector referencing them.
+    unsafe { std::slice::from_raw_parts(ffi::R_CHAR(c).cast::<u8>(), ffi::LENGTH(c) as usize) }
+}
+
+pub fn is_na_string(c: SEXP) -> bool {
+    // SAFETY: compares with R's NA_STRING constant.
+    c == unsafe { ffi::R_NaString }
+}
+
+/// A length-one character vector (allocates: may signal an R error).
+pub fn scalar_string(s: &str) -> SEXP {
+    let mut p = Protector::new();
+    // SAFETY: s is valid for len bytes; R copies it.
+    let c = p.protect(unsafe { ffi::Rf_mkCharLenCE(s.as_ptr().cast(), s.len() as i32, ffi::cetype_t::CE_UTF8) });
+    // SAFETY: allocation and element set on fresh, protected objects.
+    unsafe { ffi::Rf_ScalarString(c) }
+}
+
+pub fn scalar_logical(v: bool) -> SEXP {
+    // SAFETY: allocation of a scalar.
+    unsafe { ffi::Rf_ScalarLogical(v as i32) }
+}
+
+/// The string in a length-one, non-NA character vector; `None` otherwise.
+pub fn as_single_string<'a>(x: SEXP) -> Option<&'a str> {
+    if type_of(x) != SEXPTYPE::STRSXP || xlength(x) != 1 {
+        return None;
+    }
+    // SAFETY: x is a length-one STRSXP.
+    let c = unsafe { ffi::STRING_ELT(x, 0) };
+    if is_na_string(c) {
+        return None;
+    }
+    std::str::from_utf8(char_bytes(c)).ok()
+}
+
+unsafe extern "C" fn drop_boxed<T>(ptr: SEXP) {
+    // SAFETY: the address was made by Box::into_raw in boxed_extptr and is
+    // cleared right after, so it is dropped exactly once.
+    let raw = unsafe { ffi::R_ExternalPtrAddr(ptr) } as *mut T;
+    if !raw.is_null() {
+        unsafe {
+            ffi::R_ClearExternalPtr(ptr);
+            drop(Box::from_raw(raw));
+        }
+    }
+}
+
+/// Moves `value` into an external pointer whose finalizer (also run at exit)
+/// drops it. Returns the unprotected pointer object.
+pub fn boxed_extptr<T>(value: Box<T>) -> SEXP {
+    let raw = Box::into_raw(value);
+    // SAFETY: from here on R owns the box; if R_MakeExternalPtr fails for lack
+    // of memory, the box leaks but nothing is freed twice.
+    unsafe {
+        let ptr = ffi::R_MakeExternalPtr(raw.cast::<c_void>(), nil(), nil());
+        ffi::Rf_protect(ptr);
+        ffi::R_RegisterCFinalizerEx(ptr, Some(drop_boxed::<T>), Rboolean::TRUE);
+        ffi::Rf_unprotect(1);
+        ptr
+    }
+}
+
+/// The value inside an external pointer made by [`boxed_extptr`] (None once
+/// finalized).
+///
+/// # Safety
+/// `ptr` must have been made by `boxed_extptr::<T>` with this same `T`.
+pub unsafe fn extptr_ref<'a, T>(ptr: SEXP) -> Option<&'a mut T> {
+    // SAFETY: per the contract, the address is a live Box<T> or NULL.
+    unsafe { (ffi::R_ExternalPtrAddr(ptr) as *mut T).as_mut() }
+}
+
+/// Evaluates `fun(arg)` in the base namespace without letting an R error
+/// escape: `None` if it failed.
+pub fn try_call1(fun: &CStr, arg: SEXP) -> Option<SEXP> {
+    let mut p = Protector::new();
+    // SAFETY: building and evaluating a call on protected objects; R_tryEvalSilent
+    // catches any R error and reports it through `failed`.
+    unsafe {
+        let call = p.protect(ffi::Rf_lcons(install(fun), ffi::Rf_cons(arg, nil())));
+        let mut failed = 0;
+        let result = ffi::R_tryEvalSilent(call, ffi::R_BaseNamespace, &mut failed);
+        (failed == 0).then_some(result)
+    }
+}
+
+/// A raw vector holding a copy of `bytes` (allocates).
+pub fn raw_vector(bytes: &[u8]) -> SEXP {
+    // SAFETY: a fresh RAWSXP of the right length, filled before anything else runs.
+    unsafe {
+        let v = ffi::Rf_allocVector(SEXPTYPE::RAWSXP, bytes.len() as ffi::R_xlen_t);
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), ffi::RAW(v), bytes.len());
+        v
+    }
+}
+
+pub fn raw_bytes<'a>(v: SEXP) -> &'a [u8] {
+    // SAFETY: v is a RAWSXP; its data lives as long as v.
+    unsafe { std::slice::from_raw_parts(ffi::RAW(v), xlength(v) as usize) }
+}

@@ -1,0 +1,136 @@
+//! Regions as this process sees them: each region is opened (or created) once
+//! per process and shared by every R object that reads from it. A region stays
+//! mapped while any of those objects is alive; the last one to go unmaps it
+//! and closes its descriptor. The memory itself is freed by the kernel when no
+//! process maps or holds it any more.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use mori_core::layout::{Identity, Layout, Plan};
+use mori_core::name::RegionName;
+use mori_core::os::{self, OsError, SealedRegion, WritableRegion};
+
+use crate::error::{Error, Result};
+use crate::ffi::{self, SEXP};
+
+pub struct Region {
+    /// The region's name without any element path.
+    pub name: RegionName,
+    sealed: SealedRegion,
+    /// Whether this process created the region (and is its owner).
+    pub created_here: bool,
+    /// In the process that shared it: the original objects stored as
+    /// serialization bytes (functions, environments...), by node, so they come
+    /// back as themselves rather than as copies. Preserved from R's GC.
+    originals: Mutex<Originals>,
+}
+
+struct Originals(HashMap<u32, SEXP>);
+
+// SAFETY: R objects are only touched on R's thread; the Mutex is for Rust's
+// static rules, not for concurrency.
+unsafe impl Send for Originals {}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        let originals = self.originals.get_mut().unwrap_or_else(|e| e.into_inner());
+        for (_, x) in originals.0.drain() {
+            // SAFETY: each was preserved in `keep_original`; regions are dropped
+            // by finalizers, on R's thread.
+            unsafe { ffi::R_ReleaseObject(x) };
+        }
+    }
+}
+
+impl Region {
+    pub fn layout(&self) -> Layout<'_> {
+        Layout::assume_valid(self.sealed.bytes())
+    }
+
+    pub fn sealed(&self) -> &SealedRegion {
+        &self.sealed
+    }
+
+    pub fn size(&self) -> u64 {
+        self.sealed.bytes().len() as u64
+    }
+
+    /// Remembers the original object stored at `node`.
+    pub fn keep_original(&self, node: u32, x: SEXP) {
+        // SAFETY: released when the region is dropped.
+        unsafe { ffi::R_PreserveObject(x) };
+        let mut o = self.originals.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = o.0.insert(node, x) {
+            // SAFETY: it was preserved when inserted.
+            unsafe { ffi::R_ReleaseObject(old) };
+        }
+    }
+
+    pub fn original(&self, node: u32) -> Option<SEXP> {
+        self.originals.lock().unwrap_or_else(|e| e.into_inner()).0.get(&node).copied()
+    }
+}
+
+/// Every region this process has open, by base name. Entries are weak: the
+/// R objects hold the strong references.
+static OPEN: Mutex<Option<HashMap<String, Weak<Region>>>> = Mutex::new(None);
+static SERIAL: AtomicU64 = AtomicU64::new(1);
+
+fn with_open<R>(f: impl FnOnce(&mut HashMap<String, Weak<Region>>) -> R) -> R {
+    let mut guard = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+    f(guard.get_or_insert_with(HashMap::new))
+}
+
+/// Opens the region `name` names (any element path is ignored here).
+pub fn open(name: &RegionName) -> Result<Arc<Region>> {
+    let base = name.base();
+    if let Some(region) = with_open(|m| m.get(&base).and_then(Weak::upgrade)) {
+        return Ok(region);
+    }
+    let sealed = SealedRegion::open(name.pid, name.fd, &name.file_name()).map_err(|e| match e {
+        OsError::NotFound => Error::NotFound(base.clone()),
+        OsError::PermissionDenied => Error::NotAccessible(base.clone()),
+        other => Error::Os(other),
+    })?;
+    let layout = Layout::parse(sealed.bytes())?;
+    if layout.name() != base[1..].as_bytes() {
+        return Err(Error::NotFound(base));
+    }
+    if layout.host_id() != os::host_id() {
+        return Err(Error::OtherHost(base));
+    }
+    let region = Arc::new(Region { name: name.with_target(mori_core::name::Target::Root), sealed, created_here: false, originals: Mutex::new(Originals(HashMap::new())) });
+    with_open(|m| m.insert(base, Arc::downgrade(&region)));
+    Ok(region)
+}
+
+/// Creates a region for `plan`, lets `fill` write the data blocks, writes the
+/// header last and seals it.
+pub fn create(plan: &Plan, fill: impl FnOnce(&mut [u8]) -> Result<()>) -> Result<Arc<Region>> {
+    let size = plan.total_size()?;
+    let pid = os::current_pid();
+    let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
+    let file_name = format!("mori_{pid:x}_{serial:x}");
+    let mut writable = WritableRegion::create(&file_name, size)?;
+    let fd = writable.fd() as u32;
+    let name = RegionName::new(pid, serial, fd);
+    fill(writable.bytes_mut())?;
+    let identity = Identity { name: name.base()[1..].to_string(), creator_pid: pid, host_id: os::host_id() };
+    plan.write_header(writable.bytes_mut(), &identity);
+    let sealed = writable.seal()?;
+    let region = Arc::new(Region { name, sealed, created_here: true, originals: Mutex::new(Originals(HashMap::new())) });
+    with_open(|m| {
+        m.retain(|_, w| w.strong_count() > 0);
+        m.insert(region.name.base(), Arc::downgrade(&region))
+    });
+    Ok(region)
+}
+
+/// The regions this process has open now.
+pub fn live() -> Vec<Arc<Region>> {
+    let mut all: Vec<Arc<Region>> = with_open(|m| m.values().filter_map(Weak::upgrade).collect());
+    all.sort_by(|a, b| a.name.serial.cmp(&b.name.serial).then(a.name.pid.cmp(&b.name.pid)));
+    all
+}
