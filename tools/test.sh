@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test: the Rust core's unit and property tests, R CMD check, and
+# the testthat suite on this machine's R; with CI=true or MORI_R45=1 also the
+# testthat suite on R 4.5 (a Debian trixie root made by tools/r45.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:$HOME/.cargo/bin"
+bash tools/install-deps.sh
+status=0
+
+echo "== Rust: cargo test (core unit tests, property tests, fuzzing)"
+bash rust-tests/run.sh || status=1
+
+echo "== R CMD build + check"
+check=$(mktemp -d /tmp/mori-check.XXXXXX)
+R CMD build --no-build-vignettes . > "$check/build.log" 2>&1 || { cat "$check/build.log"; exit 1; }
+mv mori_*.tar.gz "$check/"
+( cd "$check" && _R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual --no-tests mori_*.tar.gz > check.log 2>&1 ) || true
+grep -E "^Status:|^\* checking .*\.\.\. (WARNING|ERROR|NOTE)" "$check/check.log" || true
+if ! grep -qE "^Status: (OK|[0-9]+ NOTEs?)$" "$check/check.log"; then
+  echo "R CMD check reported errors or warnings:"; sed -n '/WARNING\|ERROR/,+8p' "$check/check.log"; status=1
+fi
+
+bash tools/run-r-tests.sh "R-$(Rscript -e 'cat(format(getRversion()))')" || status=1
+
+if [ "${CI:-}" = "true" ] || [ "${MORI_R45:-}" = "1" ]; then
+  bash tools/r45.sh run bash tools/run-r-tests.sh R-4.5 || status=1
+fi
+exit $status

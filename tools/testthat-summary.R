@@ -1,0 +1,11 @@
+# Runs tests/testthat against the installed package and ends with one line
+# "<label>: N passed, N failed, N skipped"; exits non-zero on any failure.
+args <- commandArgs(trailingOnly = TRUE)
+label <- args[[1]]
+.libPaths(c(args[[2]], .libPaths()))
+library(testthat)
+results <- as.data.frame(test_dir(".", package = "mori", load_package = "installed",
+                                  stop_on_failure = FALSE, reporter = "summary"))
+failed <- sum(results$failed) + sum(results$error)
+cat(sprintf("\n%s: %d passed, %d failed, %d skipped\n", label, sum(results$passed) - 0L, failed, sum(results$skipped)))
+quit(status = if (failed > 0) 1 else 0)
