@@ -158,6 +158,7 @@ pub extern "C" fn mori_init(dll: *mut DllInfo) {
             ffi::R_useDynamicSymbols(dll, Rboolean::FALSE);
         }
         altrep::register(dll);
+        crate::worker::remember_load();
         os::raise_descriptor_limit();
         Ok(())
     })

@@ -10,6 +10,7 @@
 //! | `encode` | R object -> new region                                     |
 //! | `decode` | region node -> R object                                    |
 //! | `altrep` | the ALTREP classes (views)                                  |
+//! | `worker` | whether this process is a parallel worker                  |
 //! | `entry`  | `.Call` entry points and registration                      |
 
 mod altrep;
@@ -20,3 +21,4 @@ mod error;
 mod ffi;
 mod rapi;
 mod region;
+mod worker;

@@ -53,6 +53,12 @@ impl Region {
         &self.sealed
     }
 
+    /// Whether this process created the region. (Not `created_here`: a forked
+    /// child inherits that flag but not the ownership.)
+    pub fn is_owned_here(&self) -> bool {
+        self.name.pid == os::current_pid()
+    }
+
     pub fn size(&self) -> u64 {
         self.sealed.bytes().len() as u64
     }

@@ -18,7 +18,7 @@ unsafe extern "C" fn dataptr(x: SEXP, writeable: Rboolean) -> *mut c_void {
         if writeable == Rboolean::TRUE {
             Ok(v.writable_ptr()?.cast())
         } else {
-            Ok(v.read_ptr() as *mut c_void)
+            Ok(v.scan_ptr() as *mut c_void)
         }
     })
 }

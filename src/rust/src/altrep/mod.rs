@@ -42,6 +42,8 @@ pub struct View {
     /// Where reads go: the region's bytes, or the private copy once one exists.
     read: *const u8,
     private: Option<Private>,
+    /// The region pages under this view were faulted in (see `scan_ptr`).
+    populated: bool,
     /// Strings and lists: the `data2` cache holds every element.
     pub complete: bool,
     /// Strings and lists: an element was replaced in place.
@@ -52,7 +54,7 @@ impl View {
     fn new(region: Arc<Region>, node_index: u32) -> Result<View> {
         let node = region.layout().node(node_index)?;
         let read = region.layout().data(&node).as_ptr();
-        Ok(View { region, node_index, node, read, private: None, complete: false, modified: false })
+        Ok(View { region, node_index, node, read, private: None, populated: false, complete: false, modified: false })
     }
 
     pub fn length(&self) -> u64 {
@@ -65,6 +67,17 @@ impl View {
     }
 
     pub fn read_ptr(&self) -> *const u8 {
+        self.read
+    }
+
+    /// The read pointer for code that will scan the whole vector: the first
+    /// time, the kernel maps all its pages in one call instead of one fault
+    /// per page.
+    pub fn scan_ptr(&mut self) -> *const u8 {
+        if !self.populated && self.private.is_none() {
+            self.populated = true;
+            os::populate_read(self.shared_bytes());
+        }
         self.read
     }
 
@@ -252,7 +265,7 @@ unsafe extern "C" fn serialized_state(x: SEXP) -> SEXP {
     guard(|| {
         // SAFETY: R calls this method only on objects of our classes.
         let v = unsafe { view(x) };
-        if v.is_modified() {
+        if v.is_modified() || (v.region.is_owned_here() && crate::worker::materialize_own_regions()) {
             return Ok(std::ptr::null_mut());
         }
         let name = v.reference_name().to_string();
