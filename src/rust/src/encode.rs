@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use mori_core::layout::{string_flags, Kind, Plan};
+use mori_core::layout::{node_flags, string_flags, Kind, Plan};
+use mori_core::stats::{DoubleStats, IntStats, Stored, STATS_SIZE};
 
 use crate::decode::MAX_DEPTH;
 use crate::error::{Error, Result};
@@ -189,42 +190,101 @@ impl Planner {
     }
 }
 
-/// Copies `x`'s data into `dst` without asking a foreign ALTREP class for a
-/// whole-vector pointer: a direct pointer when one exists, else by regions.
-fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8]) {
-    if dst.is_empty() {
-        return;
-    }
-    // SAFETY: DATAPTR_OR_NULL never allocates; when it gives a pointer, the
-    // vector has dst.len() bytes there.
-    let direct = unsafe { ffi::DATAPTR_OR_NULL(x) };
-    if !direct.is_null() {
-        // SAFETY: as above; the region and R's heap never overlap.
-        unsafe { std::ptr::copy_nonoverlapping(direct.cast::<u8>(), dst.as_mut_ptr(), dst.len()) };
-        return;
-    }
+/// Elements copied per step: small enough that summarising a chunk right
+/// after copying it reads it from cache, so the data is read from memory once.
+const CHUNK_ELEMENTS: usize = 1 << 14;
+
+/// Copies `x`'s data into `dst` chunk by chunk, without asking a foreign
+/// ALTREP class for a whole-vector pointer (a direct pointer when one exists,
+/// else by regions), and summarises each chunk as it lands.
+fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8], stats: &mut Summary) {
     let size = kind.element_size().unwrap() as usize;
     let n = dst.len() / size;
-    let chunk = 1 << 16;
+    // SAFETY: DATAPTR_OR_NULL never allocates; when it gives a pointer, the
+    // vector has dst.len() bytes there.
+    let direct = unsafe { ffi::DATAPTR_OR_NULL(x) }.cast::<u8>();
     let mut i = 0;
     while i < n {
-        let want = chunk.min(n - i);
-        let out = dst[i * size..].as_mut_ptr();
-        // SAFETY: `out` has room for `want` elements of the vector's type.
-        let got = unsafe {
-            let (i, want) = (i as R_xlen_t, want as R_xlen_t);
-            match kind {
-                Kind::Double => ffi::REAL_GET_REGION(x, i, want, out.cast()),
-                Kind::Integer => ffi::INTEGER_GET_REGION(x, i, want, out.cast()),
-                Kind::Logical => ffi::LOGICAL_GET_REGION(x, i, want, out.cast()),
-                Kind::Raw => ffi::RAW_GET_REGION(x, i, want, out.cast()),
-                Kind::Complex => ffi::COMPLEX_GET_REGION(x, i, want, out.cast()),
-                _ => unreachable!("only atomic kinds are copied"),
-            }
+        let want = CHUNK_ELEMENTS.min(n - i);
+        let out = &mut dst[i * size..(i + want) * size];
+        let got = if !direct.is_null() {
+            // SAFETY: [i, i + want) is within the source vector; the region
+            // and R's heap never overlap.
+            unsafe { std::ptr::copy_nonoverlapping(direct.add(i * size), out.as_mut_ptr(), out.len()) };
+            want
+        } else {
+            // SAFETY: `out` has room for `want` elements of the vector's type.
+            let got = unsafe {
+                let (i, want, out) = (i as R_xlen_t, want as R_xlen_t, out.as_mut_ptr());
+                match kind {
+                    Kind::Double => ffi::REAL_GET_REGION(x, i, want, out.cast()),
+                    Kind::Integer => ffi::INTEGER_GET_REGION(x, i, want, out.cast()),
+                    Kind::Logical => ffi::LOGICAL_GET_REGION(x, i, want, out.cast()),
+                    Kind::Raw => ffi::RAW_GET_REGION(x, i, want, out.cast()),
+                    Kind::Complex => ffi::COMPLEX_GET_REGION(x, i, want, out.cast()),
+                    _ => unreachable!("only atomic kinds are copied"),
+                }
+            };
+            assert!(got > 0, "an ALTREP vector returned no elements");
+            got as usize
         };
-        assert!(got > 0, "an ALTREP vector returned no elements");
-        i += got as usize;
+        stats.update(&dst[i * size..(i + got) * size]);
+        i += got;
     }
+}
+
+/// Summaries being gathered for one vector.
+enum Summary {
+    Double(DoubleStats),
+    Int(IntStats),
+    None,
+}
+
+impl Summary {
+    fn for_kind(kind: Kind) -> Summary {
+        match kind {
+            Kind::Double => Summary::Double(DoubleStats::default()),
+            Kind::Integer | Kind::Logical => Summary::Int(IntStats::default()),
+            _ => Summary::None,
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            // The region's data blocks are 64-byte aligned, so these casts
+            // never split an element.
+            Summary::Double(s) => s.update(bytemuck_f64(bytes)),
+            Summary::Int(s) => s.update(bytemuck_i32(bytes)),
+            Summary::None => {}
+        }
+    }
+
+    /// The node flags and the stored block.
+    fn finish(&self) -> (u8, Option<Stored>) {
+        let (no_na, (incr, decr), stored) = match self {
+            Summary::Double(s) => (s.no_na(), s.sorted(), Stored::from_double(s)),
+            Summary::Int(s) => (s.no_na(), s.sorted(), Stored::from_int(s)),
+            Summary::None => return (0, None),
+        };
+        let flags = (no_na as u8 * node_flags::NO_NA)
+            | (incr as u8 * node_flags::SORTED_INCR)
+            | (decr as u8 * node_flags::SORTED_DECR);
+        (flags, Some(stored))
+    }
+}
+
+fn bytemuck_f64(bytes: &[u8]) -> &[f64] {
+    // SAFETY: any bit pattern is a valid f64; alignment is checked.
+    let (head, body, tail) = unsafe { bytes.align_to::<f64>() };
+    assert!(head.is_empty() && tail.is_empty(), "double data is aligned");
+    body
+}
+
+fn bytemuck_i32(bytes: &[u8]) -> &[i32] {
+    // SAFETY: any bit pattern is a valid i32; alignment is checked.
+    let (head, body, tail) = unsafe { bytes.align_to::<i32>() };
+    assert!(head.is_empty() && tail.is_empty(), "integer data is aligned");
+    body
 }
 
 fn string_flags_of(c: SEXP, bytes: &[u8]) -> u32 {
@@ -257,13 +317,22 @@ fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<It
     }
 }
 
-fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) {
+/// Writes every item's bytes; returns the flags learnt on the way, by node.
+fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) -> Vec<(u32, u8)> {
+    let mut flags = Vec::new();
     for item in items {
         match item {
             Item::Atomic { node, x } => {
                 let n = plan.node(*node);
                 let at = plan.data_offset(*node) as usize;
-                copy_atomic(*x, n.kind, &mut buf[at..at + n.data_len as usize]);
+                let mut summary = Summary::for_kind(n.kind);
+                copy_atomic(*x, n.kind, &mut buf[at..at + n.data_len as usize], &mut summary);
+                let (f, stored) = summary.finish();
+                if let Some(stored) = stored {
+                    let at = plan.stats_offset(*node) as usize;
+                    stored.encode(&mut buf[at..at + STATS_SIZE as usize]);
+                }
+                flags.push((*node, f));
             }
             Item::Strings { node, x } => {
                 let len = plan.node(*node).length;
@@ -286,6 +355,7 @@ fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) {
             }
         }
     }
+    flags
 }
 
 /// Writes `x` into a new sealed region and returns the region.
@@ -295,10 +365,8 @@ pub fn share(x: SEXP) -> Result<Arc<Region>> {
     let keep = p.protect(unsafe { ffi::Rf_cons(rapi::nil(), rapi::nil()) });
     let mut planner = Planner { plan: Plan::new(), items: Vec::new(), originals: Vec::new(), keep };
     planner.object(x, 0)?;
-    let region = region::create(&planner.plan, |buf| {
-        write(&planner.plan, &planner.items, buf);
-        Ok(())
-    })?;
+    let items = std::mem::take(&mut planner.items);
+    let region = region::create(&mut planner.plan, |plan, buf| Ok(write(plan, &items, buf)))?;
     for &(node, original) in &planner.originals {
         region.keep_original(node, original);
     }

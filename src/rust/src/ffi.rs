@@ -14,5 +14,6 @@ extern "C" {
     pub fn Rf_installChar(x: SEXP) -> SEXP;
     pub fn Rf_ScalarString(x: SEXP) -> SEXP;
     pub fn Rf_ScalarLogical(x: c_int) -> SEXP;
+    pub fn Rf_ScalarReal(x: f64) -> SEXP;
     pub fn Rf_GetOption1(tag: SEXP) -> SEXP;
 }

@@ -112,9 +112,9 @@ pub fn open(name: &RegionName) -> Result<Arc<Region>> {
     Ok(region)
 }
 
-/// Creates a region for `plan`, lets `fill` write the data blocks, writes the
-/// header last and seals it.
-pub fn create(plan: &Plan, fill: impl FnOnce(&mut [u8]) -> Result<()>) -> Result<Arc<Region>> {
+/// Creates a region for `plan`, lets `fill` write the data blocks (it returns
+/// the node flags it learnt), writes the header last and seals it.
+pub fn create(plan: &mut Plan, fill: impl FnOnce(&Plan, &mut [u8]) -> Result<Vec<(u32, u8)>>) -> Result<Arc<Region>> {
     let size = plan.total_size()?;
     let pid = os::current_pid();
     let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
@@ -122,7 +122,9 @@ pub fn create(plan: &Plan, fill: impl FnOnce(&mut [u8]) -> Result<()>) -> Result
     let mut writable = WritableRegion::create(&file_name, size)?;
     let fd = writable.fd() as u32;
     let name = RegionName::new(pid, serial, fd);
-    fill(writable.bytes_mut())?;
+    for (node, flags) in fill(plan, writable.bytes_mut())? {
+        plan.set_flags(node, flags);
+    }
     let identity = Identity { name: name.base()[1..].to_string(), creator_pid: pid, host_id: os::host_id() };
     plan.write_header(writable.bytes_mut(), &identity);
     let sealed = writable.seal()?;

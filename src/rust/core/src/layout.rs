@@ -172,6 +172,9 @@ pub struct Node {
     pub parent: u32,
     /// 0-based position within `parent`.
     pub slot: u32,
+    /// Double and integer vectors: offset of the summaries block
+    /// ([`crate::stats::Stored`]), or 0.
+    pub stats_off: u64,
 }
 
 impl Node {
@@ -187,6 +190,7 @@ impl Node {
             aux_len: 0,
             parent: NO_NODE,
             slot: 0,
+            stats_off: 0,
         }
     }
 
@@ -202,6 +206,7 @@ impl Node {
         put_u64(out, 40, self.aux_len);
         put_u32(out, 48, self.parent);
         put_u32(out, 52, self.slot);
+        put_u64(out, 56, self.stats_off);
     }
 
     fn decode(index: u32, b: &[u8]) -> Result<Node, LayoutError> {
@@ -218,6 +223,7 @@ impl Node {
             aux_len: get_u64(b, 40),
             parent: get_u32(b, 48),
             slot: get_u32(b, 52),
+            stats_off: get_u64(b, 56),
         })
     }
 }
@@ -257,6 +263,11 @@ impl fmt::Display for PlanError {
 }
 
 impl std::error::Error for PlanError {}
+
+/// Kinds whose nodes carry a summaries block.
+fn has_stats(kind: Kind) -> bool {
+    matches!(kind, Kind::Double | Kind::Integer | Kind::Logical)
+}
 
 fn align_up(x: u64, a: u64) -> Option<u64> {
     x.checked_add(a - 1).map(|v| v / a * a)
@@ -303,6 +314,9 @@ impl Plan {
         node.length = length;
         node.data_len = bytes;
         node.data_off = self.reserve(bytes)?;
+        if has_stats(kind) {
+            node.stats_off = self.reserve(crate::stats::STATS_SIZE)?;
+        }
         self.push(node)
     }
 
@@ -388,6 +402,9 @@ impl Plan {
             if matches!(n.kind, Kind::String | Kind::List) {
                 n.aux_off += base;
             }
+            if has_stats(n.kind) {
+                n.stats_off += base;
+            }
             let at = HEADER_SIZE + i * NODE_SIZE;
             n.encode(&mut buf[at..at + NODE_SIZE]);
         }
@@ -403,6 +420,11 @@ impl Plan {
         h[48..48 + identity.name.len()].copy_from_slice(identity.name.as_bytes());
         let sum = checksum(buf, self.nodes.len());
         put_u64(buf, 120, sum);
+    }
+
+    /// Absolute offset of a node's summaries block.
+    pub fn stats_offset(&self, node: u32) -> u64 {
+        self.data_start() + self.nodes[node as usize].stats_off
     }
 
     /// Writes child `slot` of list node `list` into the region (the child table).
@@ -509,6 +531,11 @@ impl<'a> Layout<'a> {
         if n.parent != NO_NODE && n.parent >= i {
             return bad("parent index out of order");
         }
+        if n.stats_off != 0
+            && (!has_stats(n.kind) || n.stats_off % 8 != 0 || !within(n.stats_off, crate::stats::STATS_SIZE))
+        {
+            return bad("summaries block misplaced");
+        }
         match n.kind {
             Kind::Null => {
                 if n.length != 0 {
@@ -592,6 +619,15 @@ impl<'a> Layout<'a> {
     /// The data block of a node.
     pub fn data(&self, n: &Node) -> &'a [u8] {
         &self.bytes[n.data_off as usize..(n.data_off + n.data_len) as usize]
+    }
+
+    /// A node's summaries, if it has a (well-formed) block.
+    pub fn stats(&self, n: &Node) -> Option<crate::stats::Stored> {
+        if n.stats_off == 0 {
+            return None;
+        }
+        let at = n.stats_off as usize;
+        crate::stats::Stored::decode(&self.bytes[at..at + crate::stats::STATS_SIZE as usize])
     }
 
     /// Child `slot` of a list node; the child's index is checked to come after

@@ -1,6 +1,8 @@
 //! mori's core, free of R: the byte layout of a region ([`layout`]), region
-//! names ([`name`]) and the OS shared memory they live in ([`os`]).
+//! names ([`name`]), the OS shared memory they live in ([`os`]) and the
+//! summaries computed while sharing ([`stats`]).
 
 pub mod layout;
 pub mod name;
 pub mod os;
+pub mod stats;

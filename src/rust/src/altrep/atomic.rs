@@ -6,6 +6,8 @@
 use std::ffi::CStr;
 use std::os::raw::c_void;
 
+use mori_core::stats::{Stored, NA_INTEGER};
+
 use crate::error::guard;
 use crate::ffi::{self, R_altrep_class_t, R_xlen_t, Rboolean, Rcomplex, DllInfo, SEXP};
 
@@ -53,6 +55,79 @@ unsafe extern "C" fn get_region<T: Copy>(x: SEXP, i: R_xlen_t, n: R_xlen_t, buf:
     })
 }
 
+unsafe extern "C" fn no_na(x: SEXP) -> i32 {
+    // SAFETY: R calls this method only on objects of our classes.
+    guard(|| Ok(unsafe { view(x) }.known_no_na() as i32))
+}
+
+unsafe extern "C" fn is_sorted(x: SEXP) -> i32 {
+    // SAFETY: R calls this method only on objects of our classes.
+    guard(|| Ok(unsafe { view(x) }.sortedness()))
+}
+
+/// Which summary R asks for.
+#[derive(Clone, Copy)]
+enum Op {
+    Sum,
+    Min,
+    Max,
+}
+
+/// A summary of a double view from the region's metadata, exactly as R's
+/// `sum`/`min`/`max` would compute it; NULL (R computes it) where R would
+/// warn or the metadata cannot answer.
+fn real_summary(v: &super::View, op: Op, narm: bool) -> SEXP {
+    let Some(Stored::Double { sum_all, sum_narm, min_all, min_narm, max_all, max_narm, non_nan, sums_exact }) = v.stats()
+    else {
+        return std::ptr::null_mut();
+    };
+    let empty = if narm { non_nan == 0 } else { v.length() == 0 };
+    let value = match op {
+        Op::Sum if sums_exact => if narm { sum_narm } else { sum_all },
+        Op::Min if !empty => if narm { min_narm } else { min_all },
+        Op::Max if !empty => if narm { max_narm } else { max_all },
+        _ => return std::ptr::null_mut(),
+    };
+    // SAFETY: allocates a scalar.
+    unsafe { ffi::Rf_ScalarReal(value) }
+}
+
+/// The same for integer views (R's integer sum gives NA with a warning on
+/// overflow: left to R).
+fn integer_summary(v: &super::View, op: Op, narm: bool) -> SEXP {
+    let Some(Stored::Int { sum_narm, sum_fits, min_narm, max_narm, non_na, na }) = v.stats() else {
+        return std::ptr::null_mut();
+    };
+    let value = if na > 0 && !narm {
+        NA_INTEGER
+    } else {
+        match op {
+            Op::Sum if sum_fits && sum_narm > NA_INTEGER as i64 && sum_narm <= i32::MAX as i64 => sum_narm as i32,
+            Op::Min if non_na > 0 => min_narm,
+            Op::Max if non_na > 0 => max_narm,
+            _ => return std::ptr::null_mut(),
+        }
+    };
+    // SAFETY: allocates a scalar.
+    unsafe { ffi::Rf_ScalarInteger(value) }
+}
+
+macro_rules! summary_method {
+    ($name:ident, $summary:ident, $op:expr) => {
+        unsafe extern "C" fn $name(x: SEXP, narm: Rboolean) -> SEXP {
+            // SAFETY: R calls this method only on objects of our classes.
+            guard(|| Ok($summary(unsafe { view(x) }, $op, narm == Rboolean::TRUE)))
+        }
+    };
+}
+
+summary_method!(real_sum, real_summary, Op::Sum);
+summary_method!(real_min, real_summary, Op::Min);
+summary_method!(real_max, real_summary, Op::Max);
+summary_method!(integer_sum, integer_summary, Op::Sum);
+summary_method!(integer_min, integer_summary, Op::Min);
+summary_method!(integer_max, integer_summary, Op::Max);
+
 /// # Safety
 /// Called once at load time with a class made by the matching constructor.
 unsafe fn set_vector_methods(class: R_altrep_class_t) {
@@ -70,6 +145,11 @@ pub unsafe fn register_real(cname: &'static CStr, pname: &'static CStr, dll: *mu
         set_vector_methods(class);
         ffi::R_set_altreal_Elt_method(class, Some(elt::<f64>));
         ffi::R_set_altreal_Get_region_method(class, Some(get_region::<f64>));
+        ffi::R_set_altreal_Sum_method(class, Some(real_sum));
+        ffi::R_set_altreal_Min_method(class, Some(real_min));
+        ffi::R_set_altreal_Max_method(class, Some(real_max));
+        ffi::R_set_altreal_No_NA_method(class, Some(no_na));
+        ffi::R_set_altreal_Is_sorted_method(class, Some(is_sorted));
         class
     }
 }
@@ -81,6 +161,11 @@ pub unsafe fn register_integer(cname: &'static CStr, pname: &'static CStr, dll: 
         set_vector_methods(class);
         ffi::R_set_altinteger_Elt_method(class, Some(elt::<i32>));
         ffi::R_set_altinteger_Get_region_method(class, Some(get_region::<i32>));
+        ffi::R_set_altinteger_Sum_method(class, Some(integer_sum));
+        ffi::R_set_altinteger_Min_method(class, Some(integer_min));
+        ffi::R_set_altinteger_Max_method(class, Some(integer_max));
+        ffi::R_set_altinteger_No_NA_method(class, Some(no_na));
+        ffi::R_set_altinteger_Is_sorted_method(class, Some(is_sorted));
         class
     }
 }
@@ -92,6 +177,8 @@ pub unsafe fn register_logical(cname: &'static CStr, pname: &'static CStr, dll: 
         set_vector_methods(class);
         ffi::R_set_altlogical_Elt_method(class, Some(elt::<i32>));
         ffi::R_set_altlogical_Get_region_method(class, Some(get_region::<i32>));
+        ffi::R_set_altlogical_No_NA_method(class, Some(no_na));
+        ffi::R_set_altlogical_Is_sorted_method(class, Some(is_sorted));
         class
     }
 }

@@ -66,6 +66,31 @@ impl View {
         self.region.layout().data(&self.node)
     }
 
+    /// The region's summaries of this node, while the view reads the region
+    /// (not once it has private pages, which may have been written).
+    pub fn stats(&self) -> Option<mori_core::stats::Stored> {
+        if self.private.is_some() {
+            return None;
+        }
+        self.region.layout().stats(&self.node)
+    }
+
+    /// R's sortedness code from the node's flags (1 increasing, -1
+    /// decreasing, INT_MIN unknown).
+    pub fn sortedness(&self) -> i32 {
+        use mori_core::layout::node_flags::{SORTED_DECR, SORTED_INCR};
+        match self.node.flags {
+            _ if self.private.is_some() => i32::MIN,
+            f if f & SORTED_INCR != 0 => 1,
+            f if f & SORTED_DECR != 0 => -1,
+            _ => i32::MIN,
+        }
+    }
+
+    pub fn known_no_na(&self) -> bool {
+        self.private.is_none() && self.node.flags & mori_core::layout::node_flags::NO_NA != 0
+    }
+
     pub fn read_ptr(&self) -> *const u8 {
         self.read
     }

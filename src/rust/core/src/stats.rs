@@ -1,0 +1,413 @@
+//! Summaries computed while a vector is copied into a region, so that `sum`,
+//! `min`, `max`, `anyNA`, `is.unsorted` and `sort` of a shared vector are
+//! answered from metadata in every process. Each summary reproduces what R's
+//! own code computes, bit for bit: double sums accumulate in x87 extended
+//! precision (R's `LDOUBLE` on x86_64), NA and NaN follow R's rules.
+
+/// R's NA_integer_.
+pub const NA_INTEGER: i32 = i32::MIN;
+
+/// The low word of R's NA_real_ payload (a NaN with 1954 in its low bits).
+fn is_r_na(x: f64) -> bool {
+    x.is_nan() && (x.to_bits() & 0xffff_ffff) == 1954
+}
+
+/// An x87 80-bit accumulator, as R's `LDOUBLE s += x[i]` on x86_64.
+#[derive(Clone, Copy, Debug)]
+pub struct ExtendedSum {
+    /// The accumulator's 10 bytes (x87 extended format), kept in memory
+    /// between chunks.
+    bytes: [u8; 10],
+}
+
+impl Default for ExtendedSum {
+    fn default() -> Self {
+        ExtendedSum { bytes: [0; 10] }
+    }
+}
+
+impl ExtendedSum {
+    /// Whether this platform computes R's sums this way (x86_64 only; on
+    /// others the sums are not recorded and R computes them itself).
+    pub const EXACT: bool = cfg!(target_arch = "x86_64");
+
+    /// Adds every element (`skip_nan`: R's `na.rm = TRUE`, skipping NaN and NA).
+    pub fn add(&mut self, values: &[f64], skip_nan: bool) {
+        #[cfg(target_arch = "x86_64")]
+        if !values.is_empty() {
+            // SAFETY: the asm reads `values.len()` doubles from `values`,
+            // loads and stores the 10-byte accumulator it is given, and leaves
+            // the x87 stack empty as it found it (every x87 register is
+            // declared clobbered).
+            unsafe {
+                std::arch::asm!(
+                    "fld tbyte ptr [{acc}]",
+                    "2:",
+                    "fld qword ptr [{p}]",
+                    "test {skip:e}, {skip:e}",
+                    "jz 3f",
+                    "fucomi st, st(0)",
+                    "jp 4f",
+                    "3:",
+                    "faddp st(1), st",
+                    "jmp 5f",
+                    "4:",
+                    "fstp st(0)",
+                    "5:",
+                    "add {p}, 8",
+                    "dec {n}",
+                    "jnz 2b",
+                    "fstp tbyte ptr [{acc}]",
+                    acc = in(reg) self.bytes.as_mut_ptr(),
+                    p = inout(reg) values.as_ptr() => _,
+                    n = inout(reg) values.len() => _,
+                    skip = in(reg) skip_nan as u32,
+                    out("st(0)") _, out("st(1)") _, out("st(2)") _, out("st(3)") _,
+                    out("st(4)") _, out("st(5)") _, out("st(6)") _, out("st(7)") _,
+                    options(nostack),
+                );
+            }
+        }
+    }
+
+    /// The sum as R returns it: beyond the double range it is +-Inf, else the
+    /// extended value rounded to double.
+    pub fn value(&self) -> f64 {
+        let sign_exp = u16::from_le_bytes([self.bytes[8], self.bytes[9]]);
+        let mantissa = u64::from_le_bytes(self.bytes[..8].try_into().unwrap());
+        let negative = sign_exp & 0x8000 != 0;
+        let exp = (sign_exp & 0x7fff) as i32;
+        if exp == 0x7fff {
+            // Inf or NaN: R's comparisons with DBL_MAX are false for NaN, so
+            // both go through the plain conversion.
+            return self.rounded();
+        }
+        // |s| > DBL_MAX in extended precision: R returns +-Inf.
+        let max_exp = 1023 + 16383;
+        let dbl_max_mantissa = 0xffff_ffff_ffff_f800u64;
+        if exp > max_exp || (exp == max_exp && mantissa > dbl_max_mantissa) {
+            return if negative { f64::NEG_INFINITY } else { f64::INFINITY };
+        }
+        self.rounded()
+    }
+
+    /// Rounds the extended value to double with the FPU (nearest, ties even),
+    /// as C's `(double) s` does.
+    fn rounded(&self) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut out = 0f64;
+            // SAFETY: loads the 10-byte value and stores it as a double into
+            // `out`; the x87 stack is left empty.
+            unsafe {
+                std::arch::asm!(
+                    "fld tbyte ptr [{acc}]",
+                    "fstp qword ptr [{out}]",
+                    acc = in(reg) self.bytes.as_ptr(),
+                    out = in(reg) &mut out as *mut f64,
+                    out("st(0)") _,
+                    options(nostack),
+                );
+            }
+            out
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            f64::NAN
+        }
+    }
+}
+
+/// Summaries of a double vector.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DoubleStats {
+    pub sum_all: ExtendedSum,
+    pub sum_narm: ExtendedSum,
+    /// R's `rmin`/`rmax` running values (`s` and `updated`), with and
+    /// without `na.rm`.
+    pub min_all: Option<f64>,
+    pub min_narm: Option<f64>,
+    pub max_all: Option<f64>,
+    pub max_narm: Option<f64>,
+    pub nan_count: u64,
+    pub count: u64,
+    order: Order<f64>,
+}
+
+/// Running sortedness of a vector without NA.
+#[derive(Clone, Copy, Debug)]
+struct Order<T> {
+    last: Option<T>,
+    increasing: bool,
+    decreasing: bool,
+}
+
+impl<T> Default for Order<T> {
+    fn default() -> Self {
+        Order { last: None, increasing: true, decreasing: true }
+    }
+}
+
+impl<T: PartialOrd + Copy> Order<T> {
+    fn push(&mut self, x: T) {
+        if let Some(last) = self.last {
+            self.increasing &= last <= x;
+            self.decreasing &= last >= x;
+        }
+        self.last = Some(x);
+    }
+}
+
+/// R's `rmin` step: any NA beats NaN; a NaN beats numbers; otherwise smaller.
+fn min_step(s: Option<f64>, x: f64, narm: bool) -> Option<f64> {
+    if x.is_nan() {
+        if narm {
+            return s;
+        }
+        return match s {
+            Some(v) if is_r_na(v) => Some(v),
+            _ => Some(x),
+        };
+    }
+    match s {
+        None => Some(x),
+        Some(v) if x < v => Some(x),
+        _ => s,
+    }
+}
+
+fn max_step(s: Option<f64>, x: f64, narm: bool) -> Option<f64> {
+    if x.is_nan() {
+        if narm {
+            return s;
+        }
+        return match s {
+            Some(v) if is_r_na(v) => Some(v),
+            _ => Some(x),
+        };
+    }
+    match s {
+        None => Some(x),
+        Some(v) if x > v => Some(x),
+        _ => s,
+    }
+}
+
+impl DoubleStats {
+    pub fn update(&mut self, chunk: &[f64]) {
+        self.sum_all.add(chunk, false);
+        self.sum_narm.add(chunk, true);
+        for &x in chunk {
+            self.min_all = min_step(self.min_all, x, false);
+            self.min_narm = min_step(self.min_narm, x, true);
+            self.max_all = max_step(self.max_all, x, false);
+            self.max_narm = max_step(self.max_narm, x, true);
+            if x.is_nan() {
+                self.nan_count += 1;
+            } else {
+                self.order.push(x);
+            }
+        }
+        self.count += chunk.len() as u64;
+    }
+
+    pub fn no_na(&self) -> bool {
+        self.nan_count == 0
+    }
+
+    /// Known sorted increasing / decreasing (no NA, at least... any length).
+    pub fn sorted(&self) -> (bool, bool) {
+        let ok = self.nan_count == 0;
+        (ok && self.order.increasing, ok && self.order.decreasing)
+    }
+}
+
+/// Summaries of an integer or logical vector.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IntStats {
+    pub sum_narm: i128,
+    pub min_narm: Option<i32>,
+    pub max_narm: Option<i32>,
+    pub na_count: u64,
+    pub count: u64,
+    order: Order<i32>,
+}
+
+impl IntStats {
+    pub fn update(&mut self, chunk: &[i32]) {
+        for &x in chunk {
+            if x == NA_INTEGER {
+                self.na_count += 1;
+                continue;
+            }
+            self.sum_narm += x as i128;
+            self.min_narm = Some(self.min_narm.map_or(x, |m| m.min(x)));
+            self.max_narm = Some(self.max_narm.map_or(x, |m| m.max(x)));
+            self.order.push(x);
+        }
+        self.count += chunk.len() as u64;
+    }
+
+    pub fn no_na(&self) -> bool {
+        self.na_count == 0
+    }
+
+    pub fn sorted(&self) -> (bool, bool) {
+        let ok = self.na_count == 0;
+        (ok && self.order.increasing, ok && self.order.decreasing)
+    }
+}
+
+/// Size of a node's stats block in the region.
+pub const STATS_SIZE: u64 = 64;
+
+/// The stats block as stored (see DESIGN.md).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Stored {
+    Double { sum_all: f64, sum_narm: f64, min_all: f64, min_narm: f64, max_all: f64, max_narm: f64, non_nan: u64, sums_exact: bool },
+    Int { sum_narm: i64, sum_fits: bool, min_narm: i32, max_narm: i32, non_na: u64, na: u64 },
+}
+
+impl Stored {
+    pub fn from_double(s: &DoubleStats) -> Stored {
+        Stored::Double {
+            sum_all: s.sum_all.value(),
+            sum_narm: s.sum_narm.value(),
+            min_all: s.min_all.unwrap_or(f64::INFINITY),
+            min_narm: s.min_narm.unwrap_or(f64::INFINITY),
+            max_all: s.max_all.unwrap_or(f64::NEG_INFINITY),
+            max_narm: s.max_narm.unwrap_or(f64::NEG_INFINITY),
+            non_nan: s.count - s.nan_count,
+            sums_exact: ExtendedSum::EXACT,
+        }
+    }
+
+    pub fn from_int(s: &IntStats) -> Stored {
+        let fits = i64::try_from(s.sum_narm).is_ok();
+        Stored::Int {
+            sum_narm: if fits { s.sum_narm as i64 } else { 0 },
+            sum_fits: fits,
+            min_narm: s.min_narm.unwrap_or(0),
+            max_narm: s.max_narm.unwrap_or(0),
+            non_na: s.count - s.na_count,
+            na: s.na_count,
+        }
+    }
+
+    pub fn encode(&self, out: &mut [u8]) {
+        out[..STATS_SIZE as usize].fill(0);
+        let mut put = |at: usize, v: u64| out[at..at + 8].copy_from_slice(&v.to_le_bytes());
+        match *self {
+            Stored::Double { sum_all, sum_narm, min_all, min_narm, max_all, max_narm, non_nan, sums_exact } => {
+                put(0, 1 | ((sums_exact as u64) << 8));
+                put(8, sum_all.to_bits());
+                put(16, sum_narm.to_bits());
+                put(24, min_all.to_bits());
+                put(32, min_narm.to_bits());
+                put(40, max_all.to_bits());
+                put(48, max_narm.to_bits());
+                put(56, non_nan);
+            }
+            Stored::Int { sum_narm, sum_fits, min_narm, max_narm, non_na, na } => {
+                put(0, 2 | ((sum_fits as u64) << 8));
+                put(8, sum_narm as u64);
+                put(16, min_narm as u32 as u64);
+                put(24, max_narm as u32 as u64);
+                put(32, non_na);
+                put(40, na);
+            }
+        }
+    }
+
+    pub fn decode(b: &[u8]) -> Option<Stored> {
+        let get = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+        let tag = get(0);
+        match tag & 0xff {
+            1 => Some(Stored::Double {
+                sums_exact: tag & 0x100 != 0,
+                sum_all: f64::from_bits(get(8)),
+                sum_narm: f64::from_bits(get(16)),
+                min_all: f64::from_bits(get(24)),
+                min_narm: f64::from_bits(get(32)),
+                max_all: f64::from_bits(get(40)),
+                max_narm: f64::from_bits(get(48)),
+                non_nan: get(56),
+            }),
+            2 => Some(Stored::Int {
+                sum_fits: tag & 0x100 != 0,
+                sum_narm: get(8) as i64,
+                min_narm: get(16) as u32 as i32,
+                max_narm: get(24) as u32 as i32,
+                non_na: get(32),
+                na: get(40),
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extended_sums_keep_the_bits_a_double_sum_loses() {
+        let mut s = ExtendedSum::default();
+        s.add(&[1e16, 1.0, 1.0, -1e16], false);
+        assert_eq!(s.value(), 2.0);
+        let plain: f64 = [1e16, 1.0, 1.0, -1e16].iter().sum();
+        assert_eq!(plain, 0.0);
+    }
+
+    #[test]
+    fn nan_handling_follows_r() {
+        let na = f64::from_bits(0x7ff0_0000_0000_07a2);
+        assert!(is_r_na(na));
+        let mut s = DoubleStats::default();
+        s.update(&[3.0, f64::NAN, 1.0, na, 2.0]);
+        assert_eq!(s.sum_narm.value(), 6.0);
+        assert!(s.sum_all.value().is_nan());
+        assert_eq!(s.min_narm, Some(1.0));
+        assert!(is_r_na(s.min_all.unwrap()));
+        assert_eq!(s.max_narm, Some(3.0));
+        assert!(!s.no_na());
+    }
+
+    #[test]
+    fn overflow_to_infinity_like_r() {
+        let mut s = ExtendedSum::default();
+        s.add(&[f64::MAX, f64::MAX], false);
+        assert_eq!(s.value(), f64::INFINITY);
+        let mut s = ExtendedSum::default();
+        s.add(&[f64::MAX, f64::MAX, -f64::MAX], false);
+        assert_eq!(s.value(), f64::MAX);
+    }
+
+    #[test]
+    fn sortedness() {
+        let mut s = IntStats::default();
+        s.update(&[1, 2, 2]);
+        s.update(&[3, 9]);
+        assert_eq!(s.sorted(), (true, false));
+        s.update(&[NA_INTEGER]);
+        assert_eq!(s.sorted(), (false, false));
+        let mut d = DoubleStats::default();
+        d.update(&[3.0, 2.0, 2.0]);
+        assert_eq!(d.sorted(), (false, true));
+    }
+
+    #[test]
+    fn stored_round_trip() {
+        let mut s = DoubleStats::default();
+        s.update(&[1.5, -2.0]);
+        let st = Stored::from_double(&s);
+        let mut buf = [0u8; 64];
+        st.encode(&mut buf);
+        assert_eq!(Stored::decode(&buf), Some(st));
+        let mut i = IntStats::default();
+        i.update(&[5, NA_INTEGER, -7]);
+        let st = Stored::from_int(&i);
+        st.encode(&mut buf);
+        assert_eq!(Stored::decode(&buf), Some(st));
+    }
+}
