@@ -34,7 +34,7 @@ fn object_at_depth(region: &Arc<Region>, index: u32, depth: usize) -> Result<SEX
         Kind::Null => return Ok(rapi::nil()),
         Kind::Serialized => return stored_object(region, &layout, index, &node),
         Kind::List if !LISTS_ARE_ALTREP => plain_list(region, index, &node, depth, false)?,
-        _ => altrep::new_object(region, index)?,
+        _ => altrep::new_object(region, index, None)?,
     };
     let mut p = Protector::new();
     p.protect(x);
@@ -42,9 +42,10 @@ fn object_at_depth(region: &Arc<Region>, index: u32, depth: usize) -> Result<SEX
     Ok(x)
 }
 
-/// The bare view for `node` (R sets the attributes itself when unserializing).
-pub fn bare_object(region: &Arc<Region>, node: u32) -> Result<SEXP> {
-    altrep::new_object(region, node)
+/// The bare view for `node` or a slice of it (R sets the attributes itself
+/// when unserializing).
+pub fn bare_object(region: &Arc<Region>, node: u32, slice: Option<(u64, u64)>) -> Result<SEXP> {
+    altrep::new_object(region, node, slice)
 }
 
 /// A plain list whose elements are built now: lists on R 4.2, and small

@@ -18,7 +18,7 @@ use crate::{decode, encode};
 /// exactly the elements of one shared list node, in order.
 fn shared_identity(x: SEXP, depth: usize) -> Option<(Arc<Region>, u32)> {
     if let Some(v) = altrep::view_of(x) {
-        return (!v.is_modified()).then(|| (v.region.clone(), v.node_index));
+        return (!v.is_modified() && v.slice().is_none()).then(|| (v.region.clone(), v.node_index));
     }
     if LISTS_ARE_ALTREP || rapi::type_of(x) != SEXPTYPE::VECSXP || depth > decode::MAX_DEPTH {
         return None;
@@ -77,12 +77,18 @@ unsafe extern "C" fn mori_map_shared(name: SEXP) -> SEXP {
                 *n
             }
         };
-        decode::object(&region, node)
+        match name.slice {
+            None => decode::object(&region, node),
+            Some(slice) => decode::bare_object(&region, node, Some(slice)),
+        }
     })
 }
 
 unsafe extern "C" fn mori_shared_name(x: SEXP) -> SEXP {
     guard(|| {
+        if let Some(v) = altrep::view_of(x).filter(|v| v.slice().is_some() && !v.is_modified()) {
+            return Ok(rapi::scalar_string(&v.user_name().to_string()));
+        }
         Ok(match shared_identity(x, 0) {
             Some((region, node)) => rapi::scalar_string(&user_name(&region, node).to_string()),
             None => rapi::nil(),
@@ -91,7 +97,10 @@ unsafe extern "C" fn mori_shared_name(x: SEXP) -> SEXP {
 }
 
 unsafe extern "C" fn mori_is_shared(x: SEXP) -> SEXP {
-    guard(|| Ok(rapi::scalar_logical(shared_identity(x, 0).is_some())))
+    guard(|| {
+        let slice = altrep::view_of(x).is_some_and(|v| v.slice().is_some() && !v.is_modified());
+        Ok(rapi::scalar_logical(slice || shared_identity(x, 0).is_some()))
+    })
 }
 
 unsafe extern "C" fn mori_lists_are_altrep() -> SEXP {

@@ -1,5 +1,6 @@
 //! Region names: `/mori_<pid>_<serial>_<fd>` (lower-case hex), optionally
-//! followed by a 1-based element path `[2,3]` or an internal node index `#17`.
+//! followed by a 1-based element path `[2,3]` or an internal node index `#17`,
+//! and by a 1-based inclusive element range `@11:20` for a contiguous slice.
 //!
 //! The owner's process id and descriptor number tell a consumer where to open
 //! the region (`/proc/<pid>/fd/<fd>`); the serial tells it which region that
@@ -22,6 +23,8 @@ pub struct RegionName {
     pub serial: u64,
     pub fd: u32,
     pub target: Target,
+    /// A contiguous slice of the target vector: 0-based start and length.
+    pub slice: Option<(u64, u64)>,
 }
 
 /// Longest name accepted; anything longer is malformed.
@@ -32,7 +35,7 @@ const PREFIX: &str = "/mori_";
 
 impl RegionName {
     pub fn new(pid: u32, serial: u64, fd: u32) -> RegionName {
-        RegionName { pid, serial, fd, target: Target::Root }
+        RegionName { pid, serial, fd, target: Target::Root, slice: None }
     }
 
     /// The name of the memory file behind the region, as the kernel shows it.
@@ -46,7 +49,11 @@ impl RegionName {
     }
 
     pub fn with_target(&self, target: Target) -> RegionName {
-        RegionName { target, ..self.clone() }
+        RegionName { target, slice: None, ..self.clone() }
+    }
+
+    pub fn with_slice(&self, slice: Option<(u64, u64)>) -> RegionName {
+        RegionName { slice, ..self.clone() }
     }
 
     /// Parses a name; `None` when it is not of mori's form.
@@ -55,6 +62,17 @@ impl RegionName {
             return None;
         }
         let rest = s.strip_prefix(PREFIX)?;
+        let (rest, slice) = match rest.split_once('@') {
+            None => (rest, None),
+            Some((rest, range)) => {
+                let (from, to) = range.split_once(':')?;
+                let (from, to) = (decimal(from)?, decimal(to)?);
+                if from == 0 || to < from {
+                    return None;
+                }
+                (rest, Some((from - 1, to - from + 1)))
+            }
+        };
         let split = rest.find(['[', '#']).unwrap_or(rest.len());
         let (base, suffix) = rest.split_at(split);
         let mut fields = base.split('_');
@@ -77,7 +95,7 @@ impl RegionName {
             }
             Target::Path(path)
         };
-        Some(RegionName { pid, serial, fd, target })
+        Some(RegionName { pid, serial, fd, target, slice })
     }
 }
 
@@ -88,6 +106,10 @@ impl std::fmt::Display for RegionName {
             Target::Root => Ok(()),
             Target::Path(p) => f.write_str(&crate::layout::format_path(p)),
             Target::Node(n) => write!(f, "#{n}"),
+        }?;
+        match self.slice {
+            Some((start, len)) => write!(f, "@{}:{}", start + 1, start + len),
+            None => Ok(()),
         }
     }
 }
@@ -124,6 +146,9 @@ mod tests {
         assert_eq!(RegionName::parse("/mori_1a2b_7_3[2,3]"), Some(p));
         assert_eq!(RegionName::parse("/mori_1a2b_7_3#12").unwrap().target, Target::Node(12));
         assert_eq!(n.file_name(), "mori_1a2b_7");
+        let sl = RegionName::parse("/mori_1a2b_7_3#4@11:20").unwrap();
+        assert_eq!(sl.slice, Some((10, 10)));
+        assert_eq!(sl.to_string(), "/mori_1a2b_7_3#4@11:20");
     }
 
     #[test]
@@ -134,6 +159,7 @@ mod tests {
             "/mori_1_1_1[a]", "/mori_1_1_1]", "/mori_1_1_1#", "/mori_1_1_1#-1", "/mori_1_1_1[1]x",
             "/mori_1_1_1/../x", "/../etc/passwd", "/mori_1_1_1\0", "/mori_1_1_ffffffff",
             "/mori_100000000_1_1", "/mori_1_11111111111111111_1", "/mori_1_1_1#4294967296", "/mori_é_1_1",
+            "/mori_1_1_1@", "/mori_1_1_1@0:3", "/mori_1_1_1@3:2", "/mori_1_1_1@1", "/mori_1_1_1@1:2@3:4", "/mori_1_1_1@a:b",
         ] {
             assert_eq!(RegionName::parse(bad), None, "{bad:?} was accepted");
         }

@@ -273,6 +273,35 @@ pub struct PrivateMapping {
 }
 
 impl PrivateMapping {
+    /// Whether any page of this mapping has been written (and so copied):
+    /// asks the kernel's page map, which marks a written page as anonymous
+    /// memory instead of the region's file page. `None` if the page map cannot
+    /// be read.
+    pub fn any_page_written(&self) -> Option<bool> {
+        use std::io::{Read, Seek, SeekFrom};
+        let page = page_size() as usize;
+        let first = self.map.ptr.as_ptr() as usize / page;
+        let pages = self.map.len.div_ceil(page);
+        let mut file = std::fs::File::open("/proc/self/pagemap").ok()?;
+        file.seek(SeekFrom::Start((first * 8) as u64)).ok()?;
+        let mut buf = vec![0u8; 8 * pages.min(8192)];
+        let mut left = pages;
+        while left > 0 {
+            let n = left.min(8192);
+            file.read_exact(&mut buf[..n * 8]).ok()?;
+            for entry in buf[..n * 8].chunks_exact(8) {
+                let e = u64::from_le_bytes(entry.try_into().unwrap());
+                let present = e & (1 << 63) != 0;
+                let file_backed = e & (1 << 61) != 0;
+                if present && !file_backed {
+                    return Some(true);
+                }
+            }
+            left -= n;
+        }
+        Some(false)
+    }
+
     pub fn as_mut_ptr(&self) -> *mut u8 {
         // SAFETY: delta < the mapping's length by construction.
         unsafe { self.map.ptr.as_ptr().add(self.delta) }
@@ -384,8 +413,10 @@ mod tests {
         // A private mapping sees the bytes and can be written without changing the region.
         let p = other.map_private(8999, 2).unwrap();
         assert_eq!(p.bytes(), &[0, 42]);
+        assert_eq!(p.any_page_written(), Some(false));
         // SAFETY: test-only write into our private mapping.
         unsafe { *p.as_mut_ptr().add(1) = 7 };
+        assert_eq!(p.any_page_written(), Some(true));
         assert_eq!(p.bytes(), &[0, 7]);
         assert_eq!(r.bytes()[9000], 42);
         assert_eq!(other.bytes()[9000], 42);

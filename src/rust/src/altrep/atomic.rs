@@ -10,6 +10,7 @@ use mori_core::stats::{Stored, NA_INTEGER};
 
 use crate::error::guard;
 use crate::ffi::{self, R_altrep_class_t, R_xlen_t, Rboolean, Rcomplex, DllInfo, SEXP};
+use crate::rapi;
 
 use super::{names, set_common_methods, view};
 
@@ -128,6 +129,74 @@ summary_method!(integer_sum, integer_summary, Op::Sum);
 summary_method!(integer_min, integer_summary, Op::Min);
 summary_method!(integer_max, integer_summary, Op::Max);
 
+/// Slices smaller than this are copied by R as usual: a view costs more.
+const MIN_SLICE_BYTES: u64 = 64 * 1024;
+
+/// `x[i]` for an increasing run of consecutive indices (`x[a:b]`, `head`,
+/// `tail`) is a view of the same region: no data is copied, and the result is
+/// itself shared. Anything else: NULL, R subsets as usual.
+unsafe extern "C" fn extract_subset(x: SEXP, indx: SEXP, _call: SEXP) -> SEXP {
+    guard(|| {
+        // SAFETY: R calls this method only on objects of our classes.
+        let v = unsafe { view(x) };
+        let k = rapi::xlength(indx);
+        let size = v.node.kind.element_size().unwrap_or(0);
+        if v.slice_would_copy() || k.saturating_mul(size) < MIN_SLICE_BYTES {
+            return Ok(std::ptr::null_mut());
+        }
+        let Some(first) = consecutive_run(indx, k) else { return Ok(std::ptr::null_mut()) };
+        if first < 1 || first - 1 + k > v.length() {
+            return Ok(std::ptr::null_mut());
+        }
+        let region = v.region.clone();
+        let (node, start) = (v.node_index, v.start + first - 1);
+        super::new_object(&region, node, Some((start, k)))
+    })
+}
+
+/// The first index if `indx` (1-based, integer or double) is `first,
+/// first + 1, ..., first + k - 1`.
+fn consecutive_run(indx: SEXP, k: u64) -> Option<u64> {
+    const CHUNK: usize = 4096;
+    let mut buf_i = [0i32; CHUNK];
+    let mut buf_d = [0f64; CHUNK];
+    let is_int = match rapi::type_of(indx) {
+        ffi::SEXPTYPE::INTSXP => true,
+        ffi::SEXPTYPE::REALSXP => false,
+        _ => return None,
+    };
+    let mut first = None;
+    let mut i = 0u64;
+    while i < k {
+        let want = (CHUNK as u64).min(k - i) as R_xlen_t;
+        // SAFETY: the buffers hold CHUNK >= want elements; GET_REGION on an
+        // index vector (possibly a compact sequence) does not allocate.
+        let got = unsafe {
+            if is_int {
+                ffi::INTEGER_GET_REGION(indx, i as R_xlen_t, want, buf_i.as_mut_ptr())
+            } else {
+                ffi::REAL_GET_REGION(indx, i as R_xlen_t, want, buf_d.as_mut_ptr())
+            }
+        };
+        if got <= 0 {
+            return None;
+        }
+        for j in 0..got as usize {
+            let value = if is_int {
+                (buf_i[j] != NA_INTEGER).then_some(buf_i[j] as f64)?
+            } else {
+                buf_d[j]
+            };
+            let start = *first.get_or_insert(value);
+            if value != start + (i + j as u64) as f64 {
+                return None;
+            }
+        }
+        i += got as u64;
+    }
+    first.filter(|f: &f64| *f >= 1.0 && f.fract() == 0.0).map(|f| f as u64)
+}
+
 /// # Safety
 /// Called once at load time with a class made by the matching constructor.
 unsafe fn set_vector_methods(class: R_altrep_class_t) {
@@ -135,6 +204,7 @@ unsafe fn set_vector_methods(class: R_altrep_class_t) {
         set_common_methods(class);
         ffi::R_set_altvec_Dataptr_method(class, Some(dataptr));
         ffi::R_set_altvec_Dataptr_or_null_method(class, Some(dataptr_or_null));
+        ffi::R_set_altvec_Extract_subset_method(class, Some(extract_subset));
     }
 }
 

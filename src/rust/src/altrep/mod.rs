@@ -39,6 +39,10 @@ pub struct View {
     pub region: Arc<Region>,
     pub node_index: u32,
     pub node: Node,
+    /// A contiguous slice of the node (zero-copy `x[a:b]`): first element
+    /// and length; `(0, node.length)` for the whole node.
+    pub start: u64,
+    length: u64,
     /// Where reads go: the region's bytes, or the private copy once one exists.
     read: *const u8,
     private: Option<Private>,
@@ -51,25 +55,40 @@ pub struct View {
 }
 
 impl View {
-    fn new(region: Arc<Region>, node_index: u32) -> Result<View> {
+    fn new(region: Arc<Region>, node_index: u32, slice: Option<(u64, u64)>) -> Result<View> {
         let node = region.layout().node(node_index)?;
-        let read = region.layout().data(&node).as_ptr();
-        Ok(View { region, node_index, node, read, private: None, populated: false, complete: false, modified: false })
+        let (start, length) = slice.unwrap_or((0, node.length));
+        let in_range = start.checked_add(length).is_some_and(|end| end <= node.length);
+        if slice.is_some() && (!node.kind.is_atomic_array() || !in_range) {
+            return Err(Error::Message(format!("slice {}:{} is outside the shared vector", start + 1, start + length)));
+        }
+        let mut view =
+            View { region, node_index, node, start, length, read: std::ptr::null(), private: None, populated: false, complete: false, modified: false };
+        view.read = view.shared_bytes().as_ptr();
+        Ok(view)
     }
 
     pub fn length(&self) -> u64 {
-        self.node.length
+        self.length
     }
 
-    /// The node's bytes in the region (never the private copy).
+    fn is_slice(&self) -> bool {
+        self.length != self.node.length
+    }
+
+    /// This view's bytes in the region (never the private copy).
     pub fn shared_bytes(&self) -> &[u8] {
-        self.region.layout().data(&self.node)
+        let data = self.region.layout().data(&self.node);
+        match self.node.kind.element_size() {
+            Some(size) => &data[(self.start * size) as usize..((self.start + self.length) * size) as usize],
+            None => data,
+        }
     }
 
     /// The region's summaries of this node, while the view reads the region
     /// (not once it has private pages, which may have been written).
     pub fn stats(&self) -> Option<mori_core::stats::Stored> {
-        if self.private.is_some() {
+        if self.is_slice() || self.is_modified() {
             return None;
         }
         self.region.layout().stats(&self.node)
@@ -80,7 +99,7 @@ impl View {
     pub fn sortedness(&self) -> i32 {
         use mori_core::layout::node_flags::{SORTED_DECR, SORTED_INCR};
         match self.node.flags {
-            _ if self.private.is_some() => i32::MIN,
+            _ if self.is_modified() => i32::MIN,
             f if f & SORTED_INCR != 0 => 1,
             f if f & SORTED_DECR != 0 => -1,
             _ => i32::MIN,
@@ -88,7 +107,7 @@ impl View {
     }
 
     pub fn known_no_na(&self) -> bool {
-        self.private.is_none() && self.node.flags & mori_core::layout::node_flags::NO_NA != 0
+        self.node.flags & mori_core::layout::node_flags::NO_NA != 0 && !self.is_modified()
     }
 
     pub fn read_ptr(&self) -> *const u8 {
@@ -109,7 +128,7 @@ impl View {
     /// A pointer R may write through: the first call makes the private copy.
     fn writable_ptr(&mut self) -> Result<*mut u8> {
         if self.private.is_none() {
-            let len = self.node.data_len as usize;
+            let len = self.shared_bytes().len();
             if len == 0 {
                 return Ok(self.read as *mut u8);
             }
@@ -119,7 +138,8 @@ impl View {
                 unsafe { std::ptr::copy_nonoverlapping(self.read, heap.as_mut_ptr().cast::<u8>(), len) };
                 Private::Heap(heap)
             } else {
-                Private::Mapped(self.region.sealed().map_private(self.node.data_off, self.node.data_len)?)
+                let offset = self.shared_bytes().as_ptr() as u64 - self.region.layout().data(&self.node).as_ptr() as u64;
+                Private::Mapped(self.region.sealed().map_private(self.node.data_off + offset, len as u64)?)
             };
             self.private = Some(private);
             self.read = match self.private.as_ref().unwrap() {
@@ -136,11 +156,18 @@ impl View {
         if self.modified {
             return true;
         }
+        if let Some(Private::Mapped(m)) = &self.private {
+            // Pages never written are the region's own: nothing to compare.
+            if m.any_page_written() == Some(false) {
+                return false;
+            }
+        }
         match &self.private {
             None => false,
-            // SAFETY: the private copy has the node's length in bytes.
+            // SAFETY: the private copy is as long as the view's bytes.
             Some(_) => unsafe {
-                std::slice::from_raw_parts(self.read, self.node.data_len as usize) != self.shared_bytes()
+                let shared = self.shared_bytes();
+                std::slice::from_raw_parts(self.read, shared.len()) != shared
             },
         }
     }
@@ -152,14 +179,24 @@ impl View {
             Some(path) => Target::Path(path),
             None => Target::Node(self.node_index),
         };
-        self.region.name.with_target(target)
+        self.region.name.with_target(target).with_slice(self.slice())
+    }
+
+    /// Whether a slice of this view would not read the region (its private
+    /// pages were written).
+    pub fn slice_would_copy(&self) -> bool {
+        self.is_modified()
+    }
+
+    pub fn slice(&self) -> Option<(u64, u64)> {
+        self.is_slice().then_some((self.start, self.length))
     }
 
     /// The name stored in a serialized reference: the node index, which needs
     /// no walk to resolve.
     fn reference_name(&self) -> RegionName {
         let target = if self.node_index == 0 { Target::Root } else { Target::Node(self.node_index) };
-        self.region.name.with_target(target)
+        self.region.name.with_target(target).with_slice(self.slice())
     }
 }
 
@@ -268,9 +305,9 @@ pub fn view_of<'a>(x: SEXP) -> Option<&'a mut View> {
     is_ours.then(|| unsafe { view(x) })
 }
 
-/// A new view object (no attributes) of node `node_index`.
-pub fn new_object(region: &Arc<Region>, node_index: u32) -> Result<SEXP> {
-    let view = View::new(region.clone(), node_index)?;
+/// A new view object (no attributes) of node `node_index`, or of a slice of it.
+pub fn new_object(region: &Arc<Region>, node_index: u32, slice: Option<(u64, u64)>) -> Result<SEXP> {
+    let view = View::new(region.clone(), node_index, slice)?;
     let class = class_for(view.node.kind)
         .ok_or_else(|| Error::Message(format!("region node {node_index} is not a vector mori can view")))?;
     let mut p = Protector::new();
@@ -324,7 +361,7 @@ unsafe extern "C" fn unserialize(_class: SEXP, state: SEXP) -> SEXP {
             Target::Node(n) => n,
             Target::Path(ref p) => region.layout().resolve_path(p)?,
         };
-        crate::decode::bare_object(&region, node)
+        crate::decode::bare_object(&region, node, name.slice)
     })
 }
 
@@ -338,8 +375,8 @@ unsafe extern "C" fn duplicate(x: SEXP, _deep: Rboolean) -> SEXP {
             return Ok(std::ptr::null_mut());
         }
         let region = v.region.clone();
-        let node = v.node_index;
-        new_object(&region, node)
+        let (node, slice) = (v.node_index, v.slice());
+        new_object(&region, node, slice)
     })
 }
 
