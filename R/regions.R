@@ -1,22 +1,18 @@
 #' Remove shared regions left behind by processes that no longer exist
 #'
-#' mori keeps its regions in anonymous memory that the kernel frees as soon as
-#' no process uses it, so a crashed owner normally leaves nothing behind.
-#' `prune_shared()` removes what could still be left: `mori_*` files in
-#' `/dev/shm` whose creating process is gone. Regions of live processes are
-#' never touched.
+#' mori keeps ordinary regions in anonymous memory that the kernel frees as
+#' soon as no process uses it, so a crashed owner leaves nothing behind.
+#' Published regions (`share(x, name = )`) are files in `/dev/shm` that
+#' outlive their creator on purpose; `prune_shared()` removes those whose
+#' creating process has exited. Regions of live processes are never touched,
+#' and processes that mapped a removed region keep reading it.
 #'
 #' @return Invisibly, the names removed, or `NULL` if there were none.
 #' @examples
 #' prune_shared()
 #' @export
 prune_shared <- function() {
-  dir <- "/dev/shm"
-  files <- list.files(dir, pattern = "^mori_[0-9a-f]+_[0-9a-f]+$")
-  pids <- strtoi(sub("^mori_([0-9a-f]+)_.*$", "\\1", files), 16L)
-  gone <- files[!is.na(pids) & !dir.exists(file.path("/proc", pids))]
-  removed <- gone[file.remove(file.path(dir, gone))]
-  invisible(if (length(removed)) paste0("/", removed) else NULL)
+  invisible(.Call(mori_prune))
 }
 
 #' Shared regions open in this process

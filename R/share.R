@@ -20,26 +20,57 @@
 #' Shared data is never altered: modifying a shared object gives the
 #' modifying process its own copy of the pages it writes.
 #'
+#' With `name`, the region is *published*: any process of the same user on
+#' this machine, related or not (Shiny or Plumber workers behind a
+#' supervisor, say), opens it with `map_shared(name)`. A published region
+#' outlives the process that made it: it lives until [unshare()] removes its
+#' name (processes that mapped it keep reading it), [prune_shared()] removes
+#' it after its creator has exited, or the machine reboots.
+#'
 #' @param x An R object.
+#' @param name `NULL`, or a name to publish the region under: 1 to 64
+#'   letters, digits, `.`, `_` or `-`, starting with a letter or digit and not
+#'   with `mori`. A name already taken is an error.
 #' @return A shared version of `x`, or `x` itself when it cannot be shared or
 #'   is shared already.
-#' @seealso [map_shared()], [shared_name()], [is_shared()]
+#' @seealso [map_shared()], [shared_name()], [is_shared()], [unshare()]
 #' @examples
 #' x <- share(rnorm(1e6))
 #' mean(x)
 #' length(serialize(x, NULL)) # a short reference, not 8 MB
 #' is_shared(x)
+#'
+#' # Published under a name other processes can open
+#' y <- share(mtcars, name = "example_mtcars")
+#' identical(map_shared("example_mtcars"), mtcars)
+#' unshare("example_mtcars")
 #' @export
-share <- function(x) {
-  .Call(mori_share, x)
+share <- function(x, name = NULL) {
+  .Call(mori_share, x, name)
+}
+
+#' Remove the name of a published region
+#'
+#' After `unshare(name)`, `map_shared(name)` no longer finds the region and
+#' the name can be used again. Objects that already read from the region keep
+#' working; its memory is freed when the last of them is collected.
+#'
+#' @param name The name given to [share()].
+#' @return Invisibly, `TRUE` if a region of that name existed.
+#' @examples
+#' x <- share(1:10, name = "example_unshare")
+#' unshare("example_unshare")
+#' @export
+unshare <- function(name) {
+  invisible(.Call(mori_unshare, name))
 }
 
 #' Map a shared object by name
 #'
-#' Opens the shared region called `name`, as returned by [shared_name()], from
-#' any process on the same machine run by the same user, and returns the
-#' object (or, for a name with a path such as `"/mori_1a2b_7_3[2,3]"`, the
-#' element at that 1-based path).
+#' Opens the shared region called `name`, as returned by [shared_name()] or
+#' given to `share(x, name = )`, from any process on the same machine run by
+#' the same user, and returns the object (or, for a name with a path such as
+#' `"/mori_1a2b_7_3[2,3]"`, the element at that 1-based path).
 #'
 #' @param name A region name.
 #' @return The shared object, or `NULL` when `name` is not a well-formed mori

@@ -358,15 +358,16 @@ fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) -> Vec<(u32, u8)> {
     flags
 }
 
-/// Writes `x` into a new sealed region and returns the region.
-pub fn share(x: SEXP) -> Result<Arc<Region>> {
+/// Writes `x` into a new sealed region (published under `published` if
+/// given) and returns the region.
+pub fn share(x: SEXP, published: Option<&str>) -> Result<Arc<Region>> {
     let mut p = Protector::new();
     // SAFETY: one protected cell anchoring what planning makes.
     let keep = p.protect(unsafe { ffi::Rf_cons(rapi::nil(), rapi::nil()) });
     let mut planner = Planner { plan: Plan::new(), items: Vec::new(), originals: Vec::new(), keep };
     planner.object(x, 0)?;
     let items = std::mem::take(&mut planner.items);
-    let region = region::create(&mut planner.plan, |plan, buf| Ok(write(plan, &items, buf)))?;
+    let region = region::create(&mut planner.plan, published, |plan, buf| Ok(write(plan, &items, buf)))?;
     for &(node, original) in &planner.originals {
         region.keep_original(node, original);
     }

@@ -53,13 +53,44 @@ fn user_name(region: &Region, node: u32) -> RegionName {
     region.name.with_target(target)
 }
 
-unsafe extern "C" fn mori_share(x: SEXP) -> SEXP {
+unsafe extern "C" fn mori_share(x: SEXP, name: SEXP) -> SEXP {
     guard(|| {
-        if shared_identity(x, 0).is_some() || !encode::is_shareable(x) {
+        let published = if name == rapi::nil() {
+            None
+        } else {
+            let chosen = rapi::as_single_string(name).ok_or_else(|| region::bad_published_name("<not a string>"))?;
+            Some(RegionName::published(chosen).ok_or_else(|| region::bad_published_name(chosen))?.base())
+        };
+        if !encode::is_shareable(x) || (published.is_none() && shared_identity(x, 0).is_some()) {
             return Ok(x);
         }
-        let region = encode::share(x)?;
+        let region = encode::share(x, published.as_deref())?;
         decode::object(&region, 0)
+    })
+}
+
+unsafe extern "C" fn mori_unshare(name: SEXP) -> SEXP {
+    guard(|| {
+        let name = rapi::as_single_string(name).ok_or_else(|| region::bad_published_name("<not a string>"))?;
+        Ok(rapi::scalar_logical(region::unpublish(name)?))
+    })
+}
+
+unsafe extern "C" fn mori_prune() -> SEXP {
+    guard(|| {
+        let removed = region::prune();
+        if removed.is_empty() {
+            return Ok(rapi::nil());
+        }
+        let mut p = rapi::Protector::new();
+        // SAFETY: a fresh character vector filled with fresh strings.
+        unsafe {
+            let out = p.protect(ffi::Rf_allocVector(SEXPTYPE::STRSXP, removed.len() as R_xlen_t));
+            for (i, name) in removed.iter().enumerate() {
+                ffi::SET_STRING_ELT(out, i as R_xlen_t, ffi::STRING_ELT(rapi::scalar_string(name), 0));
+            }
+            Ok(out)
+        }
     })
 }
 
@@ -151,7 +182,9 @@ macro_rules! call_method {
 #[no_mangle]
 pub extern "C" fn mori_init(dll: *mut DllInfo) {
     let routines = [
-        call_method!(mori_share, 1),
+        call_method!(mori_share, 2),
+        call_method!(mori_unshare, 1),
+        call_method!(mori_prune, 0),
         call_method!(mori_map_shared, 1),
         call_method!(mori_shared_name, 1),
         call_method!(mori_is_shared, 1),

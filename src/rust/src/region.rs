@@ -53,10 +53,15 @@ impl Region {
         &self.sealed
     }
 
-    /// Whether this process created the region. (Not `created_here`: a forked
-    /// child inherits that flag but not the ownership.)
+    /// Whether this process created the region and it dies with it (a
+    /// published region outlives its creator). Not `created_here`: a forked
+    /// child inherits that flag but not the ownership.
     pub fn is_owned_here(&self) -> bool {
-        self.name.pid == os::current_pid()
+        self.name.published.is_none() && self.name.pid == os::current_pid()
+    }
+
+    pub fn creator_pid(&self) -> u32 {
+        self.layout().creator_pid()
     }
 
     pub fn size(&self) -> u64 {
@@ -95,13 +100,17 @@ pub fn open(name: &RegionName) -> Result<Arc<Region>> {
     if let Some(region) = with_open(|m| m.get(&base).and_then(Weak::upgrade)) {
         return Ok(region);
     }
-    let sealed = SealedRegion::open(name.pid, name.fd, &name.file_name()).map_err(|e| match e {
+    let opened = match &name.published {
+        Some(published) => SealedRegion::open_published(published),
+        None => SealedRegion::open(name.pid, name.fd, &name.file_name()),
+    };
+    let sealed = opened.map_err(|e| match e {
         OsError::NotFound => Error::NotFound(base.clone()),
         OsError::PermissionDenied => Error::NotAccessible(base.clone()),
         other => Error::Os(other),
     })?;
     let layout = Layout::parse(sealed.bytes())?;
-    if layout.name() != base[1..].as_bytes() {
+    if layout.name() != header_name(name).as_bytes() {
         return Err(Error::NotFound(base));
     }
     if layout.host_id() != os::host_id() {
@@ -112,20 +121,37 @@ pub fn open(name: &RegionName) -> Result<Arc<Region>> {
     Ok(region)
 }
 
-/// Creates a region for `plan`, lets `fill` write the data blocks (it returns
-/// the node flags it learnt), writes the header last and seals it.
-pub fn create(plan: &mut Plan, fill: impl FnOnce(&Plan, &mut [u8]) -> Result<Vec<(u32, u8)>>) -> Result<Arc<Region>> {
+/// The name a region's header carries: the base name without its slash.
+fn header_name(name: &RegionName) -> String {
+    name.base().trim_start_matches('/').to_string()
+}
+
+/// Creates a region for `plan` (published under `published` if given), lets
+/// `fill` write the data blocks (it returns the node flags it learnt), writes
+/// the header last and seals it.
+pub fn create(
+    plan: &mut Plan,
+    published: Option<&str>,
+    fill: impl FnOnce(&Plan, &mut [u8]) -> Result<Vec<(u32, u8)>>,
+) -> Result<Arc<Region>> {
     let size = plan.total_size()?;
     let pid = os::current_pid();
-    let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
-    let file_name = format!("mori_{pid:x}_{serial:x}");
-    let mut writable = WritableRegion::create(&file_name, size)?;
-    let fd = writable.fd() as u32;
-    let name = RegionName::new(pid, serial, fd);
+    let (mut writable, name) = match published {
+        Some(chosen) => {
+            let name = RegionName::published(chosen).ok_or_else(|| bad_published_name(chosen))?;
+            (WritableRegion::create_published(chosen, size)?, name)
+        }
+        None => {
+            let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
+            let writable = WritableRegion::create(&format!("mori_{pid:x}_{serial:x}"), size)?;
+            let fd = writable.fd() as u32;
+            (writable, RegionName::new(pid, serial, fd))
+        }
+    };
     for (node, flags) in fill(plan, writable.bytes_mut())? {
         plan.set_flags(node, flags);
     }
-    let identity = Identity { name: name.base()[1..].to_string(), creator_pid: pid, host_id: os::host_id() };
+    let identity = Identity { name: header_name(&name), creator_pid: pid, host_id: os::host_id() };
     plan.write_header(writable.bytes_mut(), &identity);
     let sealed = writable.seal()?;
     let region = Arc::new(Region { name, sealed, created_here: true, originals: Mutex::new(Originals(HashMap::new())) });
@@ -141,4 +167,45 @@ pub fn live() -> Vec<Arc<Region>> {
     let mut all: Vec<Arc<Region>> = with_open(|m| m.values().filter_map(Weak::upgrade).collect());
     all.sort_by(|a, b| a.name.serial.cmp(&b.name.serial).then(a.name.pid.cmp(&b.name.pid)));
     all
+}
+
+pub fn bad_published_name(name: &str) -> Error {
+    Error::Message(format!(
+        "'{name}' cannot name a shared region: use 1 to 64 letters, digits, '.', '_' or '-', \
+         starting with a letter or digit and not with 'mori'"
+    ))
+}
+
+/// Removes leftovers whose creating process is gone: published regions in
+/// /dev/shm (and files of older mori versions). Returns the names removed.
+pub fn prune() -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(os::PUBLISHED_DIR) else { return Vec::new() };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(name) = file.strip_prefix(os::PUBLISHED_PREFIX) else { continue };
+        let Some(pid) = creator_of(&entry.path()) else { continue };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() && os::unpublish(name).unwrap_or(false) {
+            removed.push(name.to_string());
+        }
+    }
+    removed.sort();
+    removed
+}
+
+/// The creator's pid from a region file's header, if it is one of ours.
+fn creator_of(path: &std::path::Path) -> Option<u32> {
+    use std::io::Read;
+    let mut header = [0u8; mori_core::layout::HEADER_SIZE];
+    std::fs::File::open(path).ok()?.read_exact(&mut header).ok()?;
+    (header[..8] == mori_core::layout::MAGIC).then(|| u32::from_le_bytes(header[28..32].try_into().unwrap()))
+}
+
+/// Removes the name of a published region; objects already mapped keep it.
+pub fn unpublish(name: &str) -> Result<bool> {
+    if RegionName::published(name).is_none() {
+        return Err(bad_published_name(name));
+    }
+    with_open(|m| m.remove(name));
+    Ok(os::unpublish(name)?)
 }

@@ -24,8 +24,8 @@ pub const DATA_ALIGN: u64 = 64;
 pub const STRING_ENTRY_SIZE: usize = 16;
 /// Marker for "no node" in attribute and parent fields.
 pub const NO_NODE: u32 = u32::MAX;
-/// Longest region name stored in the header, NUL padded.
-pub const NAME_CAPACITY: usize = 40;
+/// Longest region name stored in the header, NUL padded (bytes 48..120).
+pub const NAME_CAPACITY: usize = 72;
 
 /// What a node holds. The numbers are R's SEXPTYPE codes where one exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

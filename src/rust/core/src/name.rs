@@ -5,6 +5,10 @@
 //! The owner's process id and descriptor number tell a consumer where to open
 //! the region (`/proc/<pid>/fd/<fd>`); the serial tells it which region that
 //! descriptor must be, since descriptor numbers are reused.
+//!
+//! A *published* region has a name its creator chose (`telemetry_2026`:
+//! letters, digits, `.`, `_`, `-`, at most 64, not starting with `mori`),
+//! which any process of the user opens without knowing the creator.
 
 /// Where in a region a name points.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +26,8 @@ pub struct RegionName {
     pub pid: u32,
     pub serial: u64,
     pub fd: u32,
+    /// The chosen name of a published region (then pid, serial, fd are 0).
+    pub published: Option<String>,
     pub target: Target,
     /// A contiguous slice of the target vector: 0-based start and length.
     pub slice: Option<(u64, u64)>,
@@ -35,7 +41,18 @@ const PREFIX: &str = "/mori_";
 
 impl RegionName {
     pub fn new(pid: u32, serial: u64, fd: u32) -> RegionName {
-        RegionName { pid, serial, fd, target: Target::Root, slice: None }
+        RegionName { pid, serial, fd, published: None, target: Target::Root, slice: None }
+    }
+
+    pub fn published(name: &str) -> Option<RegionName> {
+        is_published_name(name).then(|| RegionName {
+            pid: 0,
+            serial: 0,
+            fd: 0,
+            published: Some(name.to_string()),
+            target: Target::Root,
+            slice: None,
+        })
     }
 
     /// The name of the memory file behind the region, as the kernel shows it.
@@ -45,7 +62,10 @@ impl RegionName {
 
     /// The name without any path.
     pub fn base(&self) -> String {
-        format!("{PREFIX}{:x}_{:x}_{:x}", self.pid, self.serial, self.fd)
+        match &self.published {
+            Some(name) => name.clone(),
+            None => format!("{PREFIX}{:x}_{:x}_{:x}", self.pid, self.serial, self.fd),
+        }
     }
 
     pub fn with_target(&self, target: Target) -> RegionName {
@@ -61,9 +81,8 @@ impl RegionName {
         if s.len() > MAX_NAME_LEN || !s.is_ascii() {
             return None;
         }
-        let rest = s.strip_prefix(PREFIX)?;
-        let (rest, slice) = match rest.split_once('@') {
-            None => (rest, None),
+        let (rest, slice) = match s.split_once('@') {
+            None => (s, None),
             Some((rest, range)) => {
                 let (from, to) = range.split_once(':')?;
                 let (from, to) = (decimal(from)?, decimal(to)?);
@@ -75,13 +94,19 @@ impl RegionName {
         };
         let split = rest.find(['[', '#']).unwrap_or(rest.len());
         let (base, suffix) = rest.split_at(split);
-        let mut fields = base.split('_');
-        let pid = u32::try_from(hex(fields.next()?)?).ok()?;
-        let serial = hex(fields.next()?)?;
-        let fd = u32::try_from(hex(fields.next()?)?).ok().filter(|&fd| fd <= i32::MAX as u32)?;
-        if fields.next().is_some() || pid == 0 {
-            return None;
-        }
+        let mut name = match base.strip_prefix(PREFIX) {
+            Some(anonymous) => {
+                let mut fields = anonymous.split('_');
+                let pid = u32::try_from(hex(fields.next()?)?).ok()?;
+                let serial = hex(fields.next()?)?;
+                let fd = u32::try_from(hex(fields.next()?)?).ok().filter(|&fd| fd <= i32::MAX as u32)?;
+                if fields.next().is_some() || pid == 0 {
+                    return None;
+                }
+                RegionName::new(pid, serial, fd)
+            }
+            None => RegionName::published(base)?,
+        };
         let target = if suffix.is_empty() {
             Target::Root
         } else if let Some(node) = suffix.strip_prefix('#') {
@@ -95,7 +120,9 @@ impl RegionName {
             }
             Target::Path(path)
         };
-        Some(RegionName { pid, serial, fd, target, slice })
+        name.target = target;
+        name.slice = slice;
+        Some(name)
     }
 }
 
@@ -112,6 +139,13 @@ impl std::fmt::Display for RegionName {
             None => Ok(()),
         }
     }
+}
+
+/// Whether `name` may name a published region.
+pub fn is_published_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    let ok_char = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-');
+    !b.is_empty() && b.len() <= 64 && b[0].is_ascii_alphanumeric() && b.iter().all(ok_char) && !name.starts_with("mori")
 }
 
 /// 1 to 16 lower-case hex digits, no leading zero except for "0".
@@ -153,8 +187,12 @@ mod tests {
 
     #[test]
     fn malformed_names_are_refused() {
+        let p = RegionName::parse("telemetry_2026").unwrap();
+        assert_eq!(p.published.as_deref(), Some("telemetry_2026"));
+        assert_eq!(p.to_string(), "telemetry_2026");
+        assert_eq!(RegionName::parse("tele.v2-x#3@1:2").unwrap().to_string(), "tele.v2-x#3@1:2");
         for bad in [
-            "", "/", "mori_1_1_1", "/mori_", "/mori_1_1", "/mori_1_1_1_1", "/mori_0_1_1", "/mori_1A_1_1",
+            "", "/", "mori_1_1_1", "mori", "a b", ".hidden", "x/y", "-x", "/mori_", "/mori_1_1", "/mori_1_1_1_1", "/mori_0_1_1", "/mori_1A_1_1",
             "/mori_01_1_1", "/mori_1_1_1[", "/mori_1_1_1[]", "/mori_1_1_1[0]", "/mori_1_1_1[1,]",
             "/mori_1_1_1[a]", "/mori_1_1_1]", "/mori_1_1_1#", "/mori_1_1_1#-1", "/mori_1_1_1[1]x",
             "/mori_1_1_1/../x", "/../etc/passwd", "/mori_1_1_1\0", "/mori_1_1_ffffffff",

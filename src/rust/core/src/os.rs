@@ -27,6 +27,8 @@ pub enum OsError {
     PermissionDenied,
     /// The descriptor is there but is not a sealed mori region.
     NotARegion(&'static str),
+    /// A published region of that name exists already.
+    NameTaken,
     Io { op: &'static str, err: io::Error },
 }
 
@@ -46,6 +48,7 @@ impl fmt::Display for OsError {
             OsError::NotFound => write!(f, "not found"),
             OsError::PermissionDenied => write!(f, "permission denied: the region belongs to another user"),
             OsError::NotARegion(why) => write!(f, "not a mori region ({why})"),
+            OsError::NameTaken => write!(f, "a shared region of that name exists already: choose another name or remove it with unshare()"),
             OsError::Io { op, err } => write!(f, "{op} failed: {err}"),
         }
     }
@@ -116,13 +119,43 @@ impl Drop for Mapping {
 pub struct WritableRegion {
     fd: OwnedFd,
     map: Mapping,
+    /// For a published region: its file, removed if writing fails.
+    published: PublishedFile,
+}
+
+/// A published region's file while it is being written: removed on drop
+/// unless writing completed.
+#[derive(Debug)]
+struct PublishedFile(Option<std::path::PathBuf>);
+
+impl PublishedFile {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for PublishedFile {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Where published regions live: files any process of the user can open by
+/// name, until `unpublish` or reboot.
+pub const PUBLISHED_DIR: &str = "/dev/shm";
+/// File name prefix of published regions (`mori.<name>`).
+pub const PUBLISHED_PREFIX: &str = "mori.";
+
+pub fn published_path(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(PUBLISHED_DIR).join(format!("{PUBLISHED_PREFIX}{name}"))
 }
 
 impl WritableRegion {
     /// Creates an anonymous memory file of `size` bytes, all of it reserved now
     /// (so running out of memory is an error here, never a fault later).
     pub fn create(file_name: &str, size: u64) -> Result<WritableRegion, OsError> {
-        let len = usize::try_from(size).map_err(|_| OsError::NoSpace { bytes: size, errno: libc::EFBIG })?;
         let cname = CString::new(file_name).expect("region file names have no NUL");
         // SAFETY: memfd_create reads a NUL-terminated string and returns a new
         // descriptor that we own from here on.
@@ -132,6 +165,32 @@ impl WritableRegion {
         }
         // SAFETY: raw is a valid descriptor nobody else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Self::reserve_and_map(fd, size, PublishedFile(None))
+    }
+
+    /// Creates the published region `name` (a file in /dev/shm, mode 0600),
+    /// failing with `NameTaken` if it exists.
+    pub fn create_published(name: &str, size: u64) -> Result<WritableRegion, OsError> {
+        let path = published_path(name);
+        let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| OsError::NotARegion("bad name"))?;
+        let flags = libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+        // SAFETY: open reads a NUL-terminated path; the descriptor is checked.
+        let raw = unsafe { libc::open(cpath.as_ptr(), flags, 0o600 as libc::c_uint) };
+        if raw < 0 {
+            let err = io::Error::last_os_error();
+            return Err(match err.raw_os_error() {
+                Some(libc::EEXIST) => OsError::NameTaken,
+                _ => OsError::Io { op: "creating the published region", err },
+            });
+        }
+        // SAFETY: raw is a fresh descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Self::reserve_and_map(fd, size, PublishedFile(Some(path)))
+    }
+
+    fn reserve_and_map(fd: OwnedFd, size: u64, published: PublishedFile) -> Result<WritableRegion, OsError> {
+        // On any error below, `published` is dropped and removes its file.
+        let len = usize::try_from(size).map_err(|_| OsError::NoSpace { bytes: size, errno: libc::EFBIG })?;
         // SAFETY: plain syscalls on our own descriptor.
         if unsafe { libc::fchmod(fd.as_raw_fd(), 0o600) } != 0 {
             return Err(last_error("fchmod"));
@@ -152,7 +211,7 @@ impl WritableRegion {
         // than taking one fault per page while copying.
         let flags = libc::MAP_SHARED | libc::MAP_POPULATE;
         let map = Mapping::new(fd.as_raw_fd(), 0, len, libc::PROT_READ | libc::PROT_WRITE, flags)?;
-        Ok(WritableRegion { fd, map })
+        Ok(WritableRegion { fd, map, published })
     }
 
     pub fn fd(&self) -> RawFd {
@@ -165,17 +224,37 @@ impl WritableRegion {
         unsafe { std::slice::from_raw_parts_mut(self.map.ptr.as_ptr(), self.map.len) }
     }
 
-    /// Ends writing: unmaps, seals the file for good and maps it read-only.
+    /// Ends writing: unmaps, then seals an anonymous region for good (a
+    /// published one, a plain file, is made read-only) and maps it read-only.
     pub fn seal(self) -> Result<SealedRegion, OsError> {
-        let WritableRegion { fd, map } = self;
+        let WritableRegion { fd, map, published } = self;
         let len = map.len;
         drop(map);
-        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
-        // SAFETY: fcntl on our own descriptor; no writable mapping remains.
-        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+        let sealed = match published.0 {
+            // SAFETY: fchmod on our own descriptor.
+            Some(_) => unsafe { libc::fchmod(fd.as_raw_fd(), 0o400) == 0 },
+            None => {
+                let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
+                // SAFETY: fcntl on our own descriptor; no writable mapping remains.
+                unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) == 0 }
+            }
+        };
+        if !sealed {
             return Err(last_error("sealing the region"));
         }
-        SealedRegion::map(fd, len)
+        let region = SealedRegion::map(fd, len)?;
+        published.keep();
+        Ok(region)
+    }
+}
+
+/// Removes a published region's name: processes that mapped it keep it; the
+/// memory is freed when the last one lets go.
+pub fn unpublish(name: &str) -> Result<bool, OsError> {
+    match std::fs::remove_file(published_path(name)) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(OsError::Io { op: "removing the published region", err }),
     }
 }
 
@@ -193,6 +272,26 @@ impl SealedRegion {
     fn map(fd: OwnedFd, len: usize) -> Result<SealedRegion, OsError> {
         let map = Mapping::new(fd.as_raw_fd(), 0, len, libc::PROT_READ, libc::MAP_SHARED)?;
         Ok(SealedRegion { fd, map })
+    }
+
+    /// Opens the published region `name`.
+    pub fn open_published(name: &str) -> Result<SealedRegion, OsError> {
+        let path = published_path(name);
+        let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| OsError::NotFound)?;
+        // SAFETY: open reads a NUL-terminated path; the descriptor is checked.
+        let raw = unsafe { libc::open(cpath.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) };
+        if raw < 0 {
+            let err = io::Error::last_os_error();
+            return Err(match err.raw_os_error() {
+                Some(libc::ENOENT) => OsError::NotFound,
+                Some(libc::EACCES) | Some(libc::EPERM) => OsError::PermissionDenied,
+                _ => OsError::Io { op: "open", err },
+            });
+        }
+        // SAFETY: raw is a fresh descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let len = file_size(&fd)?;
+        SealedRegion::map(fd, len)
     }
 
     /// Opens another process's region through `/proc/<pid>/fd/<fd>` and checks
@@ -223,15 +322,7 @@ impl SealedRegion {
         if seals < 0 || seals & REQUIRED_SEALS != REQUIRED_SEALS {
             return Err(OsError::NotARegion("it is not sealed"));
         }
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: st is a valid, writable stat buffer.
-        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-            return Err(last_error("fstat"));
-        }
-        let len = usize::try_from(st.st_size).map_err(|_| OsError::NotARegion("negative size"))?;
-        if len == 0 {
-            return Err(OsError::NotARegion("it is empty"));
-        }
+        let len = file_size(&fd)?;
         SealedRegion::map(fd, len)
     }
 
@@ -263,6 +354,20 @@ impl SealedRegion {
         )?;
         Ok(PrivateMapping { map, delta })
     }
+}
+
+fn file_size(fd: &OwnedFd) -> Result<usize, OsError> {
+    // SAFETY: an all-zero stat is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: st is a valid, writable stat buffer.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(last_error("fstat"));
+    }
+    let len = usize::try_from(st.st_size).map_err(|_| OsError::NotARegion("negative size"))?;
+    if len == 0 {
+        return Err(OsError::NotARegion("it is empty"));
+    }
+    Ok(len)
 }
 
 /// See [`SealedRegion::map_private`].
@@ -433,6 +538,22 @@ mod tests {
             let p = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_WRITE, libc::MAP_SHARED, r.fd(), 0);
             assert_eq!(p, libc::MAP_FAILED);
         }
+    }
+
+    #[test]
+    fn published_regions_are_exclusive_and_removable() {
+        let name = format!("test-{}", current_pid());
+        let mut w = WritableRegion::create_published(&name, 4096).unwrap();
+        w.bytes_mut()[0] = 9;
+        assert!(matches!(WritableRegion::create_published(&name, 4096), Err(OsError::NameTaken)));
+        let r = w.seal().unwrap();
+        assert_eq!(SealedRegion::open_published(&name).unwrap().bytes()[0], 9);
+        assert!(unpublish(&name).unwrap());
+        assert!(matches!(SealedRegion::open_published(&name), Err(OsError::NotFound)));
+        assert_eq!(r.bytes()[0], 9);
+        // A failed creation leaves no file behind.
+        assert!(WritableRegion::create_published(&name, u64::MAX / 2).is_err());
+        assert!(!published_path(&name).exists());
     }
 
     #[test]
