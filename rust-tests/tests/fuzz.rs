@@ -1,0 +1,344 @@
+//! Deterministic fuzzing of `Layout::parse` and every `Layout` accessor with
+//! corrupted, truncated and random regions. Plain #[test], xorshift RNG.
+//!
+//! MORI_FUZZ_CASES (default 1,000,000) and MORI_FUZZ_SEED change the run.
+//! MORI_FUZZ_STRICT=1 also fails on panics of the known bug (see known_bugs.rs).
+
+mod common;
+
+use common::*;
+use mori_core::layout::{Kind, Layout, HEADER_SIZE, MAGIC, NODE_SIZE};
+use std::time::{Duration, Instant};
+
+/// A valid region and where its blocks are.
+struct Sample {
+    bytes: Vec<u8>,
+    nodes: Vec<(Kind, u64, u64, u64, u64, u64)>, // kind, length, data_off, data_len, aux_off, aux_len
+}
+
+fn samples(r: &mut XorShift, count: usize) -> Vec<Sample> {
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let mut budget = [4, 12, 30, 60][out.len() % 4];
+        let tree = random_tree(r, 4, &mut budget);
+        let built = build(&tree, &random_identity(r));
+        check_round_trip(&built).expect("generator makes valid regions");
+        let l = Layout::parse(&built.bytes).unwrap();
+        let nodes = (0..l.node_count())
+            .map(|i| {
+                let n = l.node(i).unwrap();
+                (n.kind, n.length, n.data_off, n.data_len, n.aux_off, n.aux_len)
+            })
+            .collect();
+        out.push(Sample { bytes: built.bytes, nodes });
+    }
+    out
+}
+
+/// Values that tend to sit on the edges of checks.
+fn interesting(r: &mut XorShift, len: u64, old: u64) -> u64 {
+    match r.below(24) {
+        0 => 0,
+        1 => 1,
+        2 => r.below(9),
+        3 => 1 << r.below(64),
+        4 => (1 << r.below(64)) - 1,
+        5 => len,
+        6 => len.wrapping_sub(1 + r.below(8)),
+        7 => len + 1 + r.below(64),
+        8 => r.below(len.max(1)),
+        9 => r.below(len.max(1)) & !63,
+        10 => u32::MAX as u64 - r.below(2),
+        11 => u32::MAX as u64 + 1,
+        12 => i32::MAX as u64,
+        13 => u64::MAX - r.below(64),
+        14 => u64::MAX / 4 + r.below(2),
+        15 => u64::MAX / 16 + r.below(2),
+        16 => 1 << 63,
+        17 => old.wrapping_add(1 + r.below(8)),
+        18 => old.wrapping_sub(1 + r.below(8)),
+        19 => old.wrapping_add(64),
+        20 => old ^ (1 << r.below(64)),
+        21 => HEADER_SIZE as u64 + NODE_SIZE as u64 * r.below(8),
+        _ => r.next(),
+    }
+}
+
+const NODE_FIELDS: [(usize, usize); 11] =
+    [(0, 1), (1, 1), (4, 4), (8, 8), (16, 8), (24, 8), (32, 8), (40, 8), (48, 4), (52, 4), (56, 8)];
+const KIND_CODES: [u8; 9] = [0, 10, 13, 14, 15, 16, 19, 24, 255];
+
+fn get(b: &[u8], at: usize, w: usize) -> u64 {
+    let mut v = [0u8; 8];
+    if at + w <= b.len() {
+        v[..w].copy_from_slice(&b[at..at + w]);
+    }
+    u64::from_le_bytes(v)
+}
+
+fn put(b: &mut [u8], at: usize, w: usize, v: u64) {
+    if at + w <= b.len() {
+        b[at..at + w].copy_from_slice(&v.to_le_bytes()[..w]);
+    }
+}
+
+fn set_total(b: &mut [u8]) {
+    let len = b.len() as u64;
+    put(b, 16, 8, len);
+}
+
+/// One mutation; returns its name for the statistics.
+fn mutate(r: &mut XorShift, b: &mut Vec<u8>, s: &Sample) -> &'static str {
+    let len = b.len() as u64;
+    let nc = s.nodes.len();
+    let table_end = HEADER_SIZE + nc * NODE_SIZE;
+    match r.below(16) {
+        0 => {
+            if !b.is_empty() {
+                let at = r.below(len) as usize;
+                b[at] ^= (1 + r.below(255)) as u8;
+            }
+            "flip anywhere"
+        }
+        1 => {
+            if !b.is_empty() {
+                let at = r.below(table_end.min(b.len()) as u64) as usize;
+                b[at] ^= 1 << r.below(8);
+            }
+            "flip header/table bit"
+        }
+        2 | 3 | 4 | 5 => {
+            let node = r.below(nc as u64) as usize;
+            let (off, w) = r.pick(&NODE_FIELDS);
+            let at = HEADER_SIZE + node * NODE_SIZE + off;
+            if at + w <= b.len() {
+                let v = match off {
+                    0 if r.chance(3, 4) => r.pick(&KIND_CODES) as u64,
+                    4 | 48 if r.chance(1, 2) => match r.below(4) {
+                        0 => u32::MAX as u64,
+                        1 => r.below(nc as u64 + 2),
+                        2 => node as u64 + r.below(3),
+                        _ => (node as u64).wrapping_sub(1),
+                    },
+                    _ => interesting(r, len, get(b, at, w)),
+                };
+                put(b, at, w, v);
+            }
+            "node field write"
+        }
+        6 | 7 => {
+            // An aux block: a string entry field or a child slot.
+            let cands: Vec<usize> = (0..nc).filter(|&i| s.nodes[i].5 > 0).collect();
+            if !cands.is_empty() {
+                let i = r.pick(&cands);
+                let (kind, length, _, _, aux_off, _) = s.nodes[i];
+                let e = r.below(length);
+                if kind == Kind::String {
+                    let (off, w) = r.pick(&[(0usize, 8usize), (8, 4), (12, 4)]);
+                    let at = (aux_off + e * 16) as usize + off;
+                    let v = if off == 12 { r.below(16) } else { interesting(r, len, get(b, at, w)) };
+                    put(b, at, w, v);
+                } else {
+                    let at = (aux_off + e * 4) as usize;
+                    let v = match r.below(5) {
+                        0 => r.below(nc as u64 + 2),
+                        1 => i as u64,
+                        2 => u32::MAX as u64,
+                        3 => get(b, at, 4) + 1,
+                        _ => r.next(),
+                    };
+                    put(b, at, 4, v);
+                }
+            }
+            "aux write"
+        }
+        8 => {
+            if b.len() > table_end {
+                let at = table_end + r.below((b.len() - table_end) as u64) as usize;
+                b[at] = r.next() as u8;
+            }
+            "data byte"
+        }
+        9 => {
+            let to = r.below(len + 1) as usize;
+            b.truncate(to);
+            if r.chance(1, 2) {
+                set_total(b);
+            }
+            "truncate"
+        }
+        10 => {
+            let extra = r.pick(&[1u64, 7, 64, 200]);
+            for _ in 0..extra {
+                b.push(r.next() as u8);
+            }
+            if r.chance(3, 4) {
+                set_total(b);
+            }
+            "extend"
+        }
+        11 => {
+            // Copy one node record over another.
+            let (from, to) = (r.below(nc as u64) as usize, r.below(nc as u64) as usize);
+            let (f, t) = (HEADER_SIZE + from * NODE_SIZE, HEADER_SIZE + to * NODE_SIZE);
+            if f + NODE_SIZE <= b.len() && t + NODE_SIZE <= b.len() {
+                let rec: Vec<u8> = b[f..f + NODE_SIZE].to_vec();
+                b[t..t + NODE_SIZE].copy_from_slice(&rec);
+            }
+            "copy node record"
+        }
+        12 => {
+            // Fewer or more nodes than the table holds.
+            let v = match r.below(4) {
+                0 => (nc as u64).saturating_sub(1 + r.below(3)),
+                1 => nc as u64 + 1 + r.below(3),
+                2 => 0,
+                _ => r.next() as u32 as u64,
+            };
+            put(b, 24, 4, v);
+            "node count"
+        }
+        13 => {
+            // Header fields: version, header size, total size.
+            let (off, w) = r.pick(&[(8usize, 4usize), (12, 4), (16, 8), (0, 8)]);
+            let v = interesting(r, len, get(b, off, w));
+            put(b, off, w, v);
+            "header field"
+        }
+        14 => {
+            // A fully random region with a plausible header.
+            let n = r.below(8) as usize;
+            let size = HEADER_SIZE + n * NODE_SIZE + r.below(600) as usize;
+            *b = r.bytes(size);
+            b[..8].copy_from_slice(&MAGIC);
+            put(b, 8, 4, 1);
+            put(b, 12, 4, HEADER_SIZE as u64);
+            set_total(b);
+            put(b, 24, 4, n as u64);
+            for i in 0..n {
+                let at = HEADER_SIZE + i * NODE_SIZE;
+                b[at] = r.pick(&KIND_CODES);
+                for (off, w) in NODE_FIELDS.iter().skip(2) {
+                    if r.chance(2, 3) {
+                        let v = r.below(size as u64 + 8);
+                        put(b, at + off, *w, v);
+                    }
+                }
+            }
+            "random region"
+        }
+        _ => {
+            // Pure garbage of any length, sometimes with the magic.
+            let size = r.pick(&[0usize, 7, 64, 127, 128, 191, 192, 300, 1000]);
+            *b = r.bytes(size);
+            if size >= 8 && r.chance(1, 2) {
+                b[..8].copy_from_slice(&MAGIC);
+            }
+            "garbage"
+        }
+    }
+}
+
+#[test]
+fn fuzz_layout_reader() {
+    let cases: u64 = std::env::var("MORI_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let seed: u64 = std::env::var("MORI_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x6d6f_7269_2024);
+    let strict = std::env::var("MORI_FUZZ_STRICT").is_ok_and(|v| v == "1");
+    let start = Instant::now();
+    let mut r = XorShift::new(seed);
+    let pool = samples(&mut r, 256);
+    install_quiet_panic_hook(); // from here on, panics are caught and reported
+    let mut rejected_at_parse = 0u64;
+    let mut rejected_at_access = 0u64; // parsed, then at least one accessor returned an error
+    let mut accepted_clean = 0u64;
+    let mut calls = 0u64;
+    let mut known_cases = 0u64;
+    let mut known_calls = (0u64, 0u64); // panicking data() and string() calls
+    let mut known_first: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    let mut parse_errors: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut buf = Vec::new();
+    for case in 0..cases {
+        let s = &pool[r.below(pool.len() as u64) as usize];
+        buf.clear();
+        buf.extend_from_slice(&s.bytes);
+        let mut what = Vec::new();
+        for _ in 0..1 + r.below(4) {
+            what.push(mutate(&mut r, &mut buf, s));
+        }
+        if r.chance(15, 16) {
+            fix_checksum(&mut buf);
+        }
+        let parsed = quietly(|| Layout::parse(&buf).map(|l| l.node_count()));
+        match parsed {
+            Err(m) => {
+                failures.push(format!("case {case} ({what:?}): parse panicked: {m}"));
+            }
+            Ok(Err(e)) => {
+                rejected_at_parse += 1;
+                let key = format!("{e:?}");
+                let key = key.split([' ', '{', '(']).next().unwrap_or("").to_string();
+                *parse_errors.entry(key).or_default() += 1;
+            }
+            Ok(Ok(_)) => {
+                let l = Layout::parse(&buf).unwrap();
+                let w = walk(&l, &mut r);
+                calls += w.calls;
+                if !w.known_bug_panics.is_empty() {
+                    known_cases += 1;
+                    for m in &w.known_bug_panics {
+                        if m.starts_with("data()") {
+                            known_calls.0 += 1;
+                        } else {
+                            known_calls.1 += 1;
+                        }
+                    }
+                    if known_first.len() < 3 {
+                        known_first.push((format!("case {case} ({what:?}): {}", w.known_bug_panics[0]), buf.clone()));
+                    }
+                    if strict {
+                        failures.push(format!("case {case}: {:?}", w.known_bug_panics));
+                    }
+                }
+                for p in &w.panics {
+                    failures.push(format!("case {case} ({what:?}): {p}"));
+                }
+                for p in &w.inconsistencies {
+                    failures.push(format!("case {case} ({what:?}): {p}"));
+                }
+                if w.access_errors > 0 {
+                    rejected_at_access += 1;
+                } else {
+                    accepted_clean += 1;
+                }
+            }
+        }
+        if failures.len() >= 20 {
+            break;
+        }
+    }
+    let elapsed = start.elapsed();
+    println!(
+        "fuzz: {cases} cases in {:.2} s (seed {seed:#x}): rejected at parse {rejected_at_parse}, \
+         parsed but refused by an accessor {rejected_at_access}, parsed and read cleanly {accepted_clean}; \
+         {calls} accessor calls",
+        elapsed.as_secs_f64()
+    );
+    println!("fuzz: parse rejections by error: {parse_errors:?}");
+    println!(
+        "fuzz: cases hitting the known bug (accessor panics on a data block outside the region, see known_bugs.rs): \
+         {known_cases} ({} data() calls, {} string() calls)",
+        known_calls.0, known_calls.1
+    );
+    for (msg, bytes) in &known_first {
+        println!("fuzz: known bug example: {msg}");
+        let table = HEADER_SIZE + NODE_SIZE * u32::from_le_bytes(bytes[24..28].try_into().unwrap()) as usize;
+        println!("fuzz:   region of {} bytes, header+table: {:02x?}", bytes.len(), &bytes[..table.min(bytes.len())]);
+    }
+    for f in &failures {
+        println!("FAILURE: {f}");
+    }
+    assert!(failures.is_empty(), "{} failures (first: {})", failures.len(), failures[0]);
+    assert!(rejected_at_parse > 0 && accepted_clean + rejected_at_access > 0, "the mutations must reach both outcomes");
+    assert!(elapsed < Duration::from_secs(60), "fuzzing took {elapsed:?} (a hang or a slowdown)");
+}
