@@ -328,7 +328,7 @@ fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) -> Vec<(u32, u8)> {
                 let mut summary = Summary::for_kind(n.kind);
                 copy_atomic(*x, n.kind, &mut buf[at..at + n.data_len as usize], &mut summary);
                 let (f, stored) = summary.finish();
-                if let Some(stored) = stored {
+                if let (Some(stored), true) = (stored, n.stats_off != 0) {
                     let at = plan.stats_offset(*node) as usize;
                     stored.encode(&mut buf[at..at + STATS_SIZE as usize]);
                 }

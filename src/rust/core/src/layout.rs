@@ -18,8 +18,12 @@ pub const LAYOUT_VERSION: u32 = 1;
 pub const HEADER_SIZE: usize = 128;
 /// Size of one node record.
 pub const NODE_SIZE: usize = 64;
-/// Data blocks start on this boundary (a cache line; enough for every R type).
+/// Large data blocks start on this boundary (a cache line).
 pub const DATA_ALIGN: u64 = 64;
+/// Blocks at least this large are aligned to [`DATA_ALIGN`]; smaller ones to 8.
+pub const LARGE_BLOCK: u64 = 4096;
+/// Vectors shorter than this carry no summaries: R computes those at once.
+pub const STATS_MIN_LENGTH: u64 = 1024;
 /// Size of one string entry in a character node's index.
 pub const STRING_ENTRY_SIZE: usize = 16;
 /// Marker for "no node" in attribute and parent fields.
@@ -297,7 +301,10 @@ impl Plan {
     /// Reserves `bytes` of data, 64-byte aligned; offsets are relative to the
     /// data area until `finish` rebases them.
     fn reserve(&mut self, bytes: u64) -> Result<u64, PlanError> {
-        let start = align_up(self.cursor, DATA_ALIGN).ok_or(PlanError::TooLarge)?;
+        // Large blocks start on a cache line; small ones only need R's own
+        // alignment (8), which keeps many small objects compact.
+        let align = if bytes >= LARGE_BLOCK { DATA_ALIGN } else { 8 };
+        let start = align_up(self.cursor, align).ok_or(PlanError::TooLarge)?;
         self.cursor = start.checked_add(bytes).ok_or(PlanError::TooLarge)?;
         Ok(start)
     }
@@ -314,7 +321,7 @@ impl Plan {
         node.length = length;
         node.data_len = bytes;
         node.data_off = self.reserve(bytes)?;
-        if has_stats(kind) {
+        if has_stats(kind) && length >= STATS_MIN_LENGTH {
             node.stats_off = self.reserve(crate::stats::STATS_SIZE)?;
         }
         self.push(node)
@@ -402,7 +409,7 @@ impl Plan {
             if matches!(n.kind, Kind::String | Kind::List) {
                 n.aux_off += base;
             }
-            if has_stats(n.kind) {
+            if has_stats(n.kind) && n.length >= STATS_MIN_LENGTH {
                 n.stats_off += base;
             }
             let at = HEADER_SIZE + i * NODE_SIZE;
@@ -535,6 +542,15 @@ impl<'a> Layout<'a> {
             && (!has_stats(n.kind) || n.stats_off % 8 != 0 || !within(n.stats_off, crate::stats::STATS_SIZE))
         {
             return bad("summaries block misplaced");
+        }
+        // Every kind's data block lies inside the region, even an empty one
+        // (readers slice at its offset); NULL and lists have none.
+        let has_data = n.kind.is_atomic_array() || matches!(n.kind, Kind::String | Kind::Serialized);
+        if has_data && !within(n.data_off, n.data_len) {
+            return bad("data block outside the region");
+        }
+        if !has_data && (n.data_off != 0 || n.data_len != 0) {
+            return bad("data block on a node that has none");
         }
         match n.kind {
             Kind::Null => {

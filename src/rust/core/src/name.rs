@@ -135,7 +135,7 @@ impl std::fmt::Display for RegionName {
             Target::Node(n) => write!(f, "#{n}"),
         }?;
         match self.slice {
-            Some((start, len)) => write!(f, "@{}:{}", start + 1, start + len),
+            Some((start, len)) => write!(f, "@{}:{}", start.saturating_add(1), start.saturating_add(len)),
             None => Ok(()),
         }
     }

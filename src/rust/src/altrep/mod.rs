@@ -375,9 +375,27 @@ unsafe extern "C" fn duplicate(x: SEXP, _deep: Rboolean) -> SEXP {
             return Ok(std::ptr::null_mut());
         }
         let region = v.region.clone();
-        let (node, slice) = (v.node_index, v.slice());
-        new_object(&region, node, slice)
+        let (node, slice, complete) = (v.node_index, v.slice(), v.complete);
+        let copy = new_object(&region, node, slice)?;
+        // A character view's strings already made carry over (as R's own
+        // duplicate copies the pointers), so they are not made again.
+        // SAFETY: data2 is NULL or a plain STRSXP cache; the copy is ours.
+        unsafe {
+            let cache = ffi::R_altrep_data2(x);
+            if v_is_string(x) && cache != rapi::nil() {
+                let mut p = Protector::new();
+                p.protect(copy);
+                ffi::R_set_altrep_data2(copy, ffi::Rf_duplicate(cache));
+                view(copy).complete = complete;
+            }
+        }
+        Ok(copy)
     })
+}
+
+/// Whether `x` (one of ours) is a character view.
+fn v_is_string(x: SEXP) -> bool {
+    rapi::type_of(x) == SEXPTYPE::STRSXP
 }
 
 unsafe extern "C" fn inspect(

@@ -65,6 +65,26 @@ unsafe fn complete(x: SEXP, v: &mut View) -> Result<SEXP> {
 }
 
 unsafe extern "C" fn elt(x: SEXP, i: R_xlen_t) -> SEXP {
+    // Fast path, no Rust state touched: a string already made is in the
+    // cache (an empty string there means "not made yet" or ""; both go the
+    // slow way, which answers "" at once).
+    // SAFETY: data2 of our character views is NULL or a cache of their length.
+    unsafe {
+        let c = ffi::R_altrep_data2(x);
+        if c != rapi::nil() {
+            let s = *ffi::STRING_PTR_RO(c).offset(i);
+            if s != ffi::R_BlankString {
+                return s;
+            }
+        }
+        elt_slow(x, i)
+    }
+}
+
+/// Makes (and caches) element `i`: kept out of line so the fast path above
+/// stays a few instructions.
+#[inline(never)]
+unsafe fn elt_slow(x: SEXP, i: R_xlen_t) -> SEXP {
     guard(|| {
         // SAFETY: R calls this method only on our objects, with i in range.
         unsafe {
