@@ -23,6 +23,8 @@ flags=(--release --offline
 # Property tests: a fixed seed unless one is given (PROPTEST_RNG_SEED=...),
 # and no regression files written into tests/.
 export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-20261125}"
+# Any accessor panic in the fuzz harness fails the run.
+export MORI_FUZZ_STRICT="${MORI_FUZZ_STRICT:-1}"
 export PROPTEST_DISABLE_FAILURE_PERSISTENCE=1
 
 status=0

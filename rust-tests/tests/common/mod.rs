@@ -55,9 +55,10 @@ pub fn element_size(kind: Kind) -> usize {
     kind.element_size().unwrap() as usize
 }
 
-/// Kinds whose nodes carry a summaries block (mirrors layout.rs).
-pub fn has_stats(kind: Kind) -> bool {
-    matches!(kind, Kind::Double | Kind::Integer | Kind::Logical)
+/// Nodes that carry a summaries block (mirrors layout.rs: these kinds, and
+/// only vectors of at least STATS_MIN_LENGTH elements).
+pub fn has_stats(kind: Kind, length: u64) -> bool {
+    matches!(kind, Kind::Double | Kind::Integer | Kind::Logical) && length >= mori_core::layout::STATS_MIN_LENGTH
 }
 
 /// A summaries block from 8 random words (any bits, NaN included).
@@ -142,7 +143,7 @@ fn plan_tree(p: &mut Plan, t: &Tree, parent: Option<(u32, u32)>, path: Option<Ve
             let n = (bytes.len() / element_size(*kind)) as u64;
             let mut e = ExpNode::new(*kind, n, parent, path.clone());
             e.data = bytes.clone();
-            e.stats = if has_stats(*kind) { *stats } else { None };
+            e.stats = if has_stats(*kind, n) { *stats } else { None };
             (p.push_atomic(*kind, n).unwrap(), e)
         }
         Body::Strings(v) => {
@@ -236,7 +237,8 @@ pub fn build(t: &Tree, identity: &Identity) -> Built {
             _ => {
                 let at = p.data_offset(i) as usize;
                 buf[at..at + e.data.len()].copy_from_slice(&e.data);
-                if let Some(st) = &e.stats {
+                // Only vectors long enough carry a summaries block.
+                if let (Some(st), true) = (&e.stats, p.node(i).stats_off != 0) {
                     let at = p.stats_offset(i) as usize;
                     st.encode(&mut buf[at..at + STATS_SIZE as usize]);
                 }
@@ -304,7 +306,7 @@ pub fn check_round_trip(built: &Built) -> Result<(), String> {
             "node {i}: stats {got:?} != {:?}",
             e.stats
         );
-        ensure!(has_stats(e.kind) == (n.stats_off != 0), "node {i}: stats block where none is planned, or none");
+        ensure!(has_stats(e.kind, n.length) == (n.stats_off != 0), "node {i}: stats block where none is planned, or none");
         ensure!(l.path_of(i) == e.path, "node {i}: path_of {:?} != {:?}", l.path_of(i), e.path);
         if let Some(p) = &e.path {
             ensure!(l.resolve_path(p) == Ok(i), "node {i}: resolve_path({p:?}) = {:?}", l.resolve_path(p));
@@ -368,7 +370,7 @@ fn random_leaf(r: &mut XorShift) -> Body {
         0 => Body::Null,
         1 | 2 | 3 => {
             let kind = r.pick(&ATOMIC_KINDS);
-            let n = r.pick(&[0usize, 0, 1, 2, 5, 17, 64]);
+            let n = r.pick(&[0usize, 0, 1, 2, 5, 17, 64, 1024]);
             let stats = r.chance(2, 3).then(|| {
                 let w = [(); 8].map(|_| r.next());
                 stored_from(w, r.chance(1, 2), r.chance(1, 2))
