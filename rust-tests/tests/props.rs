@@ -62,10 +62,11 @@ fn tree() -> impl Strategy<Value = Tree> {
 }
 
 fn identity() -> impl Strategy<Value = Identity> {
-    (1u32.., any::<u64>(), any::<[u8; 16]>()).prop_map(|(pid, serial, host_id)| Identity {
+    (1u32.., any::<u64>(), any::<[u8; 16]>(), any::<u64>()).prop_map(|(pid, serial, host_id, created_ms)| Identity {
         name: format!("mori_{pid:x}_{serial:x}"),
         creator_pid: pid,
         host_id,
+        created_ms,
     })
 }
 

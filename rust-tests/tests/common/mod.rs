@@ -260,6 +260,7 @@ pub fn check_round_trip(built: &Built) -> Result<(), String> {
     ensure!(l.total_size() == built.bytes.len() as u64, "total size");
     ensure!(l.name() == built.identity.name.as_bytes(), "name {:?}", l.name());
     ensure!(l.creator_pid() == built.identity.creator_pid, "creator pid");
+    ensure!(l.created_ms() == built.identity.created_ms, "creation time");
     ensure!(l.host_id() == built.identity.host_id, "host id");
     ensure!(l.root() == l.node(0).unwrap(), "root");
     ensure!(l.node(nc).is_err(), "node past the end accepted");
@@ -413,7 +414,7 @@ pub fn random_identity(r: &mut XorShift) -> Identity {
     let name = format!("mori_{:x}_{:x}", pid, r.next() >> r.below(64));
     let mut host_id = [0u8; 16];
     host_id.copy_from_slice(&r.bytes(16));
-    Identity { name, creator_pid: pid, host_id }
+    Identity { name, creator_pid: pid, host_id, created_ms: r.next() }
 }
 
 // ---------------------------------------------------------------- checksum

@@ -142,7 +142,8 @@ unsafe extern "C" fn mori_regions() -> SEXP {
     guard(regions_table)
 }
 
-/// This process's live regions as a list of columns (name, bytes, owner).
+/// This process's live regions as a list of columns: name, bytes, type,
+/// created (seconds since the epoch), live views, owner, published.
 fn regions_table() -> Result<SEXP> {
     let live = region::live();
     let mut p = rapi::Protector::new();
@@ -150,18 +151,28 @@ fn regions_table() -> Result<SEXP> {
     // SAFETY: fresh vectors of length n, filled below, all protected.
     unsafe {
         let names = p.protect(ffi::Rf_allocVector(SEXPTYPE::STRSXP, n));
+        let types = p.protect(ffi::Rf_allocVector(SEXPTYPE::STRSXP, n));
         let bytes = p.protect(ffi::Rf_allocVector(SEXPTYPE::REALSXP, n));
+        let created = p.protect(ffi::Rf_allocVector(SEXPTYPE::REALSXP, n));
+        let views = p.protect(ffi::Rf_allocVector(SEXPTYPE::INTSXP, n));
         let owned = p.protect(ffi::Rf_allocVector(SEXPTYPE::LGLSXP, n));
+        let published = p.protect(ffi::Rf_allocVector(SEXPTYPE::LGLSXP, n));
         for (i, r) in live.iter().enumerate() {
-            let s = rapi::scalar_string(&r.name.to_string());
-            ffi::SET_STRING_ELT(names, i as R_xlen_t, ffi::STRING_ELT(s, 0));
+            let layout = r.layout();
+            let set_str = |v: SEXP, s: &str| ffi::SET_STRING_ELT(v, i as R_xlen_t, ffi::STRING_ELT(rapi::scalar_string(s), 0));
+            set_str(names, &r.name.to_string());
+            set_str(types, layout.root().kind.type_name());
             *ffi::REAL(bytes).add(i) = r.size() as f64;
-            *ffi::LOGICAL(owned).add(i) = r.created_here as i32;
+            *ffi::REAL(created).add(i) = layout.created_ms() as f64 / 1000.0;
+            // Every view holds one reference; `live` holds the other.
+            *ffi::INTEGER(views).add(i) = (Arc::strong_count(r) - 1) as i32;
+            *ffi::LOGICAL(owned).add(i) = (r.creator_pid() == os::current_pid()) as i32;
+            *ffi::LOGICAL(published).add(i) = r.name.published.is_some() as i32;
         }
-        let out = p.protect(ffi::Rf_allocVector(SEXPTYPE::VECSXP, 3));
-        ffi::SET_VECTOR_ELT(out, 0, names);
-        ffi::SET_VECTOR_ELT(out, 1, bytes);
-        ffi::SET_VECTOR_ELT(out, 2, owned);
+        let out = p.protect(ffi::Rf_allocVector(SEXPTYPE::VECSXP, 7));
+        for (k, col) in [names, bytes, types, created, views, owned, published].into_iter().enumerate() {
+            ffi::SET_VECTOR_ELT(out, k as R_xlen_t, col);
+        }
         Ok(out)
     }
 }

@@ -19,8 +19,6 @@ pub struct Region {
     /// The region's name without any element path.
     pub name: RegionName,
     sealed: SealedRegion,
-    /// Whether this process created the region (and is its owner).
-    pub created_here: bool,
     /// In the process that shared it: the original objects stored as
     /// serialization bytes (functions, environments...), by node, so they come
     /// back as themselves rather than as copies. Preserved from R's GC.
@@ -54,8 +52,8 @@ impl Region {
     }
 
     /// Whether this process created the region and it dies with it (a
-    /// published region outlives its creator). Not `created_here`: a forked
-    /// child inherits that flag but not the ownership.
+    /// published region outlives its creator). Judged by process id, so a
+    /// forked child does not take its parent's regions for its own.
     pub fn is_owned_here(&self) -> bool {
         self.name.published.is_none() && self.name.pid == os::current_pid()
     }
@@ -116,7 +114,7 @@ pub fn open(name: &RegionName) -> Result<Arc<Region>> {
     if layout.host_id() != os::host_id() {
         return Err(Error::OtherHost(base));
     }
-    let region = Arc::new(Region { name: name.with_target(mori_core::name::Target::Root), sealed, created_here: false, originals: Mutex::new(Originals(HashMap::new())) });
+    let region = Arc::new(Region { name: name.with_target(mori_core::name::Target::Root), sealed, originals: Mutex::new(Originals(HashMap::new())) });
     with_open(|m| m.insert(base, Arc::downgrade(&region)));
     Ok(region)
 }
@@ -151,10 +149,11 @@ pub fn create(
     for (node, flags) in fill(plan, writable.bytes_mut())? {
         plan.set_flags(node, flags);
     }
-    let identity = Identity { name: header_name(&name), creator_pid: pid, host_id: os::host_id() };
+    let created_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let identity = Identity { name: header_name(&name), creator_pid: pid, host_id: os::host_id(), created_ms };
     plan.write_header(writable.bytes_mut(), &identity);
     let sealed = writable.seal()?;
-    let region = Arc::new(Region { name, sealed, created_here: true, originals: Mutex::new(Originals(HashMap::new())) });
+    let region = Arc::new(Region { name, sealed, originals: Mutex::new(Originals(HashMap::new())) });
     with_open(|m| {
         m.retain(|_, w| w.strong_count() > 0);
         m.insert(region.name.base(), Arc::downgrade(&region))

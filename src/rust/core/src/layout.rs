@@ -28,8 +28,8 @@ pub const STATS_MIN_LENGTH: u64 = 1024;
 pub const STRING_ENTRY_SIZE: usize = 16;
 /// Marker for "no node" in attribute and parent fields.
 pub const NO_NODE: u32 = u32::MAX;
-/// Longest region name stored in the header, NUL padded (bytes 48..120).
-pub const NAME_CAPACITY: usize = 72;
+/// Longest region name stored in the header, NUL padded (bytes 48..112).
+pub const NAME_CAPACITY: usize = 64;
 
 /// What a node holds. The numbers are R's SEXPTYPE codes where one exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,6 +71,21 @@ impl Kind {
             Kind::Complex => Some(16),
             Kind::Raw => Some(1),
             _ => None,
+        }
+    }
+
+    /// R's `typeof()` name for the kind.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Kind::Null => "NULL",
+            Kind::Logical => "logical",
+            Kind::Integer => "integer",
+            Kind::Double => "double",
+            Kind::Complex => "complex",
+            Kind::String => "character",
+            Kind::List => "list",
+            Kind::Raw => "raw",
+            Kind::Serialized => "other",
         }
     }
 
@@ -240,6 +255,8 @@ pub struct Identity {
     pub creator_pid: u32,
     /// First 16 bytes identifying the machine's boot (see `os::host_id`).
     pub host_id: [u8; 16],
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_ms: u64,
 }
 
 /// A planned region: node records with their final offsets, before any byte exists.
@@ -399,7 +416,7 @@ impl Plan {
     pub fn write_header(&self, buf: &mut [u8], identity: &Identity) {
         let total = self.total_size().expect("planned size fits");
         assert!(buf.len() as u64 >= total, "buffer smaller than the planned region");
-        assert!(identity.name.len() < NAME_CAPACITY, "region name too long");
+        assert!(identity.name.len() <= NAME_CAPACITY, "region name too long");
         let base = self.data_start();
         for (i, node) in self.nodes.iter().enumerate() {
             let mut n = *node;
@@ -425,6 +442,7 @@ impl Plan {
         put_u32(h, 28, identity.creator_pid);
         h[32..48].copy_from_slice(&identity.host_id);
         h[48..48 + identity.name.len()].copy_from_slice(identity.name.as_bytes());
+        put_u64(h, 112, identity.created_ms);
         let sum = checksum(buf, self.nodes.len());
         put_u64(buf, 120, sum);
     }
@@ -617,6 +635,11 @@ impl<'a> Layout<'a> {
         get_u32(self.bytes, 28)
     }
 
+    /// Creation time, milliseconds since the Unix epoch.
+    pub fn created_ms(&self) -> u64 {
+        get_u64(self.bytes, 112)
+    }
+
     pub fn host_id(&self) -> [u8; 16] {
         let mut id = [0u8; 16];
         id.copy_from_slice(&self.bytes[32..48]);
@@ -748,7 +771,7 @@ mod tests {
     use super::*;
 
     fn identity() -> Identity {
-        Identity { name: "mori_1_1".into(), creator_pid: 1, host_id: [7; 16] }
+        Identity { name: "mori_1_1".into(), creator_pid: 1, host_id: [7; 16], created_ms: 1_700_000_000_000 }
     }
 
     /// list(a = c(1.5, 2.5), b = c("x", NA))
