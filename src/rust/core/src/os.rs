@@ -29,6 +29,8 @@ pub enum OsError {
     NotARegion(&'static str),
     /// A published region of that name exists already.
     NameTaken,
+    /// The process may not open more descriptors (one per region).
+    TooManyDescriptors,
     Io { op: &'static str, err: io::Error },
 }
 
@@ -48,6 +50,12 @@ impl fmt::Display for OsError {
             OsError::NotFound => write!(f, "not found"),
             OsError::PermissionDenied => write!(f, "permission denied: the region belongs to another user"),
             OsError::NotARegion(why) => write!(f, "not a mori region ({why})"),
+            OsError::TooManyDescriptors => write!(
+                f,
+                "this process has too many shared regions open (one descriptor each, limit {}): drop shared objects \
+                 no longer needed, share them together in one list, or raise the limit (ulimit -n)",
+                descriptor_limit()
+            ),
             OsError::NameTaken => write!(f, "a shared region of that name exists already: choose another name or remove it with unshare()"),
             OsError::Io { op, err } => write!(f, "{op} failed: {err}"),
         }
@@ -161,7 +169,10 @@ impl WritableRegion {
         // descriptor that we own from here on.
         let raw = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
         if raw < 0 {
-            return Err(last_error("memfd_create"));
+            return Err(match io::Error::last_os_error().raw_os_error() {
+                Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
+                _ => last_error("memfd_create"),
+            });
         }
         // SAFETY: raw is a valid descriptor nobody else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
@@ -305,7 +316,7 @@ impl SealedRegion {
             return Err(match err.raw_os_error() {
                 Some(libc::ENOENT) | Some(libc::ESRCH) | Some(libc::ENOTDIR) => OsError::NotFound,
                 Some(libc::EACCES) | Some(libc::EPERM) => OsError::PermissionDenied,
-                Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::Io { op: "open (too many open files)", err },
+                Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
                 _ => OsError::Io { op: "open", err },
             });
         }
@@ -435,7 +446,12 @@ pub fn available_memory() -> Option<u64> {
         .find_map(|l| l.strip_prefix("MemAvailable:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())?;
     let mut avail = kb.saturating_mul(1024);
-    let read = |f: &str| std::fs::read_to_string(format!("/sys/fs/cgroup/{f}")).ok();
+    // cgroup v2: this process's group is the line "0::/path" of /proc/self/cgroup.
+    let group = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("0::").map(|p| p.trim().to_string())))
+        .unwrap_or_default();
+    let read = |f: &str| std::fs::read_to_string(format!("/sys/fs/cgroup{group}/{f}")).ok();
     if let (Some(max), Some(cur)) = (read("memory.max"), read("memory.current")) {
         if let (Ok(max), Ok(cur)) = (max.trim().parse::<u64>(), cur.trim().parse::<u64>()) {
             avail = avail.min(max.saturating_sub(cur));
@@ -484,6 +500,14 @@ pub fn host_id() -> [u8; 16] {
 
 pub fn current_pid() -> u32 {
     std::process::id()
+}
+
+/// The soft limit on open descriptors.
+pub fn descriptor_limit() -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit with a valid local struct.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    lim.rlim_cur
 }
 
 /// Raises the soft limit on open descriptors to the hard limit: each region a
