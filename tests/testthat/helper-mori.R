@@ -1,0 +1,137 @@
+# Helpers shared by the test files.
+
+# The memfd file name behind a region name: "/mori_<pid>_<serial>_<fd>[path]"
+# -> "mori_<pid>_<serial>".
+memfd_file <- function(name) {
+  base <- sub("[\\[#].*$", "", name)
+  sub("^/(mori_[0-9a-f]+_[0-9a-f]+)_[0-9a-f]+$", "\\1", base)
+}
+
+memfd_pattern <- function(name) {
+  paste0("memfd:", memfd_file(name), "( |$)")
+}
+
+# Does process `pid` map the region called `name`?
+maps_region <- function(name, pid = "self") {
+  maps <- tryCatch(suppressWarnings(readLines(file.path("/proc", pid, "maps"))), error = function(e) character())
+  any(grepl(memfd_pattern(name), maps))
+}
+
+# Does process `pid` hold an open descriptor on the region called `name`?
+fds_region <- function(name, pid = "self") {
+  fds <- list.files(file.path("/proc", pid, "fd"), full.names = TRUE)
+  links <- suppressWarnings(Sys.readlink(fds))
+  any(grepl(memfd_pattern(name), links))
+}
+
+# Does any process on the machine map or hold the region called `name`?
+region_anywhere <- function(name) {
+  pids <- list.files("/proc", pattern = "^[0-9]+$")
+  any(vapply(pids, function(p) maps_region(name, p) || fds_region(name, p), logical(1)))
+}
+
+full_gc <- function() {
+  for (i in 1:3) gc(verbose = FALSE, full = TRUE)
+  invisible()
+}
+
+# Runs `fun` in a fresh R process that finds the package under test.
+in_child <- function(fun, args = list()) {
+  skip_if_not_installed("callr")
+  callr::r(fun, args = args, libpath = .libPaths())
+}
+
+# The error message `map_shared(name)` gives in a fresh process ("" if none).
+child_map_error <- function(name) {
+  in_child(function(name) {
+    tryCatch({
+      mori::map_shared(name)
+      ""
+    }, error = function(e) conditionMessage(e))
+  }, list(name = name))
+}
+
+# The error message `map_shared(name)` gives here ("" if none).
+map_error <- function(name) {
+  tryCatch({
+    map_shared(name)
+    ""
+  }, error = function(e) conditionMessage(e))
+}
+
+# Runs an Rscript child on `code` with the package's library visible;
+# returns its standard output lines.
+rscript_child <- function(code, args = character()) {
+  rscript <- file.path(R.home("bin"), "Rscript")
+  script <- tempfile(fileext = ".R")
+  on.exit(unlink(script))
+  writeLines(code, script)
+  out <- suppressWarnings(system2(
+    rscript, c("--vanilla", shQuote(script), shQuote(args)),
+    stdout = TRUE, stderr = TRUE,
+    env = paste0("R_LIBS=", shQuote(paste(.libPaths(), collapse = ":")))
+  ))
+  status <- attr(out, "status")
+  if (!is.null(status) && status != 0) {
+    stop("Rscript child failed:\n", paste(out, collapse = "\n"))
+  }
+  out
+}
+
+# Enough free memory for a test that needs `gb` gigabytes?
+mem_available_gb <- function() {
+  info <- tryCatch(readLines("/proc/meminfo"), error = function(e) character())
+  line <- grep("^MemAvailable:", info, value = TRUE)
+  if (!length(line)) return(0)
+  as.numeric(gsub("[^0-9]", "", line)) / 1024^2
+}
+
+# A set of atomic vectors of every supported type, with assorted attributes.
+atomic_cases <- function() {
+  set.seed(42)
+  n <- 5e4 # 400 KB of doubles: bigger than the 16 KB heap-copy threshold
+  list(
+    dbl_empty = double(0),
+    int_empty = integer(0),
+    lgl_empty = logical(0),
+    raw_empty = raw(0),
+    cplx_empty = complex(0),
+    dbl_one = 3.5,
+    dbl_special = c(1, NA, NaN, Inf, -Inf, -0, .Machine$double.xmax, .Machine$double.xmin),
+    dbl_big = rnorm(n),
+    int_small = c(1L, NA, -5L, .Machine$integer.max, -.Machine$integer.max),
+    int_big = sample.int(1e6, n, replace = TRUE),
+    lgl_small = c(TRUE, FALSE, NA),
+    lgl_big = sample(c(TRUE, FALSE, NA), n, replace = TRUE),
+    raw_small = as.raw(c(0, 1, 127, 255)),
+    raw_big = as.raw(sample.int(256, n, replace = TRUE) - 1L),
+    cplx_small = complex(real = c(1, NA, Inf), imaginary = c(-1, 2, NaN)),
+    cplx_big = complex(real = rnorm(n), imaginary = rnorm(n)),
+    named = c(a = 1, b = 2, c = NA),
+    named_big = setNames(seq_len(2000), paste0("n", seq_len(2000))),
+    matrix = matrix(as.double(1:12), 3, 4, dimnames = list(letters[1:3], LETTERS[1:4])),
+    array = array(1:24, c(2, 3, 4)),
+    array_dimnames = array(as.raw(1:8), c(2, 2, 2), dimnames = list(c("x", "y"), NULL, c("p", "q"))),
+    lgl_matrix = matrix(c(TRUE, NA, FALSE, TRUE), 2),
+    factor = factor(c("lo", "hi", NA, "lo"), levels = c("lo", "hi")),
+    ordered = factor(c("b", "a", "c"), levels = c("c", "b", "a"), ordered = TRUE),
+    date = as.Date("2024-02-29") + c(0:3, NA),
+    posixct = as.POSIXct(c("2024-01-01 12:00:00", NA), tz = "Europe/Paris"),
+    difftime = as.difftime(c(1.5, 2), units = "hours"),
+    classed = structure(1:3, class = c("my_class", "other")),
+    custom = structure(c(1 + 2i, 3i), foo = "bar", meta = list(a = 1, b = letters), num = 1:3),
+    table = table(c("a", "b", "a"))
+  )
+}
+
+# Memory figures of this process, in MB: "Anonymous" (private anonymous
+# pages, from smaps_rollup) and "RssShmem" (resident shared-memory pages).
+mem_mb <- function(field) {
+  if (field == "RssShmem") {
+    lines <- readLines("/proc/self/status")
+  } else {
+    lines <- readLines("/proc/self/smaps_rollup")
+  }
+  line <- grep(paste0("^", field, ":"), lines, value = TRUE)
+  as.numeric(gsub("[^0-9]", "", line)) / 1024
+}

@@ -1,0 +1,128 @@
+string_cases <- function() {
+  latin1 <- iconv(c("caf\u00e9", "na\u00efve", "plain"), from = "UTF-8", to = "latin1")
+  bytes <- c("\xff\xfe", "abc")
+  Encoding(bytes) <- c("bytes", "unknown")
+  list(
+    empty = character(0),
+    ascii = c("b", "a", "c", "a"),
+    na_empty = c(NA, "", "x", NA, ""),
+    utf8 = c("\u00e9t\u00e9", "\u65e5\u672c\u8a9e", "\U0001F600", "z", "\u00c5"),
+    latin1 = latin1,
+    bytes = bytes,
+    mixed = c("ascii", enc2utf8("\u00fc"), latin1[1], NA),
+    long = c(strrep("x", 1e5), "short"),
+    named = c(first = "a", second = NA, third = "\u00e9"),
+    many = paste0("s", sample(1e5)),
+    factor_levels = levels(factor(c("b", "a", "\u00e9")))
+  )
+}
+
+test_that("character vectors keep their values and encodings", {
+  cases <- string_cases()
+  for (nm in names(cases)) {
+    x <- cases[[nm]]
+    s <- share(x)
+    expect_identical(s, x, label = nm)
+    expect_identical(Encoding(s), Encoding(x), label = paste(nm, "Encoding"))
+    expect_identical(is.na(s), is.na(x), label = paste(nm, "is.na"))
+    expect_identical(nchar(s, type = "bytes"), nchar(x, type = "bytes"), label = paste(nm, "nchar bytes"))
+    expect_true(is_shared(s), label = paste(nm, "is_shared"))
+    back <- unserialize(serialize(s, NULL))
+    expect_identical(back, x, label = paste(nm, "unserialized"))
+    expect_identical(Encoding(back), Encoding(x), label = paste(nm, "unserialized Encoding"))
+    m <- map_shared(shared_name(s))
+    expect_identical(m, x, label = paste(nm, "mapped"))
+    expect_identical(Encoding(m), Encoding(x), label = paste(nm, "mapped Encoding"))
+  }
+  # the bytes are the same bytes
+  expect_identical(charToRaw(share(cases$latin1)[1]), charToRaw(cases$latin1[1]))
+  expect_identical(charToRaw(share(cases$bytes)[1]), as.raw(c(0xff, 0xfe)))
+  expect_identical(share(cases$latin1)[1] == "caf\u00e9", TRUE)
+})
+
+test_that("string operations give the same results as on the original", {
+  cases <- string_cases()
+  for (nm in setdiff(names(cases), "bytes")) {
+    x <- cases[[nm]]
+    s <- share(x)
+    expect_identical(sort(s), sort(x), label = paste(nm, "sort"))
+    expect_identical(sort(s, method = "radix"), sort(x, method = "radix"), label = paste(nm, "radix sort"))
+    expect_identical(order(s), order(x), label = paste(nm, "order"))
+    expect_identical(unique(s), unique(x), label = paste(nm, "unique"))
+    expect_identical(duplicated(s), duplicated(x), label = paste(nm, "duplicated"))
+    expect_identical(match(s, x), match(x, x), label = paste(nm, "match"))
+    expect_identical(match(x, s), match(x, x), label = paste(nm, "match table"))
+    expect_identical(s %in% x[1:min(2, length(x))], x %in% x[1:min(2, length(x))], label = paste(nm, "%in%"))
+    expect_identical(nchar(s), nchar(x), label = paste(nm, "nchar"))
+    expect_identical(paste(s, "!"), paste(x, "!"), label = paste(nm, "paste"))
+    expect_identical(paste0(s, collapse = "|"), paste0(x, collapse = "|"), label = paste(nm, "collapse"))
+    expect_identical(toupper(s), toupper(x), label = paste(nm, "toupper"))
+    expect_identical(substr(s, 1, 2), substr(x, 1, 2), label = paste(nm, "substr"))
+    expect_identical(table(s, useNA = "ifany", dnn = NULL), table(x, useNA = "ifany", dnn = NULL), label = paste(nm, "table"))
+    expect_identical(factor(s), factor(x), label = paste(nm, "factor"))
+    expect_identical(grepl("a", s), grepl("a", x), label = paste(nm, "grepl"))
+    expect_identical(s == x, x == x, label = paste(nm, "=="))
+    expect_identical(enc2utf8(s), enc2utf8(x), label = paste(nm, "enc2utf8"))
+  }
+  b <- share(cases$bytes)
+  expect_identical(nchar(b, type = "bytes"), c(2L, 3L))
+  expect_identical(unique(b), cases$bytes)
+  expect_identical(match(b, cases$bytes), 1:2)
+  expect_identical(b %in% cases$bytes[1], c(TRUE, FALSE))
+  expect_identical(paste(b[2], "!"), "abc !")
+})
+
+test_that("a hash lookup on a shared vector finds every element", {
+  x <- paste0("key", 1:1e5)
+  s <- share(x)
+  probe <- sample(x, 1000)
+  expect_identical(match(probe, s), match(probe, x))
+  expect_identical(s[match(probe, s)], probe)
+  env_keys <- list2env(setNames(as.list(seq_along(s[1:100])), s[1:100]))
+  expect_identical(get("key50", envir = env_keys), 50L)
+  expect_identical(setNames(1:3, share(c("a", "b", "c")))[["b"]], 2L)
+})
+
+test_that("character vectors read right in another process", {
+  cases <- string_cases()
+  shared <- lapply(cases, share)
+  res <- in_child(function(shared, plain) {
+    lapply(names(plain), function(nm) {
+      x <- shared[[nm]]
+      list(identical = identical(x, plain[[nm]]),
+           enc = identical(Encoding(x), Encoding(plain[[nm]])),
+           bytes = identical(lapply(x, charToRaw), lapply(plain[[nm]], charToRaw)),
+           shared = mori::is_shared(x),
+           sorted = if (nm != "bytes") identical(sort(x), sort(plain[[nm]])) else TRUE)
+    })
+  }, list(shared = shared, plain = cases))
+  names(res) <- names(cases)
+  for (nm in names(cases)) {
+    expect_true(res[[nm]]$identical, label = nm)
+    expect_true(res[[nm]]$enc, label = paste(nm, "Encoding"))
+    expect_true(res[[nm]]$bytes, label = paste(nm, "bytes"))
+    expect_true(res[[nm]]$shared, label = paste(nm, "is_shared"))
+    expect_true(res[[nm]]$sorted, label = paste(nm, "sort"))
+  }
+})
+
+test_that("modifying a shared character vector copies on write", {
+  x <- share(c("a", NA, "\u00e9"))
+  nm <- shared_name(x)
+  y <- map_shared(nm)
+  x[1] <- "z"
+  x[4] <- "new"
+  expect_identical(x, c("z", NA, "\u00e9", "new"))
+  expect_identical(y, c("a", NA, "\u00e9"))
+  expect_identical(map_shared(nm), c("a", NA, "\u00e9"))
+  expect_false(is_shared(x))
+  expect_identical(unserialize(serialize(x, NULL)), c("z", NA, "\u00e9", "new"))
+  x2 <- share(paste0("s", 1:1000))
+  nm2 <- shared_name(x2)
+  x2[500] <- "changed"
+  expect_false(is_shared(x2))
+  expect_identical(x2[500], "changed")
+  expect_identical(map_shared(nm2)[500], "s500")
+  expect_identical(unserialize(serialize(x2, NULL))[499:501], c("s499", "changed", "s501"))
+  expect_identical(in_child(function(name) mori::map_shared(name)[500], list(name = nm2)), "s500")
+})
