@@ -114,3 +114,23 @@ shared_name <- function(x) {
 is_shared <- function(x) {
   .Call(mori_is_shared, x)
 }
+
+#' A plain copy of a shared object
+#'
+#' Returns `x` with every shared part replaced by an ordinary R vector:
+#' values and attributes are the same, nothing reads from shared memory, and
+#' the result serializes as data. Use it before `saveRDS()` (a shared object
+#' saves only its reference, which means nothing once its region is gone) or
+#' before sending data to another machine.
+#'
+#' @param x An R object.
+#' @return A copy of `x` without shared parts (`x` itself if it has none).
+#' @examples
+#' x <- share(rnorm(5))
+#' y <- materialize(x)
+#' identical(x, y)
+#' is_shared(y)
+#' @export
+materialize <- function(x) {
+  .Call(mori_materialize, x)
+}

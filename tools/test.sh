@@ -13,7 +13,7 @@ bash rust-tests/run.sh || status=1
 
 echo "== R CMD build + check"
 check=$(mktemp -d /tmp/mori-check.XXXXXX)
-R CMD build --no-build-vignettes . > "$check/build.log" 2>&1 || { cat "$check/build.log"; exit 1; }
+R CMD build . > "$check/build.log" 2>&1 || { cat "$check/build.log"; exit 1; }
 mv mori_*.tar.gz "$check/"
 ( cd "$check" && _R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual --no-tests mori_*.tar.gz > check.log 2>&1 ) || true
 grep -E "^Status:|^\* checking .*\.\.\. (WARNING|ERROR|NOTE)" "$check/check.log" || true

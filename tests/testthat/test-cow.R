@@ -61,7 +61,6 @@ test_that("attribute mutations of shared atomic vectors change only the mutated 
 })
 
 test_that("an object whose attributes were changed is no longer shared", {
-  skip("known bug: attribute changes keep is_shared() TRUE and the old shared_name()")
   for (orig in list(small_dbl(), structure(big_dbl(), foo = "bar"), setNames(as.double(1:5000), paste0("n", 1:5000)))) {
     for (m in names(attribute_mutations)) {
       x <- share(orig)

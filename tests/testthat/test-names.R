@@ -90,7 +90,6 @@ test_that("map_shared() of an element path returns that element, and bad paths f
 })
 
 test_that("a gone region whose descriptor number now holds a socket is 'not found'", {
-  skip("known bug: opening /proc/<pid>/fd/<n> that is now a socket fails with ENXIO, reported as 'open failed' instead of 'not found'")
   x <- share(rnorm(1e5))
   nm <- shared_name(x)
   fd <- file.path("/proc/self/fd", strtoi(sub("^.*_([0-9a-f]+)$", "\\1", nm), 16L))

@@ -78,7 +78,7 @@ fn stored_object(region: &Arc<Region>, layout: &Layout, index: u32, node: &Node)
 }
 
 /// Attribute values: small vectors as plain copies, large ones as views.
-fn attribute_value(region: &Arc<Region>, index: u32, depth: usize) -> Result<SEXP> {
+pub(crate) fn attribute_value(region: &Arc<Region>, index: u32, depth: usize) -> Result<SEXP> {
     let layout = region.layout();
     let node = layout.node(index)?;
     let small = node.length <= PLAIN_ATTRIBUTE_LIMIT;
@@ -191,11 +191,153 @@ fn set_attributes(region: &Arc<Region>, x: SEXP, node: &Node, depth: usize) -> R
             ffi::SET_TAG(head, tag);
         }
     }
+    check_attributes(x, head)?;
     // SAFETY: x is a vector we just made; the pairlist is complete.
     unsafe {
         ffi::SET_ATTRIB(x, head);
         if is_object {
             ffi::SET_OBJECT(x, 1);
+        }
+    }
+    Ok(())
+}
+
+/// A plain R copy of `x` with no shared parts: views become ordinary vectors,
+/// lists are copied element by element, attributes likewise. Anything not
+/// shared is returned as it is.
+pub fn materialize(x: SEXP, depth: usize) -> Result<SEXP> {
+    if depth > MAX_DEPTH {
+        return Err(Error::Message(format!("object is nested more than {MAX_DEPTH} levels deep")));
+    }
+    let ty = rapi::type_of(x);
+    let is_view = altrep::view_of(x).is_some();
+    if !is_view && ty != SEXPTYPE::VECSXP {
+        return Ok(x);
+    }
+    let mut p = Protector::new();
+    let n = rapi::xlength(x);
+    // SAFETY: a fresh vector of x's type and length, filled from x through
+    // R's accessors (which read our views), protected throughout.
+    let out = unsafe {
+        let out = p.protect(ffi::Rf_allocVector(ty, n as R_xlen_t));
+        match ty {
+            SEXPTYPE::STRSXP => {
+                for i in 0..n as R_xlen_t {
+                    ffi::SET_STRING_ELT(out, i, ffi::STRING_ELT(x, i));
+                }
+            }
+            SEXPTYPE::VECSXP => {
+                for i in 0..n as R_xlen_t {
+                    ffi::SET_VECTOR_ELT(out, i, materialize(ffi::VECTOR_ELT(x, i), depth + 1)?);
+                }
+            }
+            _ => {
+                let bytes = n as usize * kind_of_type(ty).element_size().unwrap_or(0) as usize;
+                if bytes > 0 {
+                    std::ptr::copy_nonoverlapping(ffi::DATAPTR_RO(x).cast::<u8>(), ffi::DATAPTR(out).cast::<u8>(), bytes);
+                }
+            }
+        }
+        out
+    };
+    // Attributes: the same tags, values materialized (large names are views).
+    let mut values = Vec::new();
+    let mut cell = rapi::attrib(x);
+    while cell != rapi::nil() {
+        // SAFETY: walking a pairlist.
+        unsafe {
+            values.push((ffi::TAG(cell), ffi::CAR(cell)));
+            cell = ffi::CDR(cell);
+        }
+    }
+    let mut head = rapi::nil();
+    for &(tag, value) in values.iter().rev() {
+        let value = p.protect(materialize(value, depth + 1)?);
+        // SAFETY: consing onto the protected rest of the list.
+        unsafe {
+            head = p.protect(ffi::Rf_cons(value, head));
+            ffi::SET_TAG(head, tag);
+        }
+    }
+    // SAFETY: out is fresh; OBJECT mirrors x's class attribute.
+    unsafe {
+        ffi::SET_ATTRIB(out, head);
+        if ffi::Rf_getAttrib(x, ffi::R_ClassSymbol) != rapi::nil() {
+            ffi::SET_OBJECT(out, 1);
+        }
+    }
+    Ok(out)
+}
+
+fn kind_of_type(ty: SEXPTYPE) -> Kind {
+    match ty {
+        SEXPTYPE::LGLSXP => Kind::Logical,
+        SEXPTYPE::INTSXP => Kind::Integer,
+        SEXPTYPE::REALSXP => Kind::Double,
+        SEXPTYPE::CPLXSXP => Kind::Complex,
+        SEXPTYPE::RAWSXP => Kind::Raw,
+        SEXPTYPE::STRSXP => Kind::String,
+        _ => Kind::List,
+    }
+}
+
+/// Attributes come from region bytes, which are untrusted: those that R's C
+/// code relies on (names, dim, dimnames, class, levels, tsp, row.names) must
+/// have the type and length R itself would have enforced when setting them,
+/// or R could read out of bounds later.
+fn check_attributes(x: SEXP, attrs: SEXP) -> Result<()> {
+    let bad = |what: &str| Err(Error::Message(format!("corrupted shared region: invalid '{what}' attribute")));
+    let len = rapi::xlength(x);
+    let mut dim: Option<Vec<u64>> = None;
+    let mut dimnames = None;
+    let mut cell = attrs;
+    while cell != rapi::nil() {
+        // SAFETY: walking a pairlist we built; reading symbols and vectors.
+        let (tag, value) = unsafe { (ffi::TAG(cell), ffi::CAR(cell)) };
+        let ty = rapi::type_of(value);
+        let n = rapi::xlength(value);
+        // SAFETY: PRINTNAME of a symbol.
+        let name = rapi::char_bytes(unsafe { ffi::PRINTNAME(tag) });
+        match name {
+            b"names" if ty != SEXPTYPE::STRSXP || n != len => return bad("names"),
+            b"class" | b"levels" | b"comment" if ty != SEXPTYPE::STRSXP => {
+                return bad(std::str::from_utf8(name).unwrap_or("?"))
+            }
+            b"tsp" if ty != SEXPTYPE::REALSXP || n != 3 => return bad("tsp"),
+            b"row.names" if !matches!(ty, SEXPTYPE::INTSXP | SEXPTYPE::STRSXP) => return bad("row.names"),
+            b"dim" => {
+                if ty != SEXPTYPE::INTSXP || n == 0 {
+                    return bad("dim");
+                }
+                // SAFETY: an integer vector of length n.
+                let d: Vec<i32> = (0..n).map(|i| unsafe { ffi::INTEGER_ELT(value, i as R_xlen_t) }).collect();
+                if d.iter().any(|&v| v < 0) {
+                    return bad("dim");
+                }
+                let d: Vec<u64> = d.into_iter().map(|v| v as u64).collect();
+                if d.iter().try_fold(1u64, |acc, &v| acc.checked_mul(v)) != Some(len) {
+                    return bad("dim");
+                }
+                dim = Some(d);
+            }
+            b"dimnames" => dimnames = Some(value),
+            _ => {}
+        }
+        // SAFETY: pairlist walk.
+        cell = unsafe { ffi::CDR(cell) };
+    }
+    if let Some(dn) = dimnames {
+        let Some(dim) = dim else { return bad("dimnames") };
+        if rapi::type_of(dn) != SEXPTYPE::VECSXP || rapi::xlength(dn) != dim.len() as u64 {
+            return bad("dimnames");
+        }
+        for (i, &extent) in dim.iter().enumerate() {
+            // SAFETY: i < length of the dimnames list.
+            let names = unsafe { ffi::VECTOR_ELT(dn, i as R_xlen_t) };
+            let ok = names == rapi::nil() || (rapi::type_of(names) == SEXPTYPE::STRSXP && rapi::xlength(names) == extent);
+            if !ok {
+                return bad("dimnames");
+            }
         }
     }
     Ok(())

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use mori_core::layout::NO_NODE;
 use mori_core::name::{RegionName, Target};
 use mori_core::os;
 
@@ -11,37 +10,14 @@ use crate::error::{guard, Result};
 use crate::ffi::{self, DllInfo, R_CallMethodDef, R_xlen_t, Rboolean, SEXP, SEXPTYPE};
 use crate::rapi;
 use crate::region::{self, Region};
+use crate::identity::shared_identity;
 use crate::{decode, encode};
 
-/// The region and node an object reads from, if it is shared: a view, or (on
-/// R < 4.3, where lists cannot be ALTREP) a plain list whose elements are
-/// exactly the elements of one shared list node, in order.
-fn shared_identity(x: SEXP, depth: usize) -> Option<(Arc<Region>, u32)> {
-    if let Some(v) = altrep::view_of(x) {
-        return (!v.is_modified() && v.slice().is_none()).then(|| (v.region.clone(), v.node_index));
-    }
-    if LISTS_ARE_ALTREP || rapi::type_of(x) != SEXPTYPE::VECSXP || depth > decode::MAX_DEPTH {
-        return None;
-    }
-    let len = rapi::xlength(x);
-    let mut found: Option<(Arc<Region>, u32)> = None;
-    for i in 0..len {
-        // SAFETY: i < length of a list.
-        let element = unsafe { ffi::VECTOR_ELT(x, i as R_xlen_t) };
-        let Some((region, node)) = shared_identity(element, depth + 1) else { continue };
-        let n = region.layout().node(node).ok()?;
-        if n.parent == NO_NODE || n.slot as u64 != i {
-            return None;
-        }
-        match &found {
-            None => found = Some((region, n.parent)),
-            Some((r, parent)) if Arc::ptr_eq(r, &region) && *parent == n.parent => {}
-            Some(_) => return None,
-        }
-    }
-    let (region, parent) = found?;
-    let parent_len = region.layout().node(parent).ok()?.length;
-    (parent_len == len).then_some((region, parent))
+/// A zero-copy slice (`x[a:b]`) that its name reproduces: unmodified, and
+/// without attributes of its own (R gives a slice of a named vector its
+/// names, which the name of the slice does not carry).
+fn is_shared_slice(x: SEXP) -> bool {
+    altrep::view_of(x).is_some_and(|v| v.slice().is_some() && !v.is_modified()) && rapi::attrib(x) == rapi::nil()
 }
 
 fn user_name(region: &Region, node: u32) -> RegionName {
@@ -61,12 +37,16 @@ unsafe extern "C" fn mori_share(x: SEXP, name: SEXP) -> SEXP {
             let chosen = rapi::as_single_string(name).ok_or_else(|| region::bad_published_name("<not a string>"))?;
             Some(RegionName::published(chosen).ok_or_else(|| region::bad_published_name(chosen))?.base())
         };
-        if !encode::is_shareable(x) || (published.is_none() && shared_identity(x, 0).is_some()) {
+        if !encode::is_shareable(x) || (published.is_none() && shared_identity(x).is_some()) {
             return Ok(x);
         }
         let region = encode::share(x, published.as_deref())?;
         decode::object(&region, 0)
     })
+}
+
+unsafe extern "C" fn mori_materialize(x: SEXP) -> SEXP {
+    guard(|| crate::decode::materialize(x, 0))
 }
 
 unsafe extern "C" fn mori_unshare(name: SEXP) -> SEXP {
@@ -117,10 +97,10 @@ unsafe extern "C" fn mori_map_shared(name: SEXP) -> SEXP {
 
 unsafe extern "C" fn mori_shared_name(x: SEXP) -> SEXP {
     guard(|| {
-        if let Some(v) = altrep::view_of(x).filter(|v| v.slice().is_some() && !v.is_modified()) {
+        if let Some(v) = altrep::view_of(x).filter(|_| is_shared_slice(x)) {
             return Ok(rapi::scalar_string(&v.user_name().to_string()));
         }
-        Ok(match shared_identity(x, 0) {
+        Ok(match shared_identity(x) {
             Some((region, node)) => rapi::scalar_string(&user_name(&region, node).to_string()),
             None => rapi::nil(),
         })
@@ -129,8 +109,7 @@ unsafe extern "C" fn mori_shared_name(x: SEXP) -> SEXP {
 
 unsafe extern "C" fn mori_is_shared(x: SEXP) -> SEXP {
     guard(|| {
-        let slice = altrep::view_of(x).is_some_and(|v| v.slice().is_some() && !v.is_modified());
-        Ok(rapi::scalar_logical(slice || shared_identity(x, 0).is_some()))
+        Ok(rapi::scalar_logical(is_shared_slice(x) || shared_identity(x).is_some()))
     })
 }
 
@@ -195,6 +174,7 @@ pub extern "C" fn mori_init(dll: *mut DllInfo) {
     let routines = [
         call_method!(mori_share, 2),
         call_method!(mori_unshare, 1),
+        call_method!(mori_materialize, 1),
         call_method!(mori_prune, 0),
         call_method!(mori_map_shared, 1),
         call_method!(mori_shared_name, 1),

@@ -42,6 +42,20 @@ impl From<PlanError> for Error {
     }
 }
 
+/// A name as quoted in a message: long ones are cut so the explanation
+/// after them is never lost.
+pub(crate) fn short(name: &str) -> String {
+    const MAX: usize = 80;
+    if name.len() <= MAX {
+        return name.to_string();
+    }
+    let mut end = MAX;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &name[..end])
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -50,19 +64,22 @@ impl fmt::Display for Error {
             Error::Plan(e) => write!(f, "{e}"),
             Error::NotFound(name) => write!(
                 f,
-                "shared region '{name}' was not found: the process that shared it has freed it or exited. \
-                 Keep the object returned by share() alive until every worker has mapped it"
+                "shared region '{}' was not found: the process that shared it has freed it or exited. \
+                 Keep the object returned by share() alive until every worker has mapped it",
+                short(name)
             ),
             Error::NotAccessible(name) => write!(
                 f,
-                "shared region '{name}' was not found among the regions this user may open \
-                 (permission denied: it belongs to a process of another user)"
+                "shared region '{}' was not found among the regions this user may open \
+                 (permission denied: it belongs to a process of another user)",
+                short(name)
             ),
             Error::OtherHost(name) => write!(
                 f,
-                "shared region '{name}' was shared on another machine (or before a reboot): shared memory \
-                 only reaches processes on the same machine. To send data to remote workers, send a copy \
-                 (e.g. x[] or a plain object) instead of the shared object"
+                "shared region '{}' was shared on another machine (or before a reboot): shared memory \
+                 only reaches processes on the same machine. To send data to remote workers, send a plain \
+                 copy (materialize(x)) instead of the shared object",
+                short(name)
             ),
             Error::Message(m) => f.write_str(m),
         }

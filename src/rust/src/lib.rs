@@ -10,6 +10,7 @@
 //! | `encode` | R object -> new region                                     |
 //! | `decode` | region node -> R object                                    |
 //! | `altrep` | the ALTREP classes (views)                                  |
+//! | `identity` | whether an object still reads, unchanged, from a region  |
 //! | `worker` | whether this process is a parallel worker                  |
 //! | `entry`  | `.Call` entry points and registration                      |
 
@@ -19,6 +20,7 @@ mod encode;
 mod entry;
 mod error;
 mod ffi;
+mod identity;
 mod rapi;
 mod region;
 mod worker;

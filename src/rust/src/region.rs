@@ -96,7 +96,14 @@ fn with_open<R>(f: impl FnOnce(&mut HashMap<String, Weak<Region>>) -> R) -> R {
 pub fn open(name: &RegionName) -> Result<Arc<Region>> {
     let base = name.base();
     if let Some(region) = with_open(|m| m.get(&base).and_then(Weak::upgrade)) {
-        return Ok(region);
+        // A published name may have been removed and given to a new region.
+        let current = match &name.published {
+            Some(p) => os::published_file_id(p) == Some(region.sealed.file_id()),
+            None => true,
+        };
+        if current {
+            return Ok(region);
+        }
     }
     let opened = match &name.published {
         Some(published) => SealedRegion::open_published(published),
@@ -170,8 +177,9 @@ pub fn live() -> Vec<Arc<Region>> {
 
 pub fn bad_published_name(name: &str) -> Error {
     Error::Message(format!(
-        "'{name}' cannot name a shared region: use 1 to 64 letters, digits, '.', '_' or '-', \
-         starting with a letter or digit and not with 'mori'"
+        "'{}' cannot name a shared region: use 1 to 64 letters, digits, '.', '_' or '-', \
+         starting with a letter or digit and not with 'mori'",
+        crate::error::short(name)
     ))
 }
 
@@ -183,21 +191,13 @@ pub fn prune() -> Vec<String> {
     for entry in entries.flatten() {
         let file = entry.file_name().to_string_lossy().into_owned();
         let Some(name) = file.strip_prefix(os::PUBLISHED_PREFIX) else { continue };
-        let Some(pid) = creator_of(&entry.path()) else { continue };
+        let Some(pid) = os::published_creator(&entry.path()) else { continue };
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() && os::unpublish(name).unwrap_or(false) {
             removed.push(name.to_string());
         }
     }
     removed.sort();
     removed
-}
-
-/// The creator's pid from a region file's header, if it is one of ours.
-fn creator_of(path: &std::path::Path) -> Option<u32> {
-    use std::io::Read;
-    let mut header = [0u8; mori_core::layout::HEADER_SIZE];
-    std::fs::File::open(path).ok()?.read_exact(&mut header).ok()?;
-    (header[..8] == mori_core::layout::MAGIC).then(|| u32::from_le_bytes(header[28..32].try_into().unwrap()))
 }
 
 /// Removes the name of a published region; objects already mapped keep it.

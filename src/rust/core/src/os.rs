@@ -289,42 +289,72 @@ impl SealedRegion {
     pub fn open_published(name: &str) -> Result<SealedRegion, OsError> {
         let path = published_path(name);
         let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| OsError::NotFound)?;
+        // O_NONBLOCK: a FIFO planted under a region's name must not hang us.
+        let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK;
         // SAFETY: open reads a NUL-terminated path; the descriptor is checked.
-        let raw = unsafe { libc::open(cpath.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) };
+        let raw = unsafe { libc::open(cpath.as_ptr(), flags) };
         if raw < 0 {
             let err = io::Error::last_os_error();
             return Err(match err.raw_os_error() {
                 Some(libc::ENOENT) => OsError::NotFound,
                 Some(libc::EACCES) | Some(libc::EPERM) => OsError::PermissionDenied,
+                Some(libc::ELOOP) => OsError::NotARegion("it is a symbolic link"),
                 _ => OsError::Io { op: "open", err },
             });
         }
         // SAFETY: raw is a fresh descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let st = stat_of(&fd)?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(OsError::NotARegion("it is not a regular file"));
+        }
+        // SAFETY: geteuid has no preconditions.
+        if st.st_uid != unsafe { libc::geteuid() } {
+            return Err(OsError::PermissionDenied);
+        }
         let len = file_size(&fd)?;
         SealedRegion::map(fd, len)
+    }
+
+    /// Device and inode of the file behind the region (tells a re-published
+    /// name from the region it used to name).
+    pub fn file_id(&self) -> (u64, u64) {
+        stat_of(&self.fd).map(|st| (st.st_dev, st.st_ino)).unwrap_or((0, 0))
     }
 
     /// Opens another process's region through `/proc/<pid>/fd/<fd>` and checks
     /// that it is the memory file called `file_name` and that it is sealed.
     pub fn open(pid: u32, fd_number: u32, file_name: &str) -> Result<SealedRegion, OsError> {
-        let path = CString::new(format!("/proc/{pid}/fd/{fd_number}")).expect("no NUL in a number");
+        let expected = format!("/memfd:{file_name} (deleted)");
+        // Look before opening: the owner may have reused the descriptor
+        // number for something that cannot be opened (a socket, say).
+        let proc_path = format!("/proc/{pid}/fd/{fd_number}");
+        match std::fs::read_link(&proc_path) {
+            Ok(link) if link.as_os_str().as_encoded_bytes() == expected.as_bytes() => {}
+            Ok(_) => return Err(OsError::NotFound),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) => {
+                return Err(OsError::PermissionDenied)
+            }
+            Err(_) => return Err(OsError::NotFound),
+        }
+        let path = CString::new(proc_path).expect("no NUL in a number");
         // SAFETY: open reads a NUL-terminated path; the descriptor is checked.
         let raw = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
         if raw < 0 {
             let err = io::Error::last_os_error();
             return Err(match err.raw_os_error() {
-                Some(libc::ENOENT) | Some(libc::ESRCH) | Some(libc::ENOTDIR) => OsError::NotFound,
                 Some(libc::EACCES) | Some(libc::EPERM) => OsError::PermissionDenied,
                 Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
-                _ => OsError::Io { op: "open", err },
+                Some(libc::ENOMEM) => OsError::Io { op: "open", err },
+                // Gone, or replaced since we looked (ENOENT, ENXIO, ...).
+                _ => OsError::NotFound,
             });
         }
         // SAFETY: raw is a fresh descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
             .map_err(|err| OsError::Io { op: "readlink", err })?;
-        if link.as_os_str().as_encoded_bytes() != format!("/memfd:{file_name} (deleted)").as_bytes() {
+        if link.as_os_str().as_encoded_bytes() != expected.as_bytes() {
             // The descriptor number was reused for something else: our region is gone.
             return Err(OsError::NotFound);
         }
@@ -367,13 +397,41 @@ impl SealedRegion {
     }
 }
 
-fn file_size(fd: &OwnedFd) -> Result<usize, OsError> {
+fn stat_of(fd: &OwnedFd) -> Result<libc::stat, OsError> {
     // SAFETY: an all-zero stat is a valid value to be overwritten.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: st is a valid, writable stat buffer.
     if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
         return Err(last_error("fstat"));
     }
+    Ok(st)
+}
+
+/// Device and inode of a published region's file now, if it exists.
+pub fn published_file_id(name: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(published_path(name)).ok()?;
+    Some((meta.dev(), meta.ino()))
+}
+
+/// The creator pid in the header of a published region file owned by this
+/// user, without blocking on anything that is not a regular file.
+pub fn published_creator(path: &std::path::Path) -> Option<u32> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    // SAFETY: geteuid has no preconditions.
+    if !meta.file_type().is_file() || meta.uid() != unsafe { libc::geteuid() } {
+        return None;
+    }
+    let mut file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(path).ok()?;
+    let mut header = [0u8; 32];
+    file.read_exact(&mut header).ok()?;
+    (header[..8] == crate::layout::MAGIC).then(|| u32::from_le_bytes(header[28..32].try_into().unwrap()))
+}
+
+fn file_size(fd: &OwnedFd) -> Result<usize, OsError> {
+    let st = stat_of(fd)?;
     let len = usize::try_from(st.st_size).map_err(|_| OsError::NotARegion("negative size"))?;
     if len == 0 {
         return Err(OsError::NotARegion("it is empty"));
@@ -451,9 +509,19 @@ pub fn available_memory() -> Option<u64> {
         .ok()
         .and_then(|t| t.lines().find_map(|l| l.strip_prefix("0::").map(|p| p.trim().to_string())))
         .unwrap_or_default();
-    let read = |f: &str| std::fs::read_to_string(format!("/sys/fs/cgroup{group}/{f}")).ok();
-    if let (Some(max), Some(cur)) = (read("memory.max"), read("memory.current")) {
-        if let (Ok(max), Ok(cur)) = (max.trim().parse::<u64>(), cur.trim().parse::<u64>()) {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let read = |f: String| std::fs::read_to_string(f).ok().and_then(|v| v.trim().parse::<u64>().ok());
+    // cgroup v2 ("0::/path") and v1 ("N:memory:/path").
+    let v2 = format!("/sys/fs/cgroup{group}");
+    let v1 = cgroups
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, p)| format!("/sys/fs/cgroup/memory{}", p.trim())));
+    let limits = [
+        (read(format!("{v2}/memory.max")), read(format!("{v2}/memory.current"))),
+        v1.map_or((None, None), |d| (read(format!("{d}/memory.limit_in_bytes")), read(format!("{d}/memory.usage_in_bytes")))),
+    ];
+    for (max, cur) in limits {
+        if let (Some(max), Some(cur)) = (max, cur) {
             avail = avail.min(max.saturating_sub(cur));
         }
     }

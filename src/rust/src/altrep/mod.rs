@@ -331,7 +331,7 @@ unsafe extern "C" fn serialized_state(x: SEXP) -> SEXP {
             return Ok(std::ptr::null_mut());
         }
         let name = v.reference_name().to_string();
-        let host = hex(&os::host_id());
+        let host = host_tag();
         let mut p = Protector::new();
         // SAFETY: a fresh STRSXP filled with fresh CHARSXPs, all protected.
         unsafe {
@@ -352,7 +352,7 @@ unsafe extern "C" fn unserialize(_class: SEXP, state: SEXP) -> SEXP {
         // SAFETY: state is a length-2 STRSXP.
         let field = |i| rapi::char_bytes(unsafe { ffi::STRING_ELT(state, i) });
         let name = std::str::from_utf8(field(0)).ok().and_then(RegionName::parse).ok_or_else(bad)?;
-        if field(1) != hex(&os::host_id()).as_bytes() {
+        if field(1) != host_tag().as_bytes() {
             return Err(Error::OtherHost(name.base()));
         }
         let region = region::open(&name)?;
@@ -416,8 +416,10 @@ unsafe extern "C" fn inspect(
     })
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// This machine's boot identity as carried in references: 8 bytes of it in
+/// hex are plenty to tell machines (and boots) apart.
+fn host_tag() -> String {
+    os::host_id()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Helper for the class files: `R_make_alt*_class` with our names.
