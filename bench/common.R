@@ -1,0 +1,160 @@
+# Helpers shared by the benchmark scripts in bench/.
+#
+# Each script sources this file with
+#   source(file.path(bench_dir, "common.R"))
+# after finding its own directory (see bench_script_dir() below, which the
+# scripts copy inline because it is needed before this file is found).
+#
+# Everything here uses base R only, so the memory readers can be sent to
+# worker processes (their environment is the global environment, which
+# serializes as a reference to the receiver's global environment).
+
+# Wide enough that the tables print without wrapping columns.
+options(width = max(getOption("width"), 130L))
+
+# ---------------------------------------------------------------------------
+# Where things are
+
+bench_script_dir <- function() {
+  a <- grep("^--file=", commandArgs(FALSE), value = TRUE)
+  if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1L]))) else "bench"
+}
+
+bench_results_dir <- function(dir = bench_dir) {
+  out <- file.path(dir, "results")
+  dir.create(out, showWarnings = FALSE, recursive = TRUE)
+  out
+}
+
+# ---------------------------------------------------------------------------
+# Settings from environment variables
+
+# Size of the main data object in MB (MORI_BENCH_MB, default `default`).
+bench_mb <- function(default = 200) {
+  v <- Sys.getenv("MORI_BENCH_MB", "")
+  if (nzchar(v)) as.numeric(v) else default
+}
+
+env_num <- function(name, default) {
+  v <- Sys.getenv(name, "")
+  if (nzchar(v)) as.numeric(v) else default
+}
+
+# ---------------------------------------------------------------------------
+# Memory readers (Linux /proc)
+
+# All fields of /proc/<pid>/smaps_rollup, in kB, as a named numeric vector.
+smaps_rollup_kb <- function(pid = "self") {
+  lines <- readLines(sprintf("/proc/%s/smaps_rollup", pid), warn = FALSE)
+  lines <- grep("^[A-Za-z_]+:\\s+[0-9]+ kB", lines, value = TRUE)
+  key <- sub(":.*$", "", lines)
+  val <- as.numeric(sub("^[^:]+:\\s+([0-9]+) kB.*$", "\\1", lines))
+  names(val) <- key
+  val
+}
+
+# Private memory of a process in MB: the `Anonymous:` field (anonymous
+# pages: R's heap, malloc'd buffers and copy-on-write copies of file or
+# shared-memory pages once written).
+private_mb <- function(pid = "self") {
+  unname(smaps_rollup_kb(pid)["Anonymous"]) / 1024
+}
+
+# Proportional set size in MB: private pages plus each shared page divided
+# by the number of processes mapping it.
+pss_mb <- function(pid = "self") {
+  unname(smaps_rollup_kb(pid)["Pss"]) / 1024
+}
+
+rss_mb <- function(pid = "self") {
+  unname(smaps_rollup_kb(pid)["Rss"]) / 1024
+}
+
+# Private memory after a full garbage collection (so that garbage from an
+# earlier call does not count).
+private_mb_gc <- function() {
+  invisible(gc(full = TRUE))
+  private_mb("self")
+}
+
+# Environment variables for worker processes whose memory we measure: a
+# fixed glibc mmap threshold (which also turns off its dynamic growth) so
+# that every allocation over 64 KB is its own mapping and is returned to the
+# system when freed, and trimming of the heap top. Without this, malloc keeps
+# freed buffers of up to 32 MB and reuses them, so "memory after a call"
+# would depend on what earlier calls freed.
+worker_malloc_env <- function() {
+  c(MALLOC_MMAP_THRESHOLD_ = "65536", MALLOC_TRIM_THRESHOLD_ = "131072")
+}
+
+sum_pss_mb <- function(pids) sum(vapply(pids, pss_mb, numeric(1)))
+
+# ---------------------------------------------------------------------------
+# Timing
+
+# Elapsed seconds of evaluating `expr` (in the caller's frame).
+elapsed <- function(expr) {
+  t0 <- proc.time()[["elapsed"]]
+  force(expr)
+  proc.time()[["elapsed"]] - t0
+}
+
+# Run `f()` `reps` times; return the elapsed seconds of each run.
+time_reps <- function(f, reps = 3L, gc_first = TRUE) {
+  vapply(seq_len(reps), function(i) {
+    if (gc_first) invisible(gc())
+    t0 <- proc.time()[["elapsed"]]
+    f()
+    proc.time()[["elapsed"]] - t0
+  }, numeric(1))
+}
+
+# ---------------------------------------------------------------------------
+# Data
+
+# A data frame of `ncol` double columns totalling about `mb` MB.
+make_df <- function(mb = 200, ncol = 5L, seed = 1L) {
+  set.seed(seed)
+  n <- as.integer(round(mb * 1e6 / 8 / ncol))
+  cols <- lapply(seq_len(ncol), function(i) stats::rnorm(n))
+  names(cols) <- paste0("x", seq_len(ncol))
+  as.data.frame(cols)
+}
+
+mb_of <- function(x) as.numeric(utils::object.size(x)) / 2^20
+
+# ---------------------------------------------------------------------------
+# Output
+
+fmt_table <- function(df, digits = 3) {
+  out <- df
+  for (j in seq_along(out)) {
+    if (is.double(out[[j]])) {
+      out[[j]] <- formatC(out[[j]], digits = digits, format = "fg", flag = "#")
+      out[[j]] <- sub("\\.$", "", out[[j]])
+    }
+  }
+  out
+}
+
+print_table <- function(df, title = NULL, digits = 3) {
+  if (!is.null(title)) cat("\n== ", title, " ==\n", sep = "")
+  print(fmt_table(df, digits), row.names = FALSE, right = TRUE)
+  invisible(df)
+}
+
+write_results <- function(df, name, dir = bench_results_dir()) {
+  path <- file.path(dir, paste0(name, ".csv"))
+  utils::write.csv(df, path, row.names = FALSE)
+  cat("wrote ", path, "\n", sep = "")
+  invisible(path)
+}
+
+bench_header <- function(title) {
+  cat("# ", title, "\n", sep = "")
+  cat("# mori ", as.character(utils::packageVersion("mori")),
+      " (", find.package("mori"), "), ", R.version.string, ", ",
+      parallel::detectCores(), " cores, ", format(Sys.time()), "\n", sep = "")
+}
+
+ratio <- function(a, b) ifelse(b > 0, a / b, NA_real_)

@@ -1,0 +1,171 @@
+# What does share() cost?
+#
+# share() of a double vector and of a data frame (5 double columns) of
+# MORI_BENCH_MB MB (default 200), against serialize(x, NULL) of the same
+# object, and against the floor: creating fresh shared pages and copying the
+# bytes into them with no R involved. The floor is measured in the same run
+# by a small C program compiled on the fly with gcc: memfd_create + fallocate
+# + mmap(MAP_SHARED) + memcpy from a malloc'd buffer that was touched
+# beforehand (variants: with MAP_POPULATE, and with ftruncate instead of
+# fallocate, where memcpy's page faults allocate the pages).
+#
+# Each figure is the median of MORI_BENCH_REPS runs (default 5), interleaved;
+# the shared object is dropped and garbage-collected between runs (not
+# timed). The floor program gets its source buffer touched before timing, so
+# it is a lower bound on moving the bytes; share() also walks the object,
+# lays out the region and seals it.
+#
+# Usage: Rscript bench/share-cost.R   (MORI_BENCH_MB=1000 for a bigger run)
+
+bench_dir <- local({
+  a <- grep("^--file=", commandArgs(FALSE), value = TRUE)
+  if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1L]))) else "bench"
+})
+source(file.path(bench_dir, "common.R"))
+suppressPackageStartupMessages(library(mori))
+bench_header("share-cost: share() vs serialize() vs a C floor (memfd + memcpy)")
+
+mb <- bench_mb(200)
+reps <- as.integer(env_num("MORI_BENCH_REPS", 5))
+n <- as.integer(round(mb * 1e6 / 8))
+set.seed(1)
+x <- rnorm(n)
+df <- make_df(mb, 5L, seed = 2L)
+cat(sprintf("# vector: %d doubles (%.1f MB); data frame: %d x 5 (%.1f MB); %d reps\n",
+            n, mb_of(x), nrow(df), mb_of(df), reps))
+
+# ---------------------------------------------------------------------------
+# The C floor
+
+floor_src <- '
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* usage: floor <bytes> <reps> <mode>; mode 0 = fallocate, 1 = fallocate +
+   MAP_POPULATE, 2 = ftruncate only. Prints one time (seconds) per line. */
+int main(int argc, char **argv) {
+  if (argc < 4) return 2;
+  size_t n = strtoull(argv[1], NULL, 10);
+  int reps = atoi(argv[2]), mode = atoi(argv[3]);
+  char *src = malloc(n);
+  if (!src) return 3;
+  for (size_t i = 0; i < n; i++) src[i] = (char)(i * 131u);  /* touch every page */
+  for (int r = 0; r < reps; r++) {
+    double t0 = now();
+    int fd = memfd_create("mori_bench_floor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) { perror("memfd_create"); return 4; }
+    if (mode == 2) {
+      if (ftruncate(fd, (off_t)n) != 0) { perror("ftruncate"); return 5; }
+    } else {
+      if (fallocate(fd, 0, 0, (off_t)n) != 0) { perror("fallocate"); return 5; }
+    }
+    int flags = MAP_SHARED | (mode == 1 ? MAP_POPULATE : 0);
+    char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, flags, fd, 0);
+    if (p == MAP_FAILED) { perror("mmap"); return 6; }
+    memcpy(p, src, n);
+    double t1 = now();
+    if (p[n / 2] != src[n / 2]) return 7;
+    munmap(p, n);
+    close(fd);
+    printf("%.6f\\n", t1 - t0);
+  }
+  free(src);
+  return 0;
+}
+'
+
+compile_floor <- function() {
+  if (!nzchar(Sys.which("gcc"))) {
+    warning("gcc not found: no floor figures")
+    return(NULL)
+  }
+  dir <- tempfile("mori-floor-")
+  dir.create(dir)
+  src <- file.path(dir, "floor.c")
+  exe <- file.path(dir, "floor")
+  writeLines(floor_src, src)
+  st <- suppressWarnings(system2("gcc", c("-O2", "-o", exe, src), stdout = TRUE, stderr = TRUE))
+  if (!file.exists(exe)) {
+    warning("gcc failed: ", paste(st, collapse = "\n"))
+    return(NULL)
+  }
+  exe
+}
+floor_exe <- compile_floor()
+
+floor_times <- function(bytes, reps, mode) {
+  if (is.null(floor_exe)) return(rep(NA_real_, reps))
+  out <- system2(floor_exe, c(format(bytes, scientific = FALSE), reps, mode), stdout = TRUE)
+  as.numeric(out)
+}
+
+# ---------------------------------------------------------------------------
+# R side
+
+one_share <- function(obj) {
+  invisible(gc())
+  t <- elapsed(s <- share(obj))
+  stopifnot(length(s) == length(obj))
+  rm(s)
+  invisible(gc())
+  t
+}
+one_serialize <- function(obj) {
+  invisible(gc())
+  t <- elapsed(r <- serialize(obj, NULL))
+  rm(r)
+  invisible(gc())
+  t
+}
+
+# The runs are interleaved (share, serialize, floors; then again) so that a
+# change in the machine's load during the run weighs on all columns alike.
+rows <- list()
+for (what in c("double vector", "data frame")) {
+  obj <- if (what == "double vector") x else df
+  bytes <- as.numeric(utils::object.size(obj))
+  payload <- if (what == "double vector") 8 * length(x) else 8 * nrow(df) * ncol(df)
+  t <- matrix(NA_real_, reps, 5L,
+              dimnames = list(NULL, c("share", "serialize", "floor", "floor_pop", "floor_trunc")))
+  for (r in seq_len(reps)) {
+    t[r, "share"] <- one_share(obj)
+    t[r, "serialize"] <- one_serialize(obj)
+    t[r, "floor"] <- floor_times(payload, 1L, 0L)
+    t[r, "floor_pop"] <- floor_times(payload, 1L, 1L)
+    t[r, "floor_trunc"] <- floor_times(payload, 1L, 2L)
+  }
+  med <- apply(t, 2, stats::median)
+  rows[[what]] <- data.frame(
+    object = what, mb = bytes / 2^20,
+    share_s = med[["share"]], serialize_s = med[["serialize"]],
+    floor_s = med[["floor"]], floor_populate_s = med[["floor_pop"]],
+    floor_ftruncate_s = med[["floor_trunc"]],
+    share_all = paste(sprintf("%.3f", t[, "share"]), collapse = " "),
+    serialize_all = paste(sprintf("%.3f", t[, "serialize"]), collapse = " "),
+    floor_all = paste(sprintf("%.3f", t[, "floor"]), collapse = " "))
+}
+res <- do.call(rbind, rows)
+res$share_over_serialize <- res$share_s / res$serialize_s
+res$share_over_floor <- res$share_s / res$floor_s
+res$share_GBps <- res$mb / 1024 / res$share_s
+res$floor_GBps <- res$mb / 1024 / res$floor_s
+
+print_table(res[, c("object", "mb", "share_s", "serialize_s", "floor_s",
+                    "floor_populate_s", "floor_ftruncate_s")],
+            sprintf("seconds, median of %d runs", reps))
+print_table(res[, c("object", "share_over_serialize", "share_over_floor",
+                    "share_GBps", "floor_GBps")], "ratios")
+cat("floor = C: memfd_create + fallocate + mmap(MAP_SHARED) + memcpy from a touched buffer\n")
+write_results(res, "share-cost")
