@@ -34,6 +34,9 @@ struct Planner {
     originals: Vec<(u32, SEXP)>,
     /// A protected cons cell whose tail holds every R object made while planning.
     keep: SEXP,
+    /// Attribute lists already planned, by content (small plain values only):
+    /// a list of many records with the same names stores those names once.
+    attribute_lists: std::collections::HashMap<Vec<u8>, u32>,
 }
 
 /// Whether `share()` stores `x` (vectors and lists); anything else is returned
@@ -172,7 +175,15 @@ impl Planner {
         if values.is_empty() {
             return Ok(());
         }
+        let key = attributes_key(&symbols, &values);
+        if let Some(&list) = key.as_ref().and_then(|k| self.attribute_lists.get(k)) {
+            self.plan.set_attrs(node, list);
+            return Ok(());
+        }
         let list = self.plan.push_list(values.len() as u64)?;
+        if let Some(key) = key {
+            self.attribute_lists.insert(key, list);
+        }
         let mut children = Vec::with_capacity(values.len());
         for (slot, value) in values.into_iter().enumerate() {
             let child = self.object(value, depth + 1)?;
@@ -188,6 +199,48 @@ impl Planner {
         self.items.push(Item::Tags { node: tags, symbols });
         Ok(())
     }
+}
+
+/// Attribute values up to this many elements can be shared between objects.
+const SHARED_ATTRIBUTE_LIMIT: u64 = 64;
+
+/// The content of an attribute list whose values are all small plain vectors
+/// (no attributes of their own), as bytes; `None` if it has any other value.
+fn attributes_key(symbols: &[SEXP], values: &[SEXP]) -> Option<Vec<u8>> {
+    let mut key = Vec::new();
+    for (&tag, &value) in symbols.iter().zip(values) {
+        let kind = kind_of(value)?;
+        let n = rapi::xlength(value);
+        if n > SHARED_ATTRIBUTE_LIMIT || rapi::attrib(value) != rapi::nil() || matches!(kind, Kind::List | Kind::Null) {
+            return None;
+        }
+        // SAFETY: PRINTNAME of a symbol.
+        let name = rapi::char_bytes(unsafe { ffi::PRINTNAME(tag) });
+        key.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        key.extend_from_slice(name);
+        key.push(kind as u8);
+        key.extend_from_slice(&n.to_le_bytes());
+        if kind == Kind::String {
+            for i in 0..n {
+                // SAFETY: i < length of a character vector.
+                let c = unsafe { ffi::STRING_ELT(value, i as R_xlen_t) };
+                if rapi::is_na_string(c) {
+                    key.extend_from_slice(&u32::MAX.to_le_bytes());
+                } else {
+                    let bytes = rapi::char_bytes(c);
+                    key.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                    key.extend_from_slice(&string_flags_of(c, bytes).to_le_bytes());
+                    key.extend_from_slice(bytes);
+                }
+            }
+        } else {
+            let size = kind.element_size()? as usize;
+            let mut bytes = vec![0u8; n as usize * size];
+            copy_atomic(value, kind, &mut bytes, &mut Summary::None);
+            key.extend_from_slice(&bytes);
+        }
+    }
+    Some(key)
 }
 
 /// Elements copied per step: small enough that summarising a chunk right
@@ -364,7 +417,8 @@ pub fn share(x: SEXP, published: Option<&str>) -> Result<Arc<Region>> {
     let mut p = Protector::new();
     // SAFETY: one protected cell anchoring what planning makes.
     let keep = p.protect(unsafe { ffi::Rf_cons(rapi::nil(), rapi::nil()) });
-    let mut planner = Planner { plan: Plan::new(), items: Vec::new(), originals: Vec::new(), keep };
+    let mut planner =
+        Planner { plan: Plan::new(), items: Vec::new(), originals: Vec::new(), keep, attribute_lists: Default::default() };
     planner.object(x, 0)?;
     let items = std::mem::take(&mut planner.items);
     let region = region::create(&mut planner.plan, published, |plan, buf| Ok(write(plan, &items, buf)))?;

@@ -5,8 +5,9 @@
 //! the whole region first ([`Plan`]), so the region can be created at its exact
 //! size and filled in one pass. The reader ([`Layout::parse`]) treats the bytes
 //! as untrusted: every offset, length and index is checked before it is used,
-//! and a child or attribute always has a larger node index than its parent, so
-//! the node graph cannot contain a cycle.
+//! and a child always has a larger node index than its parent, so the list
+//! tree cannot contain a cycle. (Attribute lists may be shared and come
+//! earlier; readers follow them to a bounded depth.)
 
 use std::fmt;
 
@@ -382,8 +383,10 @@ impl Plan {
         node.slot = slot;
     }
 
+    /// Points `node` at its attribute list. Identical small attribute lists
+    /// are stored once and shared, so the list may come before the node.
     pub fn set_attrs(&mut self, node: u32, attrs: u32) {
-        assert!(attrs > node, "attributes are planned after their node");
+        assert!(attrs != node && (attrs as usize) < self.nodes.len(), "attributes are another planned node");
         self.nodes[node as usize].attrs = attrs;
     }
 
@@ -550,8 +553,10 @@ impl<'a> Layout<'a> {
         let bad = |why| Err(LayoutError::BadNode { node: i, why });
         let total = self.bytes.len() as u64;
         let within = |off: u64, len: u64| off >= table_end && off.checked_add(len).is_some_and(|end| end <= total);
-        if n.attrs != NO_NODE && (n.attrs <= i || n.attrs >= self.node_count) {
-            return bad("attribute index out of order or range");
+        // Attribute lists may be shared, so they may come before the node;
+        // readers bound how deep they follow them (no cycle can trap them).
+        if n.attrs != NO_NODE && (n.attrs == i || n.attrs >= self.node_count) {
+            return bad("attribute index out of range");
         }
         if n.parent != NO_NODE && n.parent >= i {
             return bad("parent index out of order");

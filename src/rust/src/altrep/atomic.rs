@@ -6,9 +6,10 @@
 use std::ffi::CStr;
 use std::os::raw::c_void;
 
+use mori_core::layout::Kind;
 use mori_core::stats::{Stored, NA_INTEGER};
 
-use crate::error::guard;
+use crate::error::{guard, Result};
 use crate::ffi::{self, R_altrep_class_t, R_xlen_t, Rboolean, Rcomplex, DllInfo, SEXP};
 use crate::rapi;
 
@@ -141,17 +142,100 @@ unsafe extern "C" fn extract_subset(x: SEXP, indx: SEXP, _call: SEXP) -> SEXP {
         let v = unsafe { view(x) };
         let k = rapi::xlength(indx);
         let size = v.node.kind.element_size().unwrap_or(0);
-        if v.slice_would_copy() || k.saturating_mul(size) < MIN_SLICE_BYTES {
-            return Ok(std::ptr::null_mut());
+        if k.saturating_mul(size) >= MIN_SLICE_BYTES && !v.slice_would_copy() {
+            if let Some(first) = consecutive_run(indx, k).filter(|&f| f >= 1 && f - 1 + k <= v.length()) {
+                let region = v.region.clone();
+                let (node, start) = (v.node_index, v.start + first - 1);
+                return super::new_object(&region, node, Some((start, k)));
+            }
         }
-        let Some(first) = consecutive_run(indx, k) else { return Ok(std::ptr::null_mut()) };
-        if first < 1 || first - 1 + k > v.length() {
-            return Ok(std::ptr::null_mut());
-        }
-        let region = v.region.clone();
-        let (node, start) = (v.node_index, v.start + first - 1);
-        super::new_object(&region, node, Some((start, k)))
+        gather(v, indx, k)
     })
+}
+
+/// `x[indx]` for any other (positive, 1-based) indices: gathered straight
+/// from the view's memory into a new vector, where R would fetch the
+/// elements one `Elt` call at a time. Out-of-range and NA indices give NA
+/// (0 for raw), as R's `[` does; NULL leaves odd index types to R.
+fn gather(v: &super::View, indx: SEXP, k: u64) -> Result<SEXP> {
+    const CHUNK: usize = 4096;
+    let is_int = match rapi::type_of(indx) {
+        ffi::SEXPTYPE::INTSXP => true,
+        ffi::SEXPTYPE::REALSXP => false,
+        _ => return Ok(std::ptr::null_mut()),
+    };
+    let kind = v.node.kind;
+    let size = kind.element_size().unwrap_or(0) as usize;
+    let ty = match kind {
+        Kind::Logical => ffi::SEXPTYPE::LGLSXP,
+        Kind::Integer => ffi::SEXPTYPE::INTSXP,
+        Kind::Double => ffi::SEXPTYPE::REALSXP,
+        Kind::Complex => ffi::SEXPTYPE::CPLXSXP,
+        Kind::Raw => ffi::SEXPTYPE::RAWSXP,
+        _ => return Ok(std::ptr::null_mut()),
+    };
+    // The bytes of one missing element of this type.
+    let na: [u8; 16] = match kind {
+        Kind::Logical | Kind::Integer => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&NA_INTEGER.to_ne_bytes());
+            b
+        }
+        Kind::Double | Kind::Complex => {
+            // SAFETY: reading R's NA_real_ constant.
+            let na = unsafe { ffi::R_NaReal }.to_ne_bytes();
+            let mut b = [0u8; 16];
+            b[..8].copy_from_slice(&na);
+            b[8..].copy_from_slice(&na);
+            b
+        }
+        _ => [0u8; 16],
+    };
+    let len = v.length();
+    let src = v.read_ptr();
+    // SAFETY: a fresh vector of k elements; nothing Rust-owned is live if
+    // the allocation fails.
+    let out = unsafe { ffi::Rf_allocVector(ty, k as R_xlen_t) };
+    // SAFETY: DATAPTR of a fresh, non-ALTREP vector of k elements.
+    let dst = unsafe { ffi::DATAPTR(out) }.cast::<u8>();
+    let mut buf_i = [0i32; CHUNK];
+    let mut buf_d = [0f64; CHUNK];
+    let mut i = 0u64;
+    while i < k {
+        let want = (CHUNK as u64).min(k - i) as R_xlen_t;
+        // SAFETY: the buffers hold CHUNK >= want elements.
+        let got = unsafe {
+            if is_int {
+                ffi::INTEGER_GET_REGION(indx, i as R_xlen_t, want, buf_i.as_mut_ptr())
+            } else {
+                ffi::REAL_GET_REGION(indx, i as R_xlen_t, want, buf_d.as_mut_ptr())
+            }
+        };
+        if got <= 0 {
+            return Ok(std::ptr::null_mut());
+        }
+        for j in 0..got as usize {
+            // 0-based source position, if the index is in range.
+            let at = if is_int {
+                let ix = buf_i[j];
+                (ix != NA_INTEGER && ix >= 1 && ix as u64 <= len).then(|| ix as u64 - 1)
+            } else {
+                let d = buf_d[j];
+                (d >= 1.0 && d < len as f64 + 1.0).then(|| d as u64 - 1)
+            };
+            let to = (i as usize + j) * size;
+            // SAFETY: `at` < len elements of the view's memory; `to` is within
+            // the k-element result.
+            unsafe {
+                match at {
+                    Some(at) => std::ptr::copy_nonoverlapping(src.add(at as usize * size), dst.add(to), size),
+                    None => std::ptr::copy_nonoverlapping(na.as_ptr(), dst.add(to), size),
+                }
+            }
+        }
+        i += got as u64;
+    }
+    Ok(out)
 }
 
 /// The first index if `indx` (1-based, integer or double) is `first,
