@@ -5,4 +5,5 @@
 pub mod layout;
 pub mod name;
 pub mod os;
+pub mod sigbus;
 pub mod stats;

@@ -89,6 +89,8 @@ fn last_error(op: &'static str) -> OsError {
 struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
+    /// For mappings of published (truncatable) files: the SIGBUS guard.
+    guard: Option<crate::sigbus::Guard>,
 }
 
 // SAFETY: a Mapping is plain memory owned by this value; moving it between
@@ -111,12 +113,26 @@ impl Mapping {
                 _ => OsError::Io { op: "mmap", err },
             });
         }
-        Ok(Mapping { ptr: NonNull::new(ptr.cast()).expect("mmap never returns NULL on success"), len })
+        Ok(Mapping { ptr: NonNull::new(ptr.cast()).expect("mmap never returns NULL on success"), len, guard: None })
+    }
+
+    fn guarded(mut self, on: bool) -> Mapping {
+        if on {
+            self.guard = crate::sigbus::Guard::new(self.ptr.as_ptr() as usize, self.len);
+        }
+        self
+    }
+
+    fn truncated(&self) -> bool {
+        self.guard.as_ref().is_some_and(|g| g.truncated())
     }
 }
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        // Unregister before unmapping, so the guard never covers addresses
+        // that a later mapping may reuse.
+        drop(self.guard.take());
         // SAFETY: ptr/len are exactly what mmap returned, unmapped only here.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
@@ -253,7 +269,7 @@ impl WritableRegion {
         if !sealed {
             return Err(last_error("sealing the region"));
         }
-        let region = SealedRegion::map(fd, len)?;
+        let region = SealedRegion::map(fd, len, published.0.is_some())?;
         published.keep();
         Ok(region)
     }
@@ -274,15 +290,24 @@ pub fn unpublish(name: &str) -> Result<bool, OsError> {
 pub struct SealedRegion {
     fd: OwnedFd,
     map: Mapping,
+    /// A published region (a plain file another process could truncate).
+    published: bool,
 }
 
 /// Seals a region must carry before a reader trusts its bytes not to change.
 const REQUIRED_SEALS: i32 = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
 impl SealedRegion {
-    fn map(fd: OwnedFd, len: usize) -> Result<SealedRegion, OsError> {
-        let map = Mapping::new(fd.as_raw_fd(), 0, len, libc::PROT_READ, libc::MAP_SHARED)?;
-        Ok(SealedRegion { fd, map })
+    fn map(fd: OwnedFd, len: usize, published: bool) -> Result<SealedRegion, OsError> {
+        let map = Mapping::new(fd.as_raw_fd(), 0, len, libc::PROT_READ, libc::MAP_SHARED)?.guarded(published);
+        Ok(SealedRegion { fd, map, published })
+    }
+
+    /// Whether the region has been truncated under us: a read found pages
+    /// missing (they read as zeros), or the file is now shorter than the
+    /// mapping. Published regions only; ordinary ones are sealed.
+    pub fn truncated(&self) -> bool {
+        self.published && (self.map.truncated() || file_size(&self.fd).map_or(true, |n| n < self.map.len))
     }
 
     /// Opens the published region `name`.
@@ -313,7 +338,7 @@ impl SealedRegion {
             return Err(OsError::PermissionDenied);
         }
         let len = file_size(&fd)?;
-        SealedRegion::map(fd, len)
+        SealedRegion::map(fd, len, true)
     }
 
     /// Device and inode of the file behind the region (tells a re-published
@@ -364,7 +389,7 @@ impl SealedRegion {
             return Err(OsError::NotARegion("it is not sealed"));
         }
         let len = file_size(&fd)?;
-        SealedRegion::map(fd, len)
+        SealedRegion::map(fd, len, false)
     }
 
     pub fn bytes(&self) -> &[u8] {
@@ -392,7 +417,8 @@ impl SealedRegion {
             delta + len as usize,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE,
-        )?;
+        )?
+        .guarded(self.published);
         Ok(PrivateMapping { map, delta })
     }
 }
@@ -487,6 +513,11 @@ impl PrivateMapping {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether a read found the file truncated (published regions only).
+    pub fn truncated(&self) -> bool {
+        self.map.truncated()
     }
 
     pub fn bytes(&self) -> &[u8] {
@@ -646,6 +677,24 @@ mod tests {
         // A failed creation leaves no file behind.
         assert!(WritableRegion::create_published(&name, u64::MAX / 2).is_err());
         assert!(!published_path(&name).exists());
+    }
+
+    #[test]
+    fn truncating_a_published_region_under_a_reader_does_not_kill_it() {
+        let name = format!("test-trunc-{}", current_pid());
+        let mut w = WritableRegion::create_published(&name, 3 * 4096).unwrap();
+        w.bytes_mut().fill(7);
+        let r = w.seal().unwrap();
+        let reader = SealedRegion::open_published(&name).unwrap();
+        assert_eq!(reader.bytes()[2 * 4096 + 5], 7);
+        std::fs::OpenOptions::new().write(true).open(published_path(&name)).unwrap().set_len(4096).unwrap();
+        assert!(!reader.truncated());
+        // The vanished pages read as zeros instead of raising SIGBUS.
+        assert_eq!(reader.bytes()[2 * 4096 + 5], 0);
+        assert!(reader.truncated());
+        assert_eq!(reader.bytes()[5], 7);
+        unpublish(&name).unwrap();
+        drop(r);
     }
 
     #[test]

@@ -19,6 +19,7 @@ unsafe extern "C" fn dataptr(x: SEXP, writeable: Rboolean) -> *mut c_void {
     guard(|| {
         // SAFETY: R calls this method only on objects of our classes.
         let v = unsafe { view(x) };
+        v.intact()?;
         if writeable == Rboolean::TRUE {
             Ok(v.writable_ptr()?.cast())
         } else {
@@ -28,8 +29,12 @@ unsafe extern "C" fn dataptr(x: SEXP, writeable: Rboolean) -> *mut c_void {
 }
 
 unsafe extern "C" fn dataptr_or_null(x: SEXP) -> *const c_void {
-    // SAFETY: R calls this method only on objects of our classes.
-    guard(|| Ok(unsafe { view(x) }.read_ptr().cast()))
+    guard(|| {
+        // SAFETY: R calls this method only on objects of our classes.
+        let v = unsafe { view(x) };
+        v.intact()?;
+        Ok(v.read_ptr().cast())
+    })
 }
 
 unsafe extern "C" fn elt<T: Copy>(x: SEXP, i: R_xlen_t) -> T {
@@ -38,7 +43,9 @@ unsafe extern "C" fn elt<T: Copy>(x: SEXP, i: R_xlen_t) -> T {
         let v = unsafe { view(x) };
         assert!(i >= 0 && (i as u64) < v.length(), "element index out of range");
         // SAFETY: i is within the node's elements; data blocks are aligned for T.
-        Ok(unsafe { std::ptr::read(v.read_ptr().cast::<T>().add(i as usize)) })
+        let value = unsafe { std::ptr::read(v.read_ptr().cast::<T>().add(i as usize)) };
+        v.intact()?;
+        Ok(value)
     })
 }
 
@@ -53,6 +60,7 @@ unsafe extern "C" fn get_region<T: Copy>(x: SEXP, i: R_xlen_t, n: R_xlen_t, buf:
         let count = n.min(len - i);
         // SAFETY: [i, i + count) is within the node; buf has room for n >= count.
         unsafe { std::ptr::copy_nonoverlapping(v.read_ptr().cast::<T>().add(i as usize), buf, count as usize) };
+        v.intact()?;
         Ok(count)
     })
 }
@@ -140,6 +148,7 @@ unsafe extern "C" fn extract_subset(x: SEXP, indx: SEXP, _call: SEXP) -> SEXP {
     guard(|| {
         // SAFETY: R calls this method only on objects of our classes.
         let v = unsafe { view(x) };
+        v.intact()?;
         let k = rapi::xlength(indx);
         let size = v.node.kind.element_size().unwrap_or(0);
         if k.saturating_mul(size) >= MIN_SLICE_BYTES && !v.slice_would_copy() {
@@ -235,6 +244,7 @@ fn gather(v: &super::View, indx: SEXP, k: u64) -> Result<SEXP> {
         }
         i += got as u64;
     }
+    v.intact()?;
     Ok(out)
 }
 

@@ -72,6 +72,20 @@ impl View {
         self.length
     }
 
+    /// An error once a read found the (published) region truncated under
+    /// us: the pages that vanished read as zeros, so nothing read since can
+    /// be trusted.
+    pub fn intact(&self) -> Result<()> {
+        let private_cut = matches!(&self.private, Some(Private::Mapped(m)) if m.truncated());
+        if self.region.sealed().truncated() || private_cut {
+            return Err(Error::Message(format!(
+                "shared region '{}' was truncated by another process while this one read it",
+                self.region.name
+            )));
+        }
+        Ok(())
+    }
+
     fn is_slice(&self) -> bool {
         self.length != self.node.length
     }

@@ -90,7 +90,9 @@ unsafe fn elt_slow(x: SEXP, i: R_xlen_t) -> SEXP {
         unsafe {
             let v = view(x);
             assert!(i >= 0 && (i as u64) < v.length(), "element index out of range");
-            element(x, v, i as u64)
+            let s = element(x, v, i as u64)?;
+            v.intact()?;
+            Ok(s)
         }
     })
 }
