@@ -90,11 +90,12 @@ fz_fix_checksum <- function(b) {
   fz_put_u64(b, 120, h[1], h[2])
 }
 
+# The header's name field: bytes 48..112 (64, NUL padded).
 fz_set_name <- function(b, name) {
-  if (length(b) < 88) return(b)
-  field <- raw(40)
+  if (length(b) < 112) return(b)
+  field <- raw(64)
   field[seq_len(nchar(name))] <- charToRaw(name)
-  b[49:88] <- field
+  b[49:112] <- field
   b
 }
 
@@ -301,8 +302,10 @@ fz_case <- function(i, seeds, templates, live_ref) {
     } else {
       tryCatch(map_shared(target), error = function(e) e)
     }
-    unlink(path)
   }
+  # The file stays until everything is touched: serialize() of a view of a
+  # published region is a reference to its name.
+  on.exit(if (mode != "refstr") unlink(path))
   if (inherits(y, "error")) return(list(status = "error", messages = conditionMessage(y), mode = mode))
   errs <- fz_touch(y)
   list(status = if (length(errs)) "error" else "valid", messages = errs, mode = mode)
@@ -344,6 +347,7 @@ fz_run <- function(from, to, log) {
 fz_drive <- function(n, lib, lib_file, crash_dir = tempdir(), timeout = 3600) {
   log <- tempfile("fuzz-log")
   file.create(log)
+  unlink(Sys.glob("/dev/shm/mori.fz*")) # leftovers of an interrupted run
   from <- 1
   crashes <- list()
   t0 <- proc.time()[["elapsed"]]
@@ -356,8 +360,11 @@ fz_drive <- function(n, lib, lib_file, crash_dir = tempdir(), timeout = 3600) {
       }, args = list(from = from, to = n, log = log, lib = lib, lib_file = lib_file),
       libpath = c(lib, .libPaths()), timeout = timeout),
       error = function(e) e)
-    if (!inherits(res, "error")) break
     lines <- readLines(log)
+    # A child can also end early without callr seeing an error (R's "C stack
+    # overflow" handler halts it): only a log ending in "done" is a full run.
+    if (!inherits(res, "error") && length(lines) && lines[length(lines)] == "done") break
+    if (!inherits(res, "error")) res <- simpleError("the child stopped before the end (no 'done')")
     started <- grep("^start ", lines, value = TRUE)
     last <- if (length(started)) as.integer(sub("start ", "", started[length(started)])) else from
     saved <- character()
