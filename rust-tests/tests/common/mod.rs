@@ -155,7 +155,9 @@ fn plan_tree(p: &mut Plan, t: &Tree, parent: Option<(u32, u32)>, path: Option<Ve
         Body::Serialized(b) => {
             let mut e = ExpNode::new(Kind::Serialized, b.len() as u64, parent, path.clone());
             e.data = b.clone();
-            (p.push_serialized(b.len() as u64).unwrap(), e)
+            let id = p.push_serialized(b.len() as u64).unwrap();
+            p.set_serialized_checksum(id, mori_core::layout::fnv1a64(b));
+            (id, e)
         }
     };
     assert_eq!(id as usize, exp.len(), "Plan hands out node indices in order");
@@ -299,6 +301,10 @@ pub fn check_round_trip(built: &Built) -> Result<(), String> {
                 ensure!(l.string(i, &n, 0).is_err(), "node {i}: string of a list");
             }
             Kind::Null => ensure!(l.data(&n).is_empty(), "node {i}: NULL has data"),
+            Kind::Serialized => ensure!(
+                l.serialized(i, &n).map_err(|e| e.to_string())? == &e.data[..],
+                "node {i}: serialized bytes differ"
+            ),
             _ => ensure!(l.data(&n) == &e.data[..], "node {i}: data differs"),
         }
         let got = l.stats(&n);
@@ -568,6 +574,7 @@ pub fn walk(l: &Layout, r: &mut XorShift) -> WalkReport {
             }
         }
         w.guard(|| format!("stats() of node {i} {n:?}"), false, || l.stats(&n));
+        w.guard(|| format!("serialized() of node {i} {n:?}"), false, || l.serialized(i, &n).map(|b| b.len()));
         match n.kind {
             Kind::List => {
                 for s in 0..n.length {

@@ -24,10 +24,19 @@ pub fn object(region: &Arc<Region>, node: u32) -> Result<SEXP> {
     object_at_depth(region, node, 0)
 }
 
-fn object_at_depth(region: &Arc<Region>, index: u32, depth: usize) -> Result<SEXP> {
+/// Every recursive step checks the depth: attribute lists may be shared, so
+/// a corrupted region could make them a cycle.
+fn check_depth(depth: usize) -> Result<()> {
     if depth > MAX_DEPTH {
-        return Err(Error::Message(format!("shared object is nested more than {MAX_DEPTH} levels deep")));
+        return Err(Error::Message(format!(
+            "shared object is nested more than {MAX_DEPTH} levels deep (or its region is corrupted)"
+        )));
     }
+    Ok(())
+}
+
+fn object_at_depth(region: &Arc<Region>, index: u32, depth: usize) -> Result<SEXP> {
+    check_depth(depth)?;
     let layout = region.layout();
     let node = layout.node(index)?;
     let x = match node.kind {
@@ -51,6 +60,7 @@ pub fn bare_object(region: &Arc<Region>, node: u32, slice: Option<(u64, u64)>) -
 /// A plain list whose elements are built now: lists on R 4.2, and small
 /// attribute values (`plain_elements`) everywhere.
 fn plain_list(region: &Arc<Region>, index: u32, node: &Node, depth: usize, plain_elements: bool) -> Result<SEXP> {
+    check_depth(depth)?;
     let layout = region.layout();
     let mut p = Protector::new();
     // SAFETY: a fresh list, protected while filled.
@@ -72,13 +82,14 @@ fn stored_object(region: &Arc<Region>, layout: &Layout, index: u32, node: &Node)
         return Ok(original);
     }
     let mut p = Protector::new();
-    let raw = p.protect(rapi::raw_vector(layout.data(node)));
+    let raw = p.protect(rapi::raw_vector(layout.serialized(index, node)?));
     rapi::try_call1(c"unserialize", raw)
         .ok_or_else(|| Error::Message(format!("could not restore the object stored at node {index} of a shared region")))
 }
 
 /// Attribute values: small vectors as plain copies, large ones as views.
 pub(crate) fn attribute_value(region: &Arc<Region>, index: u32, depth: usize) -> Result<SEXP> {
+    check_depth(depth)?;
     let layout = region.layout();
     let node = layout.node(index)?;
     let small = node.length <= PLAIN_ATTRIBUTE_LIMIT;

@@ -155,6 +155,7 @@ impl Planner {
         };
         self.keep(bytes);
         let node = self.plan.push_serialized(rapi::xlength(bytes).max(1))?;
+        self.plan.set_serialized_checksum(node, mori_core::layout::fnv1a64(rapi::raw_bytes(bytes)));
         self.items.push(Item::Serialized { node, bytes });
         self.originals.push((node, x));
         Ok(node)

@@ -374,6 +374,14 @@ impl Plan {
         self.push(node)
     }
 
+    /// Records the checksum of a serialized object's bytes ([`fnv1a64`]):
+    /// R's own unserialize trusts its input, so readers refuse damaged bytes
+    /// before handing them to it.
+    pub fn set_serialized_checksum(&mut self, node: u32, checksum: u64) {
+        assert_eq!(self.nodes[node as usize].kind, Kind::Serialized);
+        self.nodes[node as usize].aux_off = checksum;
+    }
+
     /// Records that `child` is element `slot` of `list`. The child must have
     /// been pushed after the list.
     pub fn set_parent(&mut self, child: u32, list: u32, slot: u32) {
@@ -471,18 +479,25 @@ impl Plan {
     }
 }
 
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv1a_feed(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// FNV-1a 64 of `bytes`: the checksum of a serialized object's bytes.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    fnv1a_feed(FNV_OFFSET, bytes)
+}
+
 /// FNV-1a over the header (minus its checksum field) and the node table.
 fn checksum(buf: &[u8], nodes: usize) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    feed(&buf[..120]);
-    feed(&buf[HEADER_SIZE..HEADER_SIZE + nodes * NODE_SIZE]);
-    h
+    let h = fnv1a_feed(FNV_OFFSET, &buf[..120]);
+    fnv1a_feed(h, &buf[HEADER_SIZE..HEADER_SIZE + nodes * NODE_SIZE])
 }
 
 /// A validated view of a region's bytes.
@@ -613,7 +628,7 @@ impl<'a> Layout<'a> {
                 }
             }
             Kind::Serialized => {
-                if n.length != n.data_len || n.data_len == 0 || !within(n.data_off, n.data_len) {
+                if n.length != n.data_len || n.data_len == 0 || !within(n.data_off, n.data_len) || n.aux_len != 0 {
                     return bad("serialized block outside the region");
                 }
             }
@@ -672,6 +687,18 @@ impl<'a> Layout<'a> {
         }
         let at = n.stats_off as usize;
         crate::stats::Stored::decode(&self.bytes[at..at + crate::stats::STATS_SIZE as usize])
+    }
+
+    /// The bytes of a serialized object, checked against their checksum.
+    pub fn serialized(&self, index: u32, n: &Node) -> Result<&'a [u8], LayoutError> {
+        if n.kind != Kind::Serialized {
+            return Err(LayoutError::BadNode { node: index, why: "not a serialized object" });
+        }
+        let data = self.data(n);
+        if fnv1a64(data) != n.aux_off {
+            return Err(LayoutError::BadNode { node: index, why: "serialized object damaged (checksum mismatch)" });
+        }
+        Ok(data)
     }
 
     /// Child `slot` of a list node; the child's index is checked to come after

@@ -39,7 +39,8 @@ impl fmt::Display for OsError {
         match self {
             OsError::NoSpace { bytes, errno } => write!(
                 f,
-                "could not reserve {} of shared memory ({}); free memory or share a smaller object",
+                "could not reserve {} of shared memory ({}); free memory or share a smaller object \
+                 (a region published by name also needs that much room in /dev/shm: see df /dev/shm)",
                 format_bytes(*bytes),
                 io::Error::from_raw_os_error(*errno)
             ),
