@@ -20,7 +20,7 @@ fi
 # Versions Debian does not have: mirai >= 2.0 (daemons, mirai_map, everywhere)
 # and purrr >= 1.1 (in_parallel).
 Rscript --vanilla - <<'RSCRIPT'
-need <- c(mirai = "2.0.0", purrr = "1.1.0", nanonext = "1.0.0")
+need <- c(mirai = "2.0.0", purrr = "1.1.0", nanonext = "1.0.0", carrier = "0.1.0")
 have <- vapply(names(need), function(p) {
   v <- tryCatch(as.character(packageVersion(p)), error = function(e) "0")
   utils::compareVersion(v, need[[p]]) >= 0
