@@ -243,7 +243,8 @@ pub fn materialize(x: SEXP, depth: usize) -> Result<SEXP> {
                 }
             }
             _ => {
-                let bytes = n as usize * kind_of_type(ty).element_size().unwrap_or(0) as usize;
+                let size = crate::encode::kind_of(x).and_then(Kind::element_size).unwrap_or(0);
+                let bytes = n as usize * size as usize;
                 if bytes > 0 {
                     std::ptr::copy_nonoverlapping(ffi::DATAPTR_RO(x).cast::<u8>(), ffi::DATAPTR(out).cast::<u8>(), bytes);
                 }
@@ -252,15 +253,7 @@ pub fn materialize(x: SEXP, depth: usize) -> Result<SEXP> {
         out
     };
     // Attributes: the same tags, values materialized (large names are views).
-    let mut values = Vec::new();
-    let mut cell = rapi::attrib(x);
-    while cell != rapi::nil() {
-        // SAFETY: walking a pairlist.
-        unsafe {
-            values.push((ffi::TAG(cell), ffi::CAR(cell)));
-            cell = ffi::CDR(cell);
-        }
-    }
+    let values = rapi::attribute_pairs(x);
     let mut head = rapi::nil();
     for &(tag, value) in values.iter().rev() {
         let value = p.protect(materialize(value, depth + 1)?);
@@ -278,18 +271,6 @@ pub fn materialize(x: SEXP, depth: usize) -> Result<SEXP> {
         }
     }
     Ok(out)
-}
-
-fn kind_of_type(ty: SEXPTYPE) -> Kind {
-    match ty {
-        SEXPTYPE::LGLSXP => Kind::Logical,
-        SEXPTYPE::INTSXP => Kind::Integer,
-        SEXPTYPE::REALSXP => Kind::Double,
-        SEXPTYPE::CPLXSXP => Kind::Complex,
-        SEXPTYPE::RAWSXP => Kind::Raw,
-        SEXPTYPE::STRSXP => Kind::String,
-        _ => Kind::List,
-    }
 }
 
 /// Attributes come from region bytes, which are untrusted: those that R's C

@@ -57,7 +57,9 @@ pub fn is_shareable(x: SEXP) -> bool {
     )
 }
 
-fn kind_of(x: SEXP) -> Option<Kind> {
+/// The kind of node `x` is stored as; `None` for objects kept as
+/// serialization bytes (functions, environments, S4...).
+pub fn kind_of(x: SEXP) -> Option<Kind> {
     // SAFETY: header bit read.
     if unsafe { ffi::Rf_isS4(x) } == ffi::Rboolean::TRUE {
         return None;
@@ -162,17 +164,7 @@ impl Planner {
     }
 
     fn attributes(&mut self, x: SEXP, node: u32, depth: usize) -> Result<()> {
-        let mut values = Vec::new();
-        let mut symbols = Vec::new();
-        let mut cell = rapi::attrib(x);
-        while cell != rapi::nil() {
-            // SAFETY: walking a pairlist's CAR/TAG/CDR.
-            unsafe {
-                values.push(ffi::CAR(cell));
-                symbols.push(ffi::TAG(cell));
-                cell = ffi::CDR(cell);
-            }
-        }
+        let (symbols, values): (Vec<SEXP>, Vec<SEXP>) = rapi::attribute_pairs(x).into_iter().unzip();
         if values.is_empty() {
             return Ok(());
         }

@@ -65,18 +65,8 @@ fn plain_list_identity(x: SEXP, depth: usize) -> Option<(Arc<Region>, u32)> {
         let ok = match layout.node(child).ok()?.kind {
             Kind::Null => e == rapi::nil(),
             // Stored objects (functions, environments...) cannot be compared
-            // cheaply; anything R would not have stored as a vector passes.
-            Kind::Serialized => !matches!(
-                rapi::type_of(e),
-                SEXPTYPE::LGLSXP
-                    | SEXPTYPE::INTSXP
-                    | SEXPTYPE::REALSXP
-                    | SEXPTYPE::CPLXSXP
-                    | SEXPTYPE::STRSXP
-                    | SEXPTYPE::RAWSXP
-                    | SEXPTYPE::VECSXP
-                    | SEXPTYPE::NILSXP
-            ),
+            // cheaply; anything that would be stored that way again passes.
+            Kind::Serialized => crate::encode::kind_of(e).is_none(),
             _ => same(&identity(e, depth + 1), &region, child),
         };
         if !ok {
@@ -89,15 +79,7 @@ fn plain_list_identity(x: SEXP, depth: usize) -> Option<(Arc<Region>, u32)> {
 /// Whether `x`'s attributes are exactly those stored for `node` (as a set,
 /// as `identical()` compares them).
 fn attributes_match(x: SEXP, region: &Arc<Region>, node: u32, depth: usize) -> bool {
-    let mut mine = Vec::new();
-    let mut cell = rapi::attrib(x);
-    while cell != rapi::nil() {
-        // SAFETY: walking a pairlist.
-        unsafe {
-            mine.push((ffi::TAG(cell), ffi::CAR(cell)));
-            cell = ffi::CDR(cell);
-        }
-    }
+    let mine = rapi::attribute_pairs(x);
     let layout = region.layout();
     let Ok(n) = layout.node(node) else { return false };
     if n.attrs == NO_NODE {

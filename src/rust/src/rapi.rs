@@ -63,6 +63,20 @@ pub fn attrib(x: SEXP) -> SEXP {
     unsafe { ffi::ATTRIB(x) }
 }
 
+/// `x`'s attributes as (tag, value) pairs, in order.
+pub fn attribute_pairs(x: SEXP) -> Vec<(SEXP, SEXP)> {
+    let mut pairs = Vec::new();
+    let mut cell = attrib(x);
+    while cell != nil() {
+        // SAFETY: walking a pairlist's TAG/CAR/CDR.
+        unsafe {
+            pairs.push((ffi::TAG(cell), ffi::CAR(cell)));
+            cell = ffi::CDR(cell);
+        }
+    }
+    pairs
+}
+
 pub fn install(name: &CStr) -> SEXP {
     // SAFETY: symbols are never collected.
     unsafe { ffi::Rf_install(name.as_ptr()) }

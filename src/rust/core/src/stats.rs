@@ -180,8 +180,10 @@ impl<T: PartialOrd + Copy> Order<T> {
     }
 }
 
-/// R's `rmin` step: any NA beats NaN; a NaN beats numbers; otherwise smaller.
-fn min_step(s: Option<f64>, x: f64, narm: bool) -> Option<f64> {
+/// One step of R's `rmin`/`rmax` (`better` is `<` or `>`): with `na.rm` a
+/// NaN is skipped; without, any NA beats NaN and a NaN beats numbers;
+/// otherwise the better number wins (the first of equals stays).
+fn extreme_step(s: Option<f64>, x: f64, narm: bool, better: fn(f64, f64) -> bool) -> Option<f64> {
     if x.is_nan() {
         if narm {
             return s;
@@ -193,26 +195,17 @@ fn min_step(s: Option<f64>, x: f64, narm: bool) -> Option<f64> {
     }
     match s {
         None => Some(x),
-        Some(v) if x < v => Some(x),
+        Some(v) if better(x, v) => Some(x),
         _ => s,
     }
 }
 
+fn min_step(s: Option<f64>, x: f64, narm: bool) -> Option<f64> {
+    extreme_step(s, x, narm, |a, b| a < b)
+}
+
 fn max_step(s: Option<f64>, x: f64, narm: bool) -> Option<f64> {
-    if x.is_nan() {
-        if narm {
-            return s;
-        }
-        return match s {
-            Some(v) if is_r_na(v) => Some(v),
-            _ => Some(x),
-        };
-    }
-    match s {
-        None => Some(x),
-        Some(v) if x > v => Some(x),
-        _ => s,
-    }
+    extreme_step(s, x, narm, |a, b| a > b)
 }
 
 impl DoubleStats {

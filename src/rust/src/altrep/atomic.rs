@@ -167,12 +167,9 @@ unsafe extern "C" fn extract_subset(x: SEXP, indx: SEXP, _call: SEXP) -> SEXP {
 /// elements one `Elt` call at a time. Out-of-range and NA indices give NA
 /// (0 for raw), as R's `[` does; NULL leaves odd index types to R.
 fn gather(v: &super::View, indx: SEXP, k: u64) -> Result<SEXP> {
-    const CHUNK: usize = 4096;
-    let is_int = match rapi::type_of(indx) {
-        ffi::SEXPTYPE::INTSXP => true,
-        ffi::SEXPTYPE::REALSXP => false,
-        _ => return Ok(std::ptr::null_mut()),
-    };
+    if !matches!(rapi::type_of(indx), ffi::SEXPTYPE::INTSXP | ffi::SEXPTYPE::REALSXP) {
+        return Ok(std::ptr::null_mut());
+    }
     let kind = v.node.kind;
     let size = kind.element_size().unwrap_or(0) as usize;
     let ty = match kind {
@@ -207,59 +204,36 @@ fn gather(v: &super::View, indx: SEXP, k: u64) -> Result<SEXP> {
     let out = unsafe { ffi::Rf_allocVector(ty, k as R_xlen_t) };
     // SAFETY: DATAPTR of a fresh, non-ALTREP vector of k elements.
     let dst = unsafe { ffi::DATAPTR(out) }.cast::<u8>();
-    let mut buf_i = [0i32; CHUNK];
-    let mut buf_d = [0f64; CHUNK];
-    let mut i = 0u64;
-    while i < k {
-        let want = (CHUNK as u64).min(k - i) as R_xlen_t;
-        // SAFETY: the buffers hold CHUNK >= want elements.
-        let got = unsafe {
-            if is_int {
-                ffi::INTEGER_GET_REGION(indx, i as R_xlen_t, want, buf_i.as_mut_ptr())
-            } else {
-                ffi::REAL_GET_REGION(indx, i as R_xlen_t, want, buf_d.as_mut_ptr())
-            }
-        };
-        if got <= 0 {
-            return Ok(std::ptr::null_mut());
-        }
-        for j in 0..got as usize {
-            // 0-based source position, if the index is in range.
-            let at = if is_int {
-                let ix = buf_i[j];
-                (ix != NA_INTEGER && ix >= 1 && ix as u64 <= len).then(|| ix as u64 - 1)
-            } else {
-                let d = buf_d[j];
-                (d >= 1.0 && d < len as f64 + 1.0).then(|| d as u64 - 1)
-            };
-            let to = (i as usize + j) * size;
-            // SAFETY: `at` < len elements of the view's memory; `to` is within
-            // the k-element result.
-            unsafe {
-                match at {
-                    Some(at) => std::ptr::copy_nonoverlapping(src.add(at as usize * size), dst.add(to), size),
-                    None => std::ptr::copy_nonoverlapping(na.as_ptr(), dst.add(to), size),
-                }
+    let complete = each_index(indx, k, |i, d| {
+        // R truncates fractional indices; NA (NaN) and out of range give NA.
+        let at = (d >= 1.0 && d < len as f64 + 1.0).then(|| d as u64 - 1);
+        let to = i as usize * size;
+        // SAFETY: `at` < len elements of the view's memory; `to` is within
+        // the k-element result.
+        unsafe {
+            match at {
+                Some(at) => std::ptr::copy_nonoverlapping(src.add(at as usize * size), dst.add(to), size),
+                None => std::ptr::copy_nonoverlapping(na.as_ptr(), dst.add(to), size),
             }
         }
-        i += got as u64;
+        true
+    });
+    if !complete {
+        return Ok(std::ptr::null_mut());
     }
     v.intact()?;
     Ok(out)
 }
 
-/// The first index if `indx` (1-based, integer or double) is `first,
-/// first + 1, ..., first + k - 1`.
-fn consecutive_run(indx: SEXP, k: u64) -> Option<u64> {
+/// Calls `f(position, index)` for each 1-based index in `indx` (integer or
+/// double; an integer NA becomes NaN), reading them a chunk at a time
+/// without allocating. Stops early, returning false, when `f` does (or the
+/// vector cannot be read).
+fn each_index(indx: SEXP, k: u64, mut f: impl FnMut(u64, f64) -> bool) -> bool {
     const CHUNK: usize = 4096;
+    let is_int = rapi::type_of(indx) == ffi::SEXPTYPE::INTSXP;
     let mut buf_i = [0i32; CHUNK];
     let mut buf_d = [0f64; CHUNK];
-    let is_int = match rapi::type_of(indx) {
-        ffi::SEXPTYPE::INTSXP => true,
-        ffi::SEXPTYPE::REALSXP => false,
-        _ => return None,
-    };
-    let mut first = None;
     let mut i = 0u64;
     while i < k {
         let want = (CHUNK as u64).min(k - i) as R_xlen_t;
@@ -273,27 +247,41 @@ fn consecutive_run(indx: SEXP, k: u64) -> Option<u64> {
             }
         };
         if got <= 0 {
-            return None;
+            return false;
         }
         for j in 0..got as usize {
-            let value = if is_int {
-                (buf_i[j] != NA_INTEGER).then_some(buf_i[j] as f64)?
+            let d = if is_int {
+                if buf_i[j] == NA_INTEGER { f64::NAN } else { buf_i[j] as f64 }
             } else {
                 buf_d[j]
             };
-            let start = *first.get_or_insert(value);
-            if value != start + (i + j as u64) as f64 {
-                return None;
+            if !f(i + j as u64, d) {
+                return false;
             }
         }
         i += got as u64;
     }
-    first.filter(|f: &f64| *f >= 1.0 && f.fract() == 0.0).map(|f| f as u64)
+    true
+}
+
+/// The first index if `indx` (1-based, integer or double) is `first,
+/// first + 1, ..., first + k - 1`.
+fn consecutive_run(indx: SEXP, k: u64) -> Option<u64> {
+    if !matches!(rapi::type_of(indx), ffi::SEXPTYPE::INTSXP | ffi::SEXPTYPE::REALSXP) {
+        return None;
+    }
+    let mut first = None;
+    let run = each_index(indx, k, |i, d| {
+        let start = *first.get_or_insert(d);
+        d == start + i as f64
+    });
+    first.filter(|f: &f64| run && *f >= 1.0 && f.fract() == 0.0).map(|f| f as u64)
 }
 
 /// # Safety
 /// Called once at load time with a class made by the matching constructor.
 unsafe fn set_vector_methods(class: R_altrep_class_t) {
+    // SAFETY: method pointers with the signatures R expects.
     unsafe {
         set_common_methods(class);
         ffi::R_set_altvec_Dataptr_method(class, Some(dataptr));
@@ -302,69 +290,43 @@ unsafe fn set_vector_methods(class: R_altrep_class_t) {
     }
 }
 
-pub unsafe fn register_real(cname: &'static CStr, pname: &'static CStr, dll: *mut DllInfo) -> R_altrep_class_t {
-    let (c, p) = names(cname, pname);
-    unsafe {
-        let class = ffi::R_make_altreal_class(c, p, dll);
-        set_vector_methods(class);
-        ffi::R_set_altreal_Elt_method(class, Some(elt::<f64>));
-        ffi::R_set_altreal_Get_region_method(class, Some(get_region::<f64>));
-        ffi::R_set_altreal_Sum_method(class, Some(real_sum));
-        ffi::R_set_altreal_Min_method(class, Some(real_min));
-        ffi::R_set_altreal_Max_method(class, Some(real_max));
-        ffi::R_set_altreal_No_NA_method(class, Some(no_na));
-        ffi::R_set_altreal_Is_sorted_method(class, Some(is_sorted));
-        class
-    }
+/// Defines `register_<type>`: makes the class and sets its methods.
+macro_rules! atomic_class {
+    ($register:ident, $make:ident, $elt:ident, $region:ident, $t:ty, [$($extra:ident => $method:expr),* $(,)?]) => {
+        /// # Safety
+        /// Called once at load time.
+        pub unsafe fn $register(cname: &'static CStr, pname: &'static CStr, dll: *mut DllInfo) -> R_altrep_class_t {
+            let (c, p) = names(cname, pname);
+            // SAFETY: a new class and its methods, with matching signatures.
+            unsafe {
+                let class = ffi::$make(c, p, dll);
+                set_vector_methods(class);
+                ffi::$elt(class, Some(elt::<$t>));
+                ffi::$region(class, Some(get_region::<$t>));
+                $(ffi::$extra(class, Some($method));)*
+                class
+            }
+        }
+    };
 }
 
-pub unsafe fn register_integer(cname: &'static CStr, pname: &'static CStr, dll: *mut DllInfo) -> R_altrep_class_t {
-    let (c, p) = names(cname, pname);
-    unsafe {
-        let class = ffi::R_make_altinteger_class(c, p, dll);
-        set_vector_methods(class);
-        ffi::R_set_altinteger_Elt_method(class, Some(elt::<i32>));
-        ffi::R_set_altinteger_Get_region_method(class, Some(get_region::<i32>));
-        ffi::R_set_altinteger_Sum_method(class, Some(integer_sum));
-        ffi::R_set_altinteger_Min_method(class, Some(integer_min));
-        ffi::R_set_altinteger_Max_method(class, Some(integer_max));
-        ffi::R_set_altinteger_No_NA_method(class, Some(no_na));
-        ffi::R_set_altinteger_Is_sorted_method(class, Some(is_sorted));
-        class
-    }
-}
-
-pub unsafe fn register_logical(cname: &'static CStr, pname: &'static CStr, dll: *mut DllInfo) -> R_altrep_class_t {
-    let (c, p) = names(cname, pname);
-    unsafe {
-        let class = ffi::R_make_altlogical_class(c, p, dll);
-        set_vector_methods(class);
-        ffi::R_set_altlogical_Elt_method(class, Some(elt::<i32>));
-        ffi::R_set_altlogical_Get_region_method(class, Some(get_region::<i32>));
-        ffi::R_set_altlogical_No_NA_method(class, Some(no_na));
-        ffi::R_set_altlogical_Is_sorted_method(class, Some(is_sorted));
-        class
-    }
-}
-
-pub unsafe fn register_complex(cname: &'static CStr, pname: &'static CStr, dll: *mut DllInfo) -> R_altrep_class_t {
-    let (c, p) = names(cname, pname);
-    unsafe {
-        let class = ffi::R_make_altcomplex_class(c, p, dll);
-        set_vector_methods(class);
-        ffi::R_set_altcomplex_Elt_method(class, Some(elt::<Rcomplex>));
-        ffi::R_set_altcomplex_Get_region_method(class, Some(get_region::<Rcomplex>));
-        class
-    }
-}
-
-pub unsafe fn register_raw(cname: &'static CStr, pname: &'static CStr, dll: *mut DllInfo) -> R_altrep_class_t {
-    let (c, p) = names(cname, pname);
-    unsafe {
-        let class = ffi::R_make_altraw_class(c, p, dll);
-        set_vector_methods(class);
-        ffi::R_set_altraw_Elt_method(class, Some(elt::<u8>));
-        ffi::R_set_altraw_Get_region_method(class, Some(get_region::<u8>));
-        class
-    }
-}
+atomic_class!(register_real, R_make_altreal_class, R_set_altreal_Elt_method, R_set_altreal_Get_region_method, f64, [
+    R_set_altreal_Sum_method => real_sum,
+    R_set_altreal_Min_method => real_min,
+    R_set_altreal_Max_method => real_max,
+    R_set_altreal_No_NA_method => no_na,
+    R_set_altreal_Is_sorted_method => is_sorted,
+]);
+atomic_class!(register_integer, R_make_altinteger_class, R_set_altinteger_Elt_method, R_set_altinteger_Get_region_method, i32, [
+    R_set_altinteger_Sum_method => integer_sum,
+    R_set_altinteger_Min_method => integer_min,
+    R_set_altinteger_Max_method => integer_max,
+    R_set_altinteger_No_NA_method => no_na,
+    R_set_altinteger_Is_sorted_method => is_sorted,
+]);
+atomic_class!(register_logical, R_make_altlogical_class, R_set_altlogical_Elt_method, R_set_altlogical_Get_region_method, i32, [
+    R_set_altlogical_No_NA_method => no_na,
+    R_set_altlogical_Is_sorted_method => is_sorted,
+]);
+atomic_class!(register_complex, R_make_altcomplex_class, R_set_altcomplex_Elt_method, R_set_altcomplex_Get_region_method, Rcomplex, []);
+atomic_class!(register_raw, R_make_altraw_class, R_set_altraw_Elt_method, R_set_altraw_Get_region_method, u8, []);

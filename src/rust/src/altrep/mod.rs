@@ -7,6 +7,7 @@
 //! duplication without copying, and inspection.
 
 mod atomic;
+mod cached;
 #[cfg(r_altlist)]
 mod list;
 mod string;
