@@ -79,3 +79,9 @@ memory_usage <- function(pids = Sys.getpid()) {
   })
   do.call(rbind, rows)
 }
+
+# Free memory in MB (MemAvailable), for tests and benchmarks that need room.
+available_mb <- function() {
+  line <- grep("^MemAvailable:", readLines("/proc/meminfo"), value = TRUE)
+  as.numeric(sub("^MemAvailable:\\s+(\\d+).*$", "\\1", line)) / 1024
+}
