@@ -39,13 +39,20 @@ pub fn is_worker() -> bool {
 
 /// Whether objects on this process's own regions serialize as values.
 pub fn materialize_own_regions() -> bool {
+    logical_option(c"mori.materialize_own").unwrap_or_else(is_worker)
+}
+
+/// A TRUE/FALSE R option, `None` when unset (or not a single logical).
+pub fn logical_option(name: &std::ffi::CStr) -> Option<bool> {
     // SAFETY: reading an R option (no allocation: the symbol exists once made).
-    let option = unsafe { ffi::Rf_GetOption1(rapi::install(c"mori.materialize_own")) };
+    let option = unsafe { ffi::Rf_GetOption1(rapi::install(name)) };
     match rapi::type_of(option) {
-        ffi::SEXPTYPE::LGLSXP if rapi::xlength(option) == 1 => {
-            // SAFETY: a length-one logical.
-            unsafe { ffi::LOGICAL_ELT(option, 0) == 1 }
-        }
-        _ => is_worker(),
+        // SAFETY: a length-one logical.
+        ffi::SEXPTYPE::LGLSXP if rapi::xlength(option) == 1 => match unsafe { ffi::LOGICAL_ELT(option, 0) } {
+            1 => Some(true),
+            0 => Some(false),
+            _ => None,
+        },
+        _ => None,
     }
 }

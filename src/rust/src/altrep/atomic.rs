@@ -33,7 +33,8 @@ unsafe extern "C" fn dataptr_or_null(x: SEXP) -> *const c_void {
         // SAFETY: R calls this method only on objects of our classes.
         let v = unsafe { view(x) };
         v.intact()?;
-        Ok(v.read_ptr().cast())
+        // R asks for this pointer before looping over the whole vector.
+        Ok(v.scan_ptr().cast())
     })
 }
 

@@ -132,10 +132,13 @@ impl View {
     /// The read pointer for code that will scan the whole vector: the first
     /// time, the kernel maps all its pages in one call instead of one fault
     /// per page.
+    /// (`options(mori.populate = FALSE)` turns this off, to compare.)
     pub fn scan_ptr(&mut self) -> *const u8 {
         if !self.populated && self.private.is_none() {
             self.populated = true;
-            os::populate_read(self.shared_bytes());
+            if crate::worker::logical_option(c"mori.populate") != Some(false) {
+                os::populate_read(self.shared_bytes());
+            }
         }
         self.read
     }
