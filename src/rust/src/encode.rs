@@ -249,6 +249,14 @@ fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8], stats: &mut Summary) {
     // SAFETY: DATAPTR_OR_NULL never allocates; when it gives a pointer, the
     // vector has dst.len() bytes there.
     let direct = unsafe { ffi::DATAPTR_OR_NULL(x) }.cast::<u8>();
+    if !direct.is_null() && dst.len() >= PARALLEL_SUMMARY_BYTES && !matches!(stats, Summary::None) {
+        // SAFETY: the source is an ordinary R vector of dst.len() bytes that
+        // nothing changes while we run (we are inside .Call; the second
+        // thread only reads it and calls no R function).
+        let src = unsafe { std::slice::from_raw_parts(direct, dst.len()) };
+        copy_and_summarise_in_parallel(src, dst, stats);
+        return;
+    }
     let mut i = 0;
     while i < n {
         let want = CHUNK_ELEMENTS.min(n - i);
@@ -277,6 +285,28 @@ fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8], stats: &mut Summary) {
         stats.update(&dst[i * size..(i + got) * size]);
         i += got;
     }
+}
+
+/// Vectors at least this large are summarised on a second thread while the
+/// first copies them.
+const PARALLEL_SUMMARY_BYTES: usize = 4 << 20;
+
+/// Copies `src` into the region while a second thread computes the
+/// summaries from `src`: the copy is bound by memory and page faults, the
+/// summaries by arithmetic (R's sums are one chain of extended-precision
+/// additions), so with two cores the summaries cost next to nothing.
+fn copy_and_summarise_in_parallel(src: &[u8], dst: &mut [u8], stats: &mut Summary) {
+    std::thread::scope(|scope| {
+        let summariser = scope.spawn(|| {
+            for chunk in src.chunks(CHUNK_ELEMENTS * 8) {
+                stats.update(chunk);
+            }
+        });
+        for (from, to) in src.chunks(1 << 20).zip(dst.chunks_mut(1 << 20)) {
+            to.copy_from_slice(from);
+        }
+        summariser.join().expect("computing summaries does not panic");
+    });
 }
 
 /// Summaries being gathered for one vector.
