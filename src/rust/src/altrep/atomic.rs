@@ -205,20 +205,29 @@ fn gather(v: &super::View, indx: SEXP, k: u64) -> Result<SEXP> {
     let out = unsafe { ffi::Rf_allocVector(ty, k as R_xlen_t) };
     // SAFETY: DATAPTR of a fresh, non-ALTREP vector of k elements.
     let dst = unsafe { ffi::DATAPTR(out) }.cast::<u8>();
-    let complete = each_index(indx, k, |i, d| {
-        // R truncates fractional indices; NA (NaN) and out of range give NA.
-        let at = (d >= 1.0 && d < len as f64 + 1.0).then(|| d as u64 - 1);
-        let to = i as usize * size;
-        // SAFETY: `at` < len elements of the view's memory; `to` is within
-        // the k-element result.
-        unsafe {
-            match at {
-                Some(at) => std::ptr::copy_nonoverlapping(src.add(at as usize * size), dst.add(to), size),
-                None => std::ptr::copy_nonoverlapping(na.as_ptr(), dst.add(to), size),
+    /// The copy loop for one element type (so each element is one load and
+    /// one store, not a call to memcpy).
+    fn copy<T: Copy>(indx: SEXP, k: u64, len: u64, src: *const u8, dst: *mut u8, na: &[u8; 16]) -> bool {
+        // SAFETY: `na` holds at least one T (16 bytes); unaligned read.
+        let na: T = unsafe { std::ptr::read_unaligned(na.as_ptr().cast::<T>()) };
+        let (src, dst) = (src.cast::<T>(), dst.cast::<T>());
+        each_index(indx, k, |i, d| {
+            // R truncates fractional indices; NA (NaN) and out of range give NA.
+            // SAFETY: `d - 1` < len elements of the view's memory (aligned
+            // for T); `i` < k elements of the result.
+            unsafe {
+                let value = if d >= 1.0 && d < len as f64 + 1.0 { *src.add(d as usize - 1) } else { na };
+                *dst.add(i as usize) = value;
             }
-        }
-        true
-    });
+            true
+        })
+    }
+    let complete = match size {
+        1 => copy::<u8>(indx, k, len, src, dst, &na),
+        4 => copy::<u32>(indx, k, len, src, dst, &na),
+        8 => copy::<u64>(indx, k, len, src, dst, &na),
+        _ => copy::<[u64; 2]>(indx, k, len, src, dst, &na),
+    };
     if !complete {
         return Ok(std::ptr::null_mut());
     }
