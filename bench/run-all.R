@@ -10,7 +10,7 @@ bench_dir <- local({
   if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1L]))) else "bench"
 })
 
-scripts <- c("no-copy-on-read", "share-cost", "workers-memory", "readonly-c",
+scripts <- c("no-copy-on-read", "share-cost", "first-scan", "workers-memory", "readonly-c",
              "strings-and-frames", "seed-bootstrap")
 want <- sub("\\.R$", "", commandArgs(TRUE))
 if (length(want)) {
