@@ -67,8 +67,11 @@ fn plain_list(region: &Arc<Region>, index: u32, node: &Node, depth: usize, plain
     let list = p.protect(unsafe { ffi::Rf_allocVector(SEXPTYPE::VECSXP, node.length as R_xlen_t) });
     for slot in 0..node.length {
         let child = layout.child(index, node, slot)?;
-        let value =
-            if plain_elements { attribute_value(region, child, depth + 1)? } else { object_at_depth(region, child, depth + 1)? };
+        let value = if plain_elements {
+            attribute_value(region, child, depth + 1)?
+        } else {
+            object_at_depth(region, child, depth + 1)?
+        };
         // SAFETY: slot < length of the list.
         unsafe { ffi::SET_VECTOR_ELT(list, slot as R_xlen_t, value) };
     }
@@ -83,8 +86,9 @@ fn stored_object(region: &Arc<Region>, layout: &Layout, index: u32, node: &Node)
     }
     let mut p = Protector::new();
     let raw = p.protect(rapi::raw_vector(layout.serialized(index, node)?));
-    rapi::try_call1(c"unserialize", raw)
-        .ok_or_else(|| Error::Message(format!("could not restore the object stored at node {index} of a shared region")))
+    rapi::try_call1(c"unserialize", raw).ok_or_else(|| {
+        Error::Message(format!("could not restore the object stored at node {index} of a shared region"))
+    })
 }
 
 /// Attribute values: small vectors as plain copies, large ones as views.
@@ -246,7 +250,11 @@ pub fn materialize(x: SEXP, depth: usize) -> Result<SEXP> {
                 let size = crate::encode::kind_of(x).and_then(Kind::element_size).unwrap_or(0);
                 let bytes = n as usize * size as usize;
                 if bytes > 0 {
-                    std::ptr::copy_nonoverlapping(ffi::DATAPTR_RO(x).cast::<u8>(), ffi::DATAPTR(out).cast::<u8>(), bytes);
+                    std::ptr::copy_nonoverlapping(
+                        ffi::DATAPTR_RO(x).cast::<u8>(),
+                        ffi::DATAPTR(out).cast::<u8>(),
+                        bytes,
+                    );
                 }
             }
         }
@@ -326,7 +334,8 @@ fn check_attributes(x: SEXP, attrs: SEXP) -> Result<()> {
         for (i, &extent) in dim.iter().enumerate() {
             // SAFETY: i < length of the dimnames list.
             let names = unsafe { ffi::VECTOR_ELT(dn, i as R_xlen_t) };
-            let ok = names == rapi::nil() || (rapi::type_of(names) == SEXPTYPE::STRSXP && rapi::xlength(names) == extent);
+            let ok =
+                names == rapi::nil() || (rapi::type_of(names) == SEXPTYPE::STRSXP && rapi::xlength(names) == extent);
             if !ok {
                 return bad("dimnames");
             }

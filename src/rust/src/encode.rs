@@ -440,8 +440,13 @@ pub fn share(x: SEXP, published: Option<&str>) -> Result<Arc<Region>> {
     let mut p = Protector::new();
     // SAFETY: one protected cell anchoring what planning makes.
     let keep = p.protect(unsafe { ffi::Rf_cons(rapi::nil(), rapi::nil()) });
-    let mut planner =
-        Planner { plan: Plan::new(), items: Vec::new(), originals: Vec::new(), keep, attribute_lists: Default::default() };
+    let mut planner = Planner {
+        plan: Plan::new(),
+        items: Vec::new(),
+        originals: Vec::new(),
+        keep,
+        attribute_lists: Default::default(),
+    };
     planner.object(x, 0)?;
     let items = std::mem::take(&mut planner.items);
     let region = region::create(&mut planner.plan, published, |plan, buf| Ok(write(plan, &items, buf)))?;

@@ -8,9 +8,9 @@ use mori_core::os;
 use crate::altrep::{self, LISTS_ARE_ALTREP};
 use crate::error::{guard, Result};
 use crate::ffi::{self, DllInfo, R_CallMethodDef, R_xlen_t, Rboolean, SEXP, SEXPTYPE};
-use crate::rapi;
-use crate::region::{self, Region};
 use crate::identity::shared_identity;
+use crate::rapi;
+use crate::region;
 use crate::{decode, encode};
 
 /// A zero-copy slice (`x[a:b]`) that its name reproduces: unmodified, and
@@ -18,15 +18,6 @@ use crate::{decode, encode};
 /// names, which the name of the slice does not carry).
 fn is_shared_slice(x: SEXP) -> bool {
     altrep::view_of(x).is_some_and(|v| v.slice().is_some() && !v.is_modified()) && rapi::attrib(x) == rapi::nil()
-}
-
-fn user_name(region: &Region, node: u32) -> RegionName {
-    let target = match region.layout().path_of(node) {
-        Some(path) if path.is_empty() => Target::Root,
-        Some(path) => Target::Path(path),
-        None => Target::Node(node),
-    };
-    region.name.with_target(target)
 }
 
 unsafe extern "C" fn mori_share(x: SEXP, name: SEXP) -> SEXP {
@@ -101,16 +92,14 @@ unsafe extern "C" fn mori_shared_name(x: SEXP) -> SEXP {
             return Ok(rapi::scalar_string(&v.user_name().to_string()));
         }
         Ok(match shared_identity(x) {
-            Some((region, node)) => rapi::scalar_string(&user_name(&region, node).to_string()),
+            Some((region, node)) => rapi::scalar_string(&region.user_name(node).to_string()),
             None => rapi::nil(),
         })
     })
 }
 
 unsafe extern "C" fn mori_is_shared(x: SEXP) -> SEXP {
-    guard(|| {
-        Ok(rapi::scalar_logical(is_shared_slice(x) || shared_identity(x).is_some()))
-    })
+    guard(|| Ok(rapi::scalar_logical(is_shared_slice(x) || shared_identity(x).is_some())))
 }
 
 unsafe extern "C" fn mori_lists_are_altrep() -> SEXP {
@@ -138,7 +127,8 @@ fn regions_table() -> Result<SEXP> {
         let published = p.protect(ffi::Rf_allocVector(SEXPTYPE::LGLSXP, n));
         for (i, r) in live.iter().enumerate() {
             let layout = r.layout();
-            let set_str = |v: SEXP, s: &str| ffi::SET_STRING_ELT(v, i as R_xlen_t, ffi::STRING_ELT(rapi::scalar_string(s), 0));
+            let set_str =
+                |v: SEXP, s: &str| ffi::SET_STRING_ELT(v, i as R_xlen_t, ffi::STRING_ELT(rapi::scalar_string(s), 0));
             set_str(names, &r.name.to_string());
             set_str(types, layout.root().kind.type_name());
             *ffi::REAL(bytes).add(i) = r.size() as f64;
@@ -162,7 +152,11 @@ macro_rules! call_method {
             name: concat!(stringify!($name), "\0").as_ptr().cast(),
             // SAFETY: R calls each routine with exactly `$nargs` SEXP
             // arguments, matching the function's real signature.
-            fun: Some(unsafe { std::mem::transmute::<*const (), unsafe extern "C" fn() -> *mut std::os::raw::c_void>($name as *const ()) }),
+            fun: Some(unsafe {
+                std::mem::transmute::<*const (), unsafe extern "C" fn() -> *mut std::os::raw::c_void>(
+                    $name as *const (),
+                )
+            }),
             numArgs: $nargs,
         }
     };

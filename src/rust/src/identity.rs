@@ -85,7 +85,8 @@ fn attributes_match(x: SEXP, region: &Arc<Region>, node: u32, depth: usize) -> b
     if n.attrs == NO_NODE {
         return mine.is_empty();
     }
-    let (Ok(list), Ok(tags_node)) = (layout.node(n.attrs), layout.node(n.attrs).and_then(|l| layout.node(l.attrs))) else {
+    let (Ok(list), Ok(tags_node)) = (layout.node(n.attrs), layout.node(n.attrs).and_then(|l| layout.node(l.attrs)))
+    else {
         return false;
     };
     if list.length != mine.len() as u64 {
@@ -98,7 +99,8 @@ fn attributes_match(x: SEXP, region: &Arc<Region>, node: u32, depth: usize) -> b
             return false;
         };
         // SAFETY: PRINTNAME of a symbol is its CHARSXP.
-        let Some(&(_, value)) = mine.iter().find(|(t, _)| rapi::char_bytes(unsafe { ffi::PRINTNAME(*t) }) == tag) else {
+        let Some(&(_, value)) = mine.iter().find(|(t, _)| rapi::char_bytes(unsafe { ffi::PRINTNAME(*t) }) == tag)
+        else {
             return false;
         };
         if !value_matches(value, region, child, depth) {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use mori_core::layout::{Identity, Layout, Plan};
-use mori_core::name::RegionName;
+use mori_core::name::{RegionName, Target};
 use mori_core::os::{self, OsError, SealedRegion, WritableRegion};
 
 use crate::error::{Error, Result};
@@ -56,6 +56,17 @@ impl Region {
     /// forked child does not take its parent's regions for its own.
     pub fn is_owned_here(&self) -> bool {
         self.name.published.is_none() && self.name.pid == os::current_pid()
+    }
+
+    /// The name users see for `node`: its list path where it has one (an
+    /// attribute value has none and is named by its node index).
+    pub fn user_name(&self, node: u32) -> RegionName {
+        let target = match self.layout().path_of(node) {
+            Some(path) if path.is_empty() => Target::Root,
+            Some(path) => Target::Path(path),
+            None => Target::Node(node),
+        };
+        self.name.with_target(target)
     }
 
     pub fn creator_pid(&self) -> u32 {
@@ -121,7 +132,11 @@ pub fn open(name: &RegionName) -> Result<Arc<Region>> {
     if layout.host_id() != os::host_id() {
         return Err(Error::OtherHost(base));
     }
-    let region = Arc::new(Region { name: name.with_target(mori_core::name::Target::Root), sealed, originals: Mutex::new(Originals(HashMap::new())) });
+    let region = Arc::new(Region {
+        name: name.with_target(Target::Root),
+        sealed,
+        originals: Mutex::new(Originals(HashMap::new())),
+    });
     with_open(|m| m.insert(base, Arc::downgrade(&region)));
     Ok(region)
 }
@@ -156,7 +171,8 @@ pub fn create(
     for (node, flags) in fill(plan, writable.bytes_mut())? {
         plan.set_flags(node, flags);
     }
-    let created_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let created_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let identity = Identity { name: header_name(&name), creator_pid: pid, host_id: os::host_id(), created_ms };
     plan.write_header(writable.bytes_mut(), &identity);
     let sealed = writable.seal()?;

@@ -409,7 +409,9 @@ impl Plan {
 
     /// Total region size in bytes.
     pub fn total_size(&self) -> Result<u64, PlanError> {
-        self.data_start().checked_add(align_up(self.cursor, DATA_ALIGN).ok_or(PlanError::TooLarge)?).ok_or(PlanError::TooLarge)
+        self.data_start()
+            .checked_add(align_up(self.cursor, DATA_ALIGN).ok_or(PlanError::TooLarge)?)
+            .ok_or(PlanError::TooLarge)
     }
 
     /// Absolute offset of a node's data block.

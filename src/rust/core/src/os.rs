@@ -18,7 +18,10 @@ use std::ptr::NonNull;
 #[derive(Debug)]
 pub enum OsError {
     /// The memory for the region could not be reserved.
-    NoSpace { bytes: u64, errno: i32 },
+    NoSpace {
+        bytes: u64,
+        errno: i32,
+    },
     /// The process may not map more memory areas (`vm.max_map_count`).
     TooManyMappings,
     /// No region with this name exists (any more).
@@ -31,7 +34,10 @@ pub enum OsError {
     NameTaken,
     /// The process may not open more descriptors (one per region).
     TooManyDescriptors,
-    Io { op: &'static str, err: io::Error },
+    Io {
+        op: &'static str,
+        err: io::Error,
+    },
 }
 
 impl fmt::Display for OsError {
@@ -451,7 +457,8 @@ pub fn published_creator(path: &std::path::Path) -> Option<u32> {
     if !meta.file_type().is_file() || meta.uid() != unsafe { libc::geteuid() } {
         return None;
     }
-    let mut file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(path).ok()?;
+    let mut file =
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(path).ok()?;
     let mut header = [0u8; 32];
     file.read_exact(&mut header).ok()?;
     (header[..8] == crate::layout::MAGIC).then(|| u32::from_le_bytes(header[28..32].try_into().unwrap()))
@@ -550,7 +557,9 @@ pub fn available_memory() -> Option<u64> {
         .find_map(|l| l.split_once(":memory:").map(|(_, p)| format!("/sys/fs/cgroup/memory{}", p.trim())));
     let limits = [
         (read(format!("{v2}/memory.max")), read(format!("{v2}/memory.current"))),
-        v1.map_or((None, None), |d| (read(format!("{d}/memory.limit_in_bytes")), read(format!("{d}/memory.usage_in_bytes")))),
+        v1.map_or((None, None), |d| {
+            (read(format!("{d}/memory.limit_in_bytes")), read(format!("{d}/memory.usage_in_bytes")))
+        }),
     ];
     for (max, cur) in limits {
         if let (Some(max), Some(cur)) = (max, cur) {

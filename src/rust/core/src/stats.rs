@@ -333,8 +333,24 @@ pub const STATS_SIZE: u64 = 64;
 /// The stats block as stored (see DESIGN.md).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Stored {
-    Double { sum_all: f64, sum_narm: f64, min_all: f64, min_narm: f64, max_all: f64, max_narm: f64, non_nan: u64, sums_exact: bool },
-    Int { sum_narm: i64, sum_fits: bool, min_narm: i32, max_narm: i32, non_na: u64, na: u64 },
+    Double {
+        sum_all: f64,
+        sum_narm: f64,
+        min_all: f64,
+        min_narm: f64,
+        max_all: f64,
+        max_narm: f64,
+        non_nan: u64,
+        sums_exact: bool,
+    },
+    Int {
+        sum_narm: i64,
+        sum_fits: bool,
+        min_narm: i32,
+        max_narm: i32,
+        non_na: u64,
+        na: u64,
+    },
 }
 
 impl Stored {

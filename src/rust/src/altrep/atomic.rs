@@ -10,10 +10,10 @@ use mori_core::layout::Kind;
 use mori_core::stats::{Stored, NA_INTEGER};
 
 use crate::error::{guard, Result};
-use crate::ffi::{self, R_altrep_class_t, R_xlen_t, Rboolean, Rcomplex, DllInfo, SEXP};
+use crate::ffi::{self, DllInfo, R_altrep_class_t, R_xlen_t, Rboolean, Rcomplex, SEXP};
 use crate::rapi;
 
-use super::{names, set_common_methods, view};
+use super::{set_common_methods, view};
 
 unsafe extern "C" fn dataptr(x: SEXP, writeable: Rboolean) -> *mut c_void {
     guard(|| {
@@ -88,15 +88,34 @@ enum Op {
 /// `sum`/`min`/`max` would compute it; NULL (R computes it) where R would
 /// warn or the metadata cannot answer.
 fn real_summary(v: &super::View, op: Op, narm: bool) -> SEXP {
-    let Some(Stored::Double { sum_all, sum_narm, min_all, min_narm, max_all, max_narm, non_nan, sums_exact }) = v.stats()
+    let Some(Stored::Double { sum_all, sum_narm, min_all, min_narm, max_all, max_narm, non_nan, sums_exact }) =
+        v.stats()
     else {
         return std::ptr::null_mut();
     };
     let empty = if narm { non_nan == 0 } else { v.length() == 0 };
     let value = match op {
-        Op::Sum if sums_exact => if narm { sum_narm } else { sum_all },
-        Op::Min if !empty => if narm { min_narm } else { min_all },
-        Op::Max if !empty => if narm { max_narm } else { max_all },
+        Op::Sum if sums_exact => {
+            if narm {
+                sum_narm
+            } else {
+                sum_all
+            }
+        }
+        Op::Min if !empty => {
+            if narm {
+                min_narm
+            } else {
+                min_all
+            }
+        }
+        Op::Max if !empty => {
+            if narm {
+                max_narm
+            } else {
+                max_all
+            }
+        }
         _ => return std::ptr::null_mut(),
     };
     // SAFETY: allocates a scalar.
@@ -261,7 +280,11 @@ fn each_index(indx: SEXP, k: u64, mut f: impl FnMut(u64, f64) -> bool) -> bool {
         }
         for j in 0..got as usize {
             let d = if is_int {
-                if buf_i[j] == NA_INTEGER { f64::NAN } else { buf_i[j] as f64 }
+                if buf_i[j] == NA_INTEGER {
+                    f64::NAN
+                } else {
+                    buf_i[j] as f64
+                }
             } else {
                 buf_d[j]
             };
@@ -306,7 +329,7 @@ macro_rules! atomic_class {
         /// # Safety
         /// Called once at load time.
         pub unsafe fn $register(cname: &'static CStr, pname: &'static CStr, dll: *mut DllInfo) -> R_altrep_class_t {
-            let (c, p) = names(cname, pname);
+            let (c, p) = (cname.as_ptr(), pname.as_ptr());
             // SAFETY: a new class and its methods, with matching signatures.
             unsafe {
                 let class = ffi::$make(c, p, dll);
@@ -338,5 +361,12 @@ atomic_class!(register_logical, R_make_altlogical_class, R_set_altlogical_Elt_me
     R_set_altlogical_No_NA_method => no_na,
     R_set_altlogical_Is_sorted_method => is_sorted,
 ]);
-atomic_class!(register_complex, R_make_altcomplex_class, R_set_altcomplex_Elt_method, R_set_altcomplex_Get_region_method, Rcomplex, []);
+atomic_class!(
+    register_complex,
+    R_make_altcomplex_class,
+    R_set_altcomplex_Elt_method,
+    R_set_altcomplex_Get_region_method,
+    Rcomplex,
+    []
+);
 atomic_class!(register_raw, R_make_altraw_class, R_set_altraw_Elt_method, R_set_altraw_Get_region_method, u8, []);

@@ -4,10 +4,10 @@
 
 use std::ffi::CStr;
 
-use crate::ffi::{self, R_altrep_class_t, R_xlen_t, DllInfo, SEXP};
+use crate::ffi::{self, DllInfo, R_altrep_class_t, R_xlen_t, SEXP};
 
 use super::cached::{self, LISTS};
-use super::{names, set_common_methods};
+use super::set_common_methods;
 
 unsafe extern "C" fn elt(x: SEXP, i: R_xlen_t) -> SEXP {
     // SAFETY: R calls this method only on our list views, with i in range.
@@ -17,7 +17,7 @@ unsafe extern "C" fn elt(x: SEXP, i: R_xlen_t) -> SEXP {
 /// # Safety
 /// Called once at load time.
 pub unsafe fn register(cname: &'static CStr, pname: &'static CStr, dll: *mut DllInfo) -> R_altrep_class_t {
-    let (c, p) = names(cname, pname);
+    let (c, p) = (cname.as_ptr(), pname.as_ptr());
     // SAFETY: a new class and its methods, with matching signatures.
     unsafe {
         let class = ffi::R_make_altlist_class(c, p, dll);

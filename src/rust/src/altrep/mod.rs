@@ -12,7 +12,6 @@ mod cached;
 mod list;
 mod string;
 
-use std::ffi::CStr;
 use std::sync::{Arc, OnceLock};
 
 use mori_core::layout::{Kind, Node};
@@ -20,7 +19,7 @@ use mori_core::name::{RegionName, Target};
 use mori_core::os::{self, PrivateMapping};
 
 use crate::error::{guard, Error, Result};
-use crate::ffi::{self, R_altrep_class_t, Rboolean, DllInfo, SEXP, SEXPTYPE};
+use crate::ffi::{self, DllInfo, R_altrep_class_t, Rboolean, SEXP, SEXPTYPE};
 use crate::rapi::{self, Protector};
 use crate::region::{self, Region};
 
@@ -63,8 +62,18 @@ impl View {
         if slice.is_some() && (!node.kind.is_atomic_array() || !in_range) {
             return Err(Error::Message(format!("slice {}:{} is outside the shared vector", start + 1, start + length)));
         }
-        let mut view =
-            View { region, node_index, node, start, length, read: std::ptr::null(), private: None, populated: false, complete: false, modified: false };
+        let mut view = View {
+            region,
+            node_index,
+            node,
+            start,
+            length,
+            read: std::ptr::null(),
+            private: None,
+            populated: false,
+            complete: false,
+            modified: false,
+        };
         view.read = view.shared_bytes().as_ptr();
         Ok(view)
     }
@@ -156,7 +165,8 @@ impl View {
                 unsafe { std::ptr::copy_nonoverlapping(self.read, heap.as_mut_ptr().cast::<u8>(), len) };
                 Private::Heap(heap)
             } else {
-                let offset = self.shared_bytes().as_ptr() as u64 - self.region.layout().data(&self.node).as_ptr() as u64;
+                let offset =
+                    self.shared_bytes().as_ptr() as u64 - self.region.layout().data(&self.node).as_ptr() as u64;
                 Private::Mapped(self.region.sealed().map_private(self.node.data_off + offset, len as u64)?)
             };
             self.private = Some(private);
@@ -192,12 +202,7 @@ impl View {
 
     /// The name of this view as users see it: a list path where there is one.
     pub fn user_name(&self) -> RegionName {
-        let target = match self.region.layout().path_of(self.node_index) {
-            Some(path) if path.is_empty() => Target::Root,
-            Some(path) => Target::Path(path),
-            None => Target::Node(self.node_index),
-        };
-        self.region.name.with_target(target).with_slice(self.slice())
+        self.region.user_name(self.node_index).with_slice(self.slice())
     }
 
     /// Whether a slice of this view would not read the region (its private
@@ -400,7 +405,7 @@ unsafe extern "C" fn duplicate(x: SEXP, _deep: Rboolean) -> SEXP {
         // SAFETY: data2 is NULL or a plain STRSXP cache; the copy is ours.
         unsafe {
             let cache = ffi::R_altrep_data2(x);
-            if v_is_string(x) && cache != rapi::nil() {
+            if rapi::type_of(x) == SEXPTYPE::STRSXP && cache != rapi::nil() {
                 let mut p = Protector::new();
                 p.protect(copy);
                 ffi::R_set_altrep_data2(copy, ffi::Rf_duplicate(cache));
@@ -409,11 +414,6 @@ unsafe extern "C" fn duplicate(x: SEXP, _deep: Rboolean) -> SEXP {
         }
         Ok(copy)
     })
-}
-
-/// Whether `x` (one of ours) is a character view.
-fn v_is_string(x: SEXP) -> bool {
-    rapi::type_of(x) == SEXPTYPE::STRSXP
 }
 
 unsafe extern "C" fn inspect(
@@ -426,7 +426,12 @@ unsafe extern "C" fn inspect(
     guard(|| {
         // SAFETY: R calls this method only on objects of our classes.
         let v = unsafe { view(x) };
-        let line = format!(" mori view of {} ({} elements{})\n", v.user_name(), v.length(), if v.is_modified() { ", modified" } else { "" });
+        let line = format!(
+            " mori view of {} ({} elements{})\n",
+            v.user_name(),
+            v.length(),
+            if v.is_modified() { ", modified" } else { "" }
+        );
         let line = std::ffi::CString::new(line).unwrap_or_default();
         // SAFETY: printing a NUL-terminated string through "%s".
         unsafe { ffi::Rprintf(c"%s".as_ptr(), line.as_ptr()) };
@@ -438,9 +443,4 @@ unsafe extern "C" fn inspect(
 /// hex are plenty to tell machines (and boots) apart.
 fn host_tag() -> String {
     os::host_id()[..8].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Helper for the class files: `R_make_alt*_class` with our names.
-pub(crate) fn names(cname: &'static CStr, pname: &'static CStr) -> (*const i8, *const i8) {
-    (cname.as_ptr(), pname.as_ptr())
 }

@@ -7,11 +7,11 @@ use std::ffi::CStr;
 use mori_core::layout::node_flags;
 
 use crate::error::guard;
-use crate::ffi::{self, R_altrep_class_t, R_xlen_t, DllInfo, SEXP};
+use crate::ffi::{self, DllInfo, R_altrep_class_t, R_xlen_t, SEXP};
 use crate::rapi;
 
 use super::cached::{self, STRINGS};
-use super::{names, set_common_methods, view};
+use super::{set_common_methods, view};
 
 unsafe extern "C" fn elt(x: SEXP, i: R_xlen_t) -> SEXP {
     // Fast path, no Rust state touched: a string already made is in the
@@ -45,7 +45,7 @@ unsafe extern "C" fn no_na(x: SEXP) -> i32 {
 /// # Safety
 /// Called once at load time.
 pub unsafe fn register(cname: &'static CStr, pname: &'static CStr, dll: *mut DllInfo) -> R_altrep_class_t {
-    let (c, p) = names(cname, pname);
+    let (c, p) = (cname.as_ptr(), pname.as_ptr());
     // SAFETY: a new class and its methods, with matching signatures.
     unsafe {
         let class = ffi::R_make_altstring_class(c, p, dll);
