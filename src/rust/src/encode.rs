@@ -105,11 +105,13 @@ impl Planner {
         let node = match kind {
             Kind::Null => return Ok(self.plan.push_null()?),
             Kind::String => {
+                let mut recent = RecentStrings::new();
                 let mut bytes = 0u64;
                 for i in 0..len {
                     // SAFETY: i < length of a character vector.
                     let c = unsafe { ffi::STRING_ELT(x, i as R_xlen_t) };
-                    if !rapi::is_na_string(c) {
+                    if !rapi::is_na_string(c) && recent.find(c).is_none() {
+                        recent.remember(c, bytes);
                         bytes += rapi::char_bytes(c).len() as u64;
                     }
                 }
@@ -377,8 +379,39 @@ fn string_flags_of(c: SEXP, bytes: &[u8]) -> u32 {
 }
 
 /// Writes a character node from a sequence of CHARSXPs.
+/// R keeps one CHARSXP per distinct string, so a repeated string is a
+/// repeated pointer. A small direct-mapped table of recently seen pointers
+/// lets a column of few distinct values store each text once (and readers
+/// make each R string once); a string it misses is simply stored again. The
+/// planning and the writing walk use the same table the same way, so they
+/// agree on the size.
+struct RecentStrings(Vec<(SEXP, u64)>);
+
+impl RecentStrings {
+    const SLOTS: usize = 4096;
+
+    fn new() -> RecentStrings {
+        RecentStrings(vec![(std::ptr::null_mut(), 0); Self::SLOTS])
+    }
+
+    fn slot(c: SEXP) -> usize {
+        (c as usize >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - 12) as usize
+    }
+
+    /// The text offset of `c` if it was stored recently.
+    fn find(&self, c: SEXP) -> Option<u64> {
+        let (p, offset) = self.0[Self::slot(c)];
+        (p == c).then_some(offset)
+    }
+
+    fn remember(&mut self, c: SEXP, offset: u64) {
+        self.0[Self::slot(c)] = (c, offset);
+    }
+}
+
 fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<Item = SEXP>) {
     let base = plan.data_offset(node) as usize;
+    let mut recent = RecentStrings::new();
     let mut offset = 0u64;
     for (i, c) in chars.enumerate() {
         if rapi::is_na_string(c) {
@@ -386,9 +419,15 @@ fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<It
             continue;
         }
         let bytes = rapi::char_bytes(c);
+        let flags = string_flags_of(c, bytes);
+        if let Some(at) = recent.find(c) {
+            plan.write_string_entry(buf, node, i as u64, at, bytes.len() as u32, flags);
+            continue;
+        }
         let at = base + offset as usize;
         buf[at..at + bytes.len()].copy_from_slice(bytes);
-        plan.write_string_entry(buf, node, i as u64, offset, bytes.len() as u32, string_flags_of(c, bytes));
+        plan.write_string_entry(buf, node, i as u64, offset, bytes.len() as u32, flags);
+        recent.remember(c, offset);
         offset += bytes.len() as u64;
     }
 }

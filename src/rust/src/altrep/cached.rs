@@ -6,7 +6,7 @@
 
 use std::os::raw::c_void;
 
-use mori_core::layout::Kind;
+use mori_core::layout::{Kind, StringEntry};
 
 use crate::error::{guard, Result};
 use crate::ffi::{self, R_xlen_t, Rboolean, SEXP, SEXPTYPE};
@@ -66,16 +66,39 @@ fn unmade(lists: bool) -> SEXP {
 }
 
 /// Makes element `i` from the region (allocates).
-fn make(lists: bool, v: &View, i: u64) -> Result<SEXP> {
+fn make(lists: bool, v: &mut View, i: u64) -> Result<SEXP> {
     let layout = v.region.layout();
     if !lists {
-        return crate::decode::make_char(&layout, v.node_index, &v.node, i);
+        return make_string(v, i);
     }
     let child = layout.child(v.node_index, &v.node, i)?;
     if layout.node(child)?.kind == Kind::Null {
         return Ok(rapi::nil());
     }
     crate::decode::object(&v.region, child)
+}
+
+/// Makes string `i`, or reuses the R string made for the same text: a column
+/// of few distinct values makes each one once.
+fn make_string(v: &mut View, i: u64) -> Result<SEXP> {
+    const SLOTS: usize = 4096;
+    let layout = v.region.layout();
+    let key = match layout.string(v.node_index, &v.node, i)? {
+        StringEntry::Text { bytes, .. } if !bytes.is_empty() => Some((bytes.as_ptr() as usize, bytes.len())),
+        _ => None,
+    };
+    let Some((at, len)) = key else {
+        return crate::decode::make_char(&layout, v.node_index, &v.node, i);
+    };
+    let slot = (at >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - 12) as usize;
+    let made = v.made.get_or_insert_with(|| vec![(0, 0, std::ptr::null_mut()); SLOTS].into_boxed_slice());
+    let (seen_at, seen_len, s) = made[slot];
+    if seen_at == at && seen_len == len {
+        return Ok(s);
+    }
+    let s = crate::decode::make_char(&layout, v.node_index, &v.node, i)?;
+    made[slot] = (at, len, s);
+    Ok(s)
 }
 
 /// The cache, allocated on first use.
@@ -98,7 +121,7 @@ unsafe fn cache(lists: bool, x: SEXP, v: &View) -> SEXP {
 ///
 /// # Safety
 /// `x` must be one of our views of this element type and `i` in range.
-pub unsafe fn element(lists: bool, x: SEXP, v: &View, i: u64) -> Result<SEXP> {
+pub unsafe fn element(lists: bool, x: SEXP, v: &mut View, i: u64) -> Result<SEXP> {
     unsafe {
         let c = cache(lists, x, v);
         let cached = get(lists, c, i);

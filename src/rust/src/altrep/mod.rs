@@ -48,6 +48,10 @@ pub struct View {
     private: Option<Private>,
     /// The region pages under this view were faulted in (see `scan_ptr`).
     populated: bool,
+    /// Strings: R strings made recently, by the address and length of their
+    /// text in the region (entries may share a text), so a repeated string is
+    /// made once. Each one is also in the `data2` cache, which keeps it alive.
+    pub made: Option<Box<[(usize, usize, SEXP)]>>,
     /// Strings and lists: the `data2` cache holds every element.
     pub complete: bool,
     /// Strings and lists: an element was replaced in place.
@@ -71,6 +75,7 @@ impl View {
             read: std::ptr::null(),
             private: None,
             populated: false,
+            made: None,
             complete: false,
             modified: false,
         };
