@@ -10,6 +10,10 @@ export PATH="$PATH:$HOME/.cargo/bin"
 export NOT_CRAN=true
 bash tools/install-deps.sh
 status=0
+# Each testthat run appends its "label: N passed, N failed, N skipped" here;
+# the totals are the last line printed.
+MORI_SUMMARY_FILE=$(mktemp /tmp/mori-summary.XXXXXX)
+export MORI_SUMMARY_FILE
 
 echo "== Rust: cargo test (core unit tests, property tests, fuzzing)"
 bash rust-tests/run.sh || status=1
@@ -27,6 +31,14 @@ fi
 bash tools/run-r-tests.sh "R-$(Rscript -e 'cat(format(getRversion()))')" || status=1
 
 if [ "${CI:-}" = "true" ] || [ "${MORI_R45:-}" = "1" ]; then
-  bash tools/r45.sh run bash tools/run-r-tests.sh R-4.5 || status=1
+  # The chroot sees the checkout, not /tmp: the R 4.5 run writes its
+  # summary into the checkout and it is moved over afterwards.
+  MORI_SUMMARY_FILE=/work/pkg/.r45-summary bash tools/r45.sh run bash tools/run-r-tests.sh R-4.5 || status=1
+  if [ -f .r45-summary ]; then cat .r45-summary >> "$MORI_SUMMARY_FILE"; rm -f .r45-summary; fi
 fi
+
+echo "== summary"
+cat "$MORI_SUMMARY_FILE"
+awk -F'[:,]' '{ p += $2 + 0; f += $3 + 0; s += $4 + 0 } END { printf "all: %d passed, %d failed, %d skipped\n", p, f, s }' "$MORI_SUMMARY_FILE"
+rm -f "$MORI_SUMMARY_FILE"
 exit $status
