@@ -11,7 +11,7 @@ bench_dir <- local({
 })
 
 scripts <- c("no-copy-on-read", "share-cost", "first-scan", "workers-memory", "readonly-c",
-             "strings-and-frames", "seed-bootstrap")
+             "strings-and-frames", "beyond", "seed-bootstrap")
 want <- sub("\\.R$", "", commandArgs(TRUE))
 if (length(want)) {
   bad <- setdiff(want, scripts)

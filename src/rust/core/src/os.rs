@@ -317,6 +317,12 @@ impl SealedRegion {
         self.published && (self.map.truncated() || file_size(&self.fd).map_or(true, |n| n < self.map.len))
     }
 
+    /// The cheap half of `truncated`, for per-element reads: whether a read
+    /// has already faulted on a vanished page (no system call).
+    pub fn faulted(&self) -> bool {
+        self.map.truncated()
+    }
+
     /// Opens the published region `name`.
     pub fn open_published(name: &str) -> Result<SealedRegion, OsError> {
         let path = published_path(name);

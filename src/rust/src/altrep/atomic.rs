@@ -39,6 +39,24 @@ unsafe extern "C" fn dataptr_or_null(x: SEXP) -> *const c_void {
 }
 
 unsafe extern "C" fn elt<T: Copy>(x: SEXP, i: R_xlen_t) -> T {
+    // Fast path (R code that walks a vector calls this once per element):
+    // nothing here can fail or unwind.
+    // SAFETY: data1 of our objects is a boxed View or, once finalized, NULL.
+    if let Some(v) = unsafe { rapi::extptr_ref::<super::View>(ffi::R_altrep_data1(x)) } {
+        if i >= 0 && (i as u64) < v.length() {
+            // SAFETY: i is within the view's elements; data blocks are aligned for T.
+            let value = unsafe { std::ptr::read(v.read_ptr().cast::<T>().add(i as usize)) };
+            if !v.faulted() {
+                return value;
+            }
+        }
+    }
+    // SAFETY: the same call, on the path that reports problems as R errors.
+    unsafe { elt_checked(x, i) }
+}
+
+#[inline(never)]
+unsafe fn elt_checked<T: Copy>(x: SEXP, i: R_xlen_t) -> T {
     guard(|| {
         // SAFETY: R calls this method only on objects of our classes.
         let v = unsafe { view(x) };

@@ -91,14 +91,19 @@ impl View {
     /// us: the pages that vanished read as zeros, so nothing read since can
     /// be trusted.
     pub fn intact(&self) -> Result<()> {
-        let private_cut = matches!(&self.private, Some(Private::Mapped(m)) if m.truncated());
-        if self.region.sealed().truncated() || private_cut {
+        if self.region.sealed().truncated() || self.faulted() {
             return Err(Error::Message(format!(
                 "shared region '{}' was truncated by another process while this one read it",
                 self.region.name
             )));
         }
         Ok(())
+    }
+
+    /// Whether a read of this view already hit a page truncated away (no
+    /// system call: for per-element reads; `intact` also checks the file).
+    pub fn faulted(&self) -> bool {
+        self.region.sealed().faulted() || matches!(&self.private, Some(Private::Mapped(m)) if m.truncated())
     }
 
     fn is_slice(&self) -> bool {
