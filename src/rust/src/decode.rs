@@ -86,7 +86,7 @@ fn stored_object(region: &Arc<Region>, layout: &Layout, index: u32, node: &Node)
     }
     let mut p = Protector::new();
     let raw = p.protect(rapi::raw_vector(layout.serialized(index, node)?));
-    rapi::try_call1(c"unserialize", raw).ok_or_else(|| {
+    rapi::try_call(c"unserialize", &[raw]).ok_or_else(|| {
         Error::Message(format!("could not restore the object stored at node {index} of a shared region"))
     })
 }

@@ -143,20 +143,9 @@ impl Planner {
 
     /// Anything that is not a vector or list is kept as serialization bytes.
     fn serialized(&mut self, x: SEXP) -> Result<u32> {
-        let mut p = Protector::new();
-        // SAFETY: a two-element argument list (object, connection = NULL).
-        let bytes = unsafe {
-            let call = p.protect(ffi::Rf_lcons(
-                rapi::install(c"serialize"),
-                ffi::Rf_cons(x, ffi::Rf_cons(rapi::nil(), rapi::nil())),
-            ));
-            let mut failed = 0;
-            let out = ffi::R_tryEvalSilent(call, ffi::R_BaseNamespace, &mut failed);
-            if failed != 0 {
-                return Err(Error::Message("could not serialize an element of the object to share".into()));
-            }
-            out
-        };
+        // serialize(x, connection = NULL)
+        let bytes = rapi::try_call(c"serialize", &[x, rapi::nil()])
+            .ok_or_else(|| Error::Message("could not serialize an element of the object to share".into()))?;
         self.keep(bytes);
         let node = self.plan.push_serialized(rapi::xlength(bytes).max(1))?;
         self.plan.set_serialized_checksum(node, mori_core::layout::fnv1a64(rapi::raw_bytes(bytes)));

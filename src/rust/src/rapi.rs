@@ -158,14 +158,19 @@ pub unsafe fn extptr_ref<'a, T>(ptr: SEXP) -> Option<&'a mut T> {
     unsafe { (ffi::R_ExternalPtrAddr(ptr) as *mut T).as_mut() }
 }
 
-/// Evaluates `fun(arg)` in the base namespace without letting an R error
-/// escape: `None` if it failed.
-pub fn try_call1(fun: &CStr, arg: SEXP) -> Option<SEXP> {
+/// Evaluates `fun(args...)` in the base namespace without letting an R
+/// error escape: `None` if it failed.
+pub fn try_call(fun: &CStr, args: &[SEXP]) -> Option<SEXP> {
     let mut p = Protector::new();
-    // SAFETY: building and evaluating a call on protected objects; R_tryEvalSilent
-    // catches any R error and reports it through `failed`.
+    // SAFETY: building and evaluating a call on protected objects (each cell
+    // is consed onto the protected rest); R_tryEvalSilent catches any R error
+    // and reports it through `failed`.
     unsafe {
-        let call = p.protect(ffi::Rf_lcons(install(fun), ffi::Rf_cons(arg, nil())));
+        let mut list = p.protect(nil());
+        for &arg in args.iter().rev() {
+            list = p.protect(ffi::Rf_cons(arg, list));
+        }
+        let call = p.protect(ffi::Rf_lcons(install(fun), list));
         let mut failed = 0;
         let result = ffi::R_tryEvalSilent(call, ffi::R_BaseNamespace, &mut failed);
         (failed == 0).then_some(result)

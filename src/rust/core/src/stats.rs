@@ -55,6 +55,7 @@ impl ExtendedSum {
             }
             return;
         }
+        // With na.rm: NaN and NA are loaded, found unordered and dropped.
         #[cfg(target_arch = "x86_64")]
         if !values.is_empty() {
             // SAFETY: the asm reads `values.len()` doubles from `values`,
@@ -66,16 +67,13 @@ impl ExtendedSum {
                     "fld tbyte ptr [{acc}]",
                     "2:",
                     "fld qword ptr [{p}]",
-                    "test {skip:e}, {skip:e}",
-                    "jz 3f",
                     "fucomi st, st(0)",
-                    "jp 4f",
-                    "3:",
+                    "jp 3f",
                     "faddp st(1), st",
-                    "jmp 5f",
-                    "4:",
+                    "jmp 4f",
+                    "3:",
                     "fstp st(0)",
-                    "5:",
+                    "4:",
                     "add {p}, 8",
                     "dec {n}",
                     "jnz 2b",
@@ -83,7 +81,6 @@ impl ExtendedSum {
                     acc = in(reg) self.bytes.as_mut_ptr(),
                     p = inout(reg) values.as_ptr() => _,
                     n = inout(reg) values.len() => _,
-                    skip = in(reg) skip_nan as u32,
                     out("st(0)") _, out("st(1)") _, out("st(2)") _, out("st(3)") _,
                     out("st(4)") _, out("st(5)") _, out("st(6)") _, out("st(7)") _,
                     options(nostack),
