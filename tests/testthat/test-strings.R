@@ -13,7 +13,9 @@ string_cases <- function() {
     long = c(strrep("x", 1e5), "short"),
     named = c(first = "a", second = NA, third = "\u00e9"),
     many = paste0("s", sample(1e5)),
-    factor_levels = levels(factor(c("b", "a", "\u00e9")))
+    factor_levels = levels(factor(c("b", "a", "\u00e9"))),
+    # the text mori's string cache uses internally for "not made yet"
+    sentinel = c("\001mori: string not made yet\001", "", "a", "\001mori: string not made yet\001")
   )
 }
 
@@ -125,4 +127,40 @@ test_that("modifying a shared character vector copies on write", {
   expect_identical(map_shared(nm2)[500], "s500")
   expect_identical(unserialize(serialize(x2, NULL))[499:501], c("s499", "changed", "s501"))
   expect_identical(in_child(function(name) mori::map_shared(name)[500], list(name = nm2)), "s500")
+})
+
+test_that("a copy of a character view shares its made strings, and edits stay apart", {
+  x <- share(c("a", "", NA, "b", "c"))
+  y <- rlang::duplicate(x, shallow = FALSE)
+  expect_true(is_shared(y))
+  expect_identical(y, c("a", "", NA, "b", "c"))
+  # edit the copy: the original is unchanged
+  y[2] <- "edited"
+  expect_identical(y, c("a", "edited", NA, "b", "c"))
+  expect_identical(x, c("a", "", NA, "b", "c"))
+  expect_true(is_shared(x))
+  # edit the original in place while a copy shares its cache: the copy is unchanged
+  z <- rlang::duplicate(x, shallow = FALSE)
+  x[1] <- "changed"
+  expect_identical(x, c("changed", "", NA, "b", "c"))
+  expect_identical(z, c("a", "", NA, "b", "c"))
+  expect_true(is_shared(z))
+  expect_identical(map_shared(shared_name(z)), c("a", "", NA, "b", "c"))
+  # a writable data pointer on a copy does not reach the other view
+  w <- share(letters)
+  w2 <- rlang::duplicate(w, shallow = FALSE)
+  w2[] <- toupper(w2)
+  expect_identical(w2, LETTERS)
+  expect_identical(w, letters)
+})
+
+test_that("match() through R's internal copy of a shared vector stays right", {
+  # match() duplicates x before hashing: the copy fills the view's cache
+  x <- share(paste0("k", 1:1e4 %% 7L))
+  first <- match(x, paste0("k", 0:6))
+  expect_identical(first, (1:1e4 %% 7L) + 1L)
+  expect_identical(match(x, paste0("k", 0:6)), first)
+  expect_identical(x %in% "k3", (1:1e4 %% 7L) == 3L)
+  expect_identical(x[[3]], "k3")
+  expect_true(is_shared(x))
 })

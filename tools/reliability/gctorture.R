@@ -7,6 +7,7 @@
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) >= 1) .libPaths(c(args[1], .libPaths()))
 library(mori)
+invisible(loadNamespace("rlang")) # for rlang::duplicate(); loading it under gctorture would take long
 options(warn = 1)
 
 dbl <- c(1.5, NA, 3, -Inf)
@@ -39,6 +40,11 @@ checks <- list(
   "slice view" = function() { x <- share(big); identical(x[101:200], big[101:200]) },
   "copy on write" = function() { x <- share(big); y <- x; y[1] <- -1; x[1] == 1 && y[1] == -1 && !is_shared(y) },
   "modify strings" = function() { x <- share(chr); x[1] <- "new"; identical(x[1], "new") && !is_shared(x) },
+  "match via copied view" = function() { s <- share(chr); identical(match(s, chr), match(chr, chr)) && identical(s %in% "", chr %in% "") },
+  "edit beside a copy" = function() {
+    x <- share(chr); y <- rlang::duplicate(x, shallow = FALSE); x[1] <- "q"
+    identical(y, chr) && identical(x[1], "q") && identical(x[-1], chr[-1])
+  },
   "summaries" = function() { x <- share(big); sum(x) == sum(big) && max(x) == 5000 && !is.unsorted(x) },
   "published region" = function() {
     x <- share(lst, name = pub)

@@ -106,6 +106,27 @@ unsafe extern "C" fn mori_lists_are_altrep() -> SEXP {
     guard(|| Ok(rapi::scalar_logical(LISTS_ARE_ALTREP)))
 }
 
+/// `shared_info()`'s view of `x`: list(bytes, made, private, modified), or
+/// NULL if `x` is not one of mori's views.
+unsafe extern "C" fn mori_view_state(x: SEXP) -> SEXP {
+    guard(|| {
+        let Some(state) = altrep::view_state(x) else {
+            return Ok(rapi::nil());
+        };
+        let mut p = rapi::Protector::new();
+        // SAFETY: a fresh list filled with fresh scalars, all protected.
+        unsafe {
+            let out = p.protect(ffi::Rf_allocVector(SEXPTYPE::VECSXP, 4));
+            let made = state.made.map_or(ffi::R_NaReal, |n| n as f64);
+            ffi::SET_VECTOR_ELT(out, 0, ffi::Rf_ScalarReal(state.bytes as f64));
+            ffi::SET_VECTOR_ELT(out, 1, ffi::Rf_ScalarReal(made));
+            ffi::SET_VECTOR_ELT(out, 2, rapi::scalar_logical(state.private));
+            ffi::SET_VECTOR_ELT(out, 3, rapi::scalar_logical(state.modified));
+            Ok(out)
+        }
+    })
+}
+
 unsafe extern "C" fn mori_regions() -> SEXP {
     guard(regions_table)
 }
@@ -175,6 +196,7 @@ pub extern "C" fn mori_init(dll: *mut DllInfo) {
         call_method!(mori_is_shared, 1),
         call_method!(mori_lists_are_altrep, 0),
         call_method!(mori_regions, 0),
+        call_method!(mori_view_state, 1),
         R_CallMethodDef { name: std::ptr::null(), fun: None, numArgs: 0 },
     ];
     guard(|| {
@@ -185,6 +207,7 @@ pub extern "C" fn mori_init(dll: *mut DllInfo) {
             ffi::R_useDynamicSymbols(dll, Rboolean::FALSE);
         }
         altrep::register(dll);
+        crate::rapi::fields::check_layout();
         crate::worker::remember_load();
         os::raise_descriptor_limit();
         Ok(())

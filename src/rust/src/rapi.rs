@@ -191,3 +191,89 @@ pub fn raw_bytes<'a>(v: SEXP) -> &'a [u8] {
     // SAFETY: v is a RAWSXP; its data lives as long as v.
     unsafe { std::slice::from_raw_parts(ffi::RAW(v), xlength(v) as usize) }
 }
+
+/// Direct reads of R object fields, for the one path where a function call
+/// per element is most of the cost: the views' `Elt` methods, which R calls
+/// once per element when C code walks a vector. The offsets are those of R's
+/// `SEXPREC`/`VECTOR_SEXPREC` on 64-bit builds (unchanged since R 3.5);
+/// [`check_layout`] verifies them against R's own accessors at load time, and
+/// the callers take their API path if they differ.
+pub mod fields {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use crate::ffi::{self, SEXP, SEXPTYPE};
+
+    /// `CAR` (an ALTREP object's `data1`, an external pointer's address):
+    /// after the header's four pointers.
+    const CAR_OFFSET: usize = 32;
+    /// `CDR` (an ALTREP object's `data2`): after `CAR`.
+    const CDR_OFFSET: usize = 40;
+    /// A vector's first element: after the header's four pointers, length and
+    /// true length.
+    const DATA_OFFSET: usize = 48;
+
+    static VERIFIED: AtomicBool = AtomicBool::new(false);
+
+    /// Compares the offsets with R's accessors on objects made for the test.
+    pub fn check_layout() {
+        // SAFETY: allocations of two small objects, protected while read; the
+        // raw reads are within the objects R just allocated (a cons cell has
+        // at least CDR_OFFSET + 8 bytes, the vector DATA_OFFSET + 8).
+        let same = unsafe {
+            let v = ffi::Rf_protect(ffi::Rf_allocVector(SEXPTYPE::STRSXP, 1));
+            let cell = ffi::Rf_protect(ffi::Rf_cons(v, ffi::R_NilValue));
+            let marker = cell as *mut std::os::raw::c_void;
+            let ext = ffi::Rf_protect(ffi::R_MakeExternalPtr(marker, ffi::R_NilValue, ffi::R_NilValue));
+            let field = |x: SEXP, offset: usize| *(x as *const u8).add(offset).cast::<SEXP>();
+            let same = std::mem::size_of::<usize>() == 8
+                && (v as *const u8).add(DATA_OFFSET) as *const SEXP == ffi::STRING_PTR_RO(v)
+                && field(cell, CAR_OFFSET) == ffi::CAR(cell)
+                && field(cell, CDR_OFFSET) == ffi::CDR(cell)
+                && field(ext, CAR_OFFSET) as *mut std::os::raw::c_void == ffi::R_ExternalPtrAddr(ext);
+            ffi::Rf_unprotect(3);
+            same
+        };
+        VERIFIED.store(same, Ordering::Relaxed);
+    }
+
+    /// The address held by the external pointer in `data1` of the ALTREP
+    /// object `x`; `None` if the layout check failed.
+    ///
+    /// # Safety
+    /// `x` must be an ALTREP object whose `data1` is an external pointer.
+    #[inline(always)]
+    pub unsafe fn data1_address(x: SEXP) -> Option<*mut std::os::raw::c_void> {
+        if !VERIFIED.load(Ordering::Relaxed) {
+            return None;
+        }
+        // SAFETY: the offsets were checked against CAR and R_ExternalPtrAddr
+        // at load; CAR(x) is data1, whose CAR is the address.
+        unsafe {
+            let ext = *(x as *const u8).add(CAR_OFFSET).cast::<SEXP>();
+            Some(*(ext as *const u8).add(CAR_OFFSET).cast::<*mut std::os::raw::c_void>())
+        }
+    }
+
+    /// Element `i` of the plain character vector in `data2` of the ALTREP
+    /// object `x`, read without a function call; `None` when `data2` is NULL
+    /// or the layout check failed (the caller then goes the API way).
+    ///
+    /// # Safety
+    /// `x` must be an ALTREP object whose `data2` is NULL or a plain
+    /// character vector longer than `i`.
+    #[inline(always)]
+    pub unsafe fn data2_string(x: SEXP, i: isize) -> Option<SEXP> {
+        if !VERIFIED.load(Ordering::Relaxed) {
+            return None;
+        }
+        // SAFETY: the offsets were checked against CDR and STRING_PTR_RO at
+        // load; CDR(x) is data2, a character vector with more than i elements.
+        unsafe {
+            let c = *(x as *const u8).add(CDR_OFFSET).cast::<SEXP>();
+            if c == ffi::R_NilValue {
+                return None;
+            }
+            Some(*(c as *const u8).add(DATA_OFFSET).cast::<SEXP>().offset(i))
+        }
+    }
+}

@@ -323,6 +323,11 @@ impl SealedRegion {
         self.map.truncated()
     }
 
+    /// Whether this is a published region (which `truncated` must check).
+    pub fn is_published(&self) -> bool {
+        self.published
+    }
+
     /// Opens the published region `name`.
     pub fn open_published(name: &str) -> Result<SealedRegion, OsError> {
         let path = published_path(name);

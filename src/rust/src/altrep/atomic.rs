@@ -16,6 +16,16 @@ use crate::rapi;
 use super::{set_common_methods, view};
 
 unsafe extern "C" fn dataptr(x: SEXP, writeable: Rboolean) -> *mut c_void {
+    // SAFETY: R calls this method only on objects of our classes.
+    if let Some(p) = unsafe { super::fast_view(x) }.and_then(|v| v.ready_ptr(writeable == Rboolean::TRUE)) {
+        return p as *mut c_void;
+    }
+    // SAFETY: as above.
+    unsafe { dataptr_checked(x, writeable) }
+}
+
+#[inline(never)]
+unsafe fn dataptr_checked(x: SEXP, writeable: Rboolean) -> *mut c_void {
     guard(|| {
         // SAFETY: R calls this method only on objects of our classes.
         let v = unsafe { view(x) };
@@ -29,6 +39,10 @@ unsafe extern "C" fn dataptr(x: SEXP, writeable: Rboolean) -> *mut c_void {
 }
 
 unsafe extern "C" fn dataptr_or_null(x: SEXP) -> *const c_void {
+    // SAFETY: R calls this method only on objects of our classes.
+    if let Some(p) = unsafe { super::fast_view(x) }.and_then(|v| v.ready_ptr(false)) {
+        return p.cast();
+    }
     guard(|| {
         // SAFETY: R calls this method only on objects of our classes.
         let v = unsafe { view(x) };
@@ -41,8 +55,8 @@ unsafe extern "C" fn dataptr_or_null(x: SEXP) -> *const c_void {
 unsafe extern "C" fn elt<T: Copy>(x: SEXP, i: R_xlen_t) -> T {
     // Fast path (R code that walks a vector calls this once per element):
     // nothing here can fail or unwind.
-    // SAFETY: data1 of our objects is a boxed View or, once finalized, NULL.
-    if let Some(v) = unsafe { rapi::extptr_ref::<super::View>(ffi::R_altrep_data1(x)) } {
+    // SAFETY: R calls this method only on objects of our classes.
+    if let Some(v) = unsafe { super::fast_view(x) } {
         if i >= 0 && (i as u64) < v.length() {
             // SAFETY: i is within the view's elements; data blocks are aligned for T.
             let value = unsafe { std::ptr::read(v.read_ptr().cast::<T>().add(i as usize)) };

@@ -5,6 +5,7 @@
 //! element first, after which the cache *is* the vector.
 
 use std::os::raw::c_void;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use mori_core::layout::{Kind, StringEntry};
 
@@ -51,18 +52,39 @@ unsafe fn set(lists: bool, c: SEXP, i: u64, value: SEXP) {
     }
 }
 
-/// The value a fresh cache holds, meaning "not made yet". (It is also what
-/// an empty string or a NULL element is; those are simply made again, which
-/// costs nothing.)
-fn unmade(lists: bool) -> SEXP {
-    // SAFETY: reading R's constants.
-    unsafe {
-        if lists {
-            rapi::nil()
-        } else {
-            ffi::R_BlankString
-        }
+/// What a cache slot holds until its element is made. For lists it is NULL
+/// (a NULL element is simply made again, which costs next to nothing); for
+/// strings a private R string no region holds in practice, so that empty
+/// strings, common in real data, are cached like any other (a region string
+/// with the same text would only be made again each time, still correct).
+pub fn unmade(lists: bool) -> SEXP {
+    if lists {
+        rapi::nil()
+    } else {
+        unmade_string()
     }
+}
+
+/// Set once at load time to a preserved R string that is never changed.
+static UNMADE_STRING: AtomicPtr<ffi::SEXPREC> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The "not made yet" string of character caches.
+#[inline]
+pub fn unmade_string() -> SEXP {
+    UNMADE_STRING.load(Ordering::Relaxed)
+}
+
+/// Makes the sentinel; called once at load time.
+pub fn make_sentinel() {
+    let text = b"\x01mori: string not made yet\x01";
+    // SAFETY: a fresh CHARSXP (the bytes are copied), preserved for the life
+    // of the process.
+    let s = unsafe {
+        let s = ffi::Rf_mkCharLenCE(text.as_ptr().cast(), text.len() as i32, ffi::cetype_t::CE_NATIVE);
+        ffi::R_PreserveObject(s);
+        s
+    };
+    UNMADE_STRING.store(s, Ordering::Relaxed);
 }
 
 /// Makes element `i` from the region (allocates).
@@ -105,13 +127,20 @@ fn make_string(v: &mut View, i: u64) -> Result<SEXP> {
 ///
 /// # Safety
 /// `x` must be one of our views of this element type.
-unsafe fn cache(lists: bool, x: SEXP, v: &View) -> SEXP {
+pub unsafe fn cache(lists: bool, x: SEXP, v: &View) -> SEXP {
     unsafe {
         let c = ffi::R_altrep_data2(x);
         if c != rapi::nil() {
             return c;
         }
-        let c = ffi::Rf_allocVector(cache_type(lists), v.length() as R_xlen_t);
+        let n = v.length() as R_xlen_t;
+        let c = ffi::Rf_allocVector(cache_type(lists), n);
+        if !lists {
+            let unmade = unmade_string();
+            for i in 0..n {
+                ffi::SET_STRING_ELT(c, i, unmade);
+            }
+        }
         ffi::R_set_altrep_data2(x, c);
         c
     }
@@ -131,6 +160,25 @@ pub unsafe fn element(lists: bool, x: SEXP, v: &mut View, i: u64) -> Result<SEXP
         let value = make(lists, v, i)?;
         set(lists, c, i, value);
         Ok(value)
+    }
+}
+
+/// How many elements this process has made (for `shared_info()`): counts
+/// the cache, without making anything.
+///
+/// # Safety
+/// `x` must be one of our views of this element type.
+pub unsafe fn made_count(lists: bool, x: SEXP, v: &View) -> u64 {
+    if v.complete {
+        return v.length();
+    }
+    // SAFETY: data2 is NULL or a cache of the view's length and type.
+    unsafe {
+        let c = ffi::R_altrep_data2(x);
+        if c == rapi::nil() {
+            return 0;
+        }
+        (0..v.length()).filter(|&i| get(lists, c, i) != unmade(lists)).count() as u64
     }
 }
 
@@ -167,6 +215,24 @@ pub unsafe fn elt<const LIST: bool>(x: SEXP, i: R_xlen_t) -> SEXP {
     })
 }
 
+/// The cache, made this view's own first if another view shares it, before
+/// this view changes it (an edit, or a writable data pointer).
+///
+/// # Safety
+/// `x` must be one of our views of this element type.
+unsafe fn own_cache(lists: bool, x: SEXP, v: &mut View) -> SEXP {
+    unsafe {
+        let c = cache(lists, x, v);
+        if !v.cache_shared {
+            return c;
+        }
+        let own = ffi::Rf_duplicate(c);
+        ffi::R_set_altrep_data2(x, own);
+        v.cache_shared = false;
+        own
+    }
+}
+
 /// `x[[i]] <- value` in place: every element is made first, so that the edit
 /// is the only difference from the region.
 pub unsafe extern "C" fn set_elt<const LIST: bool>(x: SEXP, i: R_xlen_t, value: SEXP) {
@@ -174,7 +240,8 @@ pub unsafe extern "C" fn set_elt<const LIST: bool>(x: SEXP, i: R_xlen_t, value: 
         // SAFETY: R calls this method only on our objects, with i in range.
         unsafe {
             let v = view(x);
-            let c = complete(LIST, x, v)?;
+            complete(LIST, x, v)?;
+            let c = own_cache(LIST, x, v);
             v.modified = true;
             set(LIST, c, i as u64, value);
         }
@@ -182,9 +249,18 @@ pub unsafe extern "C" fn set_elt<const LIST: bool>(x: SEXP, i: R_xlen_t, value: 
     })
 }
 
-pub unsafe extern "C" fn dataptr<const LIST: bool>(x: SEXP, _writeable: Rboolean) -> *mut c_void {
-    // SAFETY: R calls this method only on our objects.
-    guard(|| unsafe { Ok(ffi::DATAPTR(complete(LIST, x, view(x))?)) })
+pub unsafe extern "C" fn dataptr<const LIST: bool>(x: SEXP, writeable: Rboolean) -> *mut c_void {
+    guard(|| {
+        // SAFETY: R calls this method only on our objects.
+        unsafe {
+            let v = view(x);
+            let mut c = complete(LIST, x, v)?;
+            if writeable == Rboolean::TRUE {
+                c = own_cache(LIST, x, v);
+            }
+            Ok(ffi::DATAPTR(c))
+        }
+    })
 }
 
 pub unsafe extern "C" fn dataptr_or_null(x: SEXP) -> *const c_void {

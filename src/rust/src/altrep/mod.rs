@@ -56,6 +56,9 @@ pub struct View {
     pub complete: bool,
     /// Strings and lists: an element was replaced in place.
     pub modified: bool,
+    /// Strings: the `data2` cache is also another view's (see `duplicate`),
+    /// so it is copied before this view changes it.
+    pub cache_shared: bool,
 }
 
 impl View {
@@ -78,6 +81,7 @@ impl View {
             made: None,
             complete: false,
             modified: false,
+            cache_shared: false,
         };
         view.read = view.shared_bytes().as_ptr();
         Ok(view)
@@ -160,6 +164,20 @@ impl View {
             }
         }
         self.read
+    }
+
+    /// The data pointer handed out before, when handing it out again needs no
+    /// work and no check that can fail: C code such as `c()` asks for it once
+    /// per element. `None`: take the checked path.
+    pub fn ready_ptr(&self, writeable: bool) -> Option<*const u8> {
+        if self.region.sealed().is_published() || self.faulted() {
+            return None;
+        }
+        match (writeable, &self.private) {
+            (true, Some(_)) => Some(self.read),
+            (false, private) if self.populated || private.is_some() => Some(self.read),
+            _ => None,
+        }
     }
 
     /// A pointer R may write through: the first call makes the private copy.
@@ -284,6 +302,35 @@ fn class_for(kind: Kind) -> Option<R_altrep_class_t> {
 /// Whether shared lists are ALTREP objects in this build of R (R >= 4.3).
 pub const LISTS_ARE_ALTREP: bool = cfg!(r_altlist);
 
+/// What `shared_info()` reports of a view, without reading its elements.
+pub struct ViewState {
+    /// Bytes of the node's data (and string table) in the region.
+    pub bytes: u64,
+    /// Strings and lists: elements made as R objects in this process.
+    pub made: Option<u64>,
+    /// A private copy exists (C code asked for a writable pointer).
+    pub private: bool,
+    pub modified: bool,
+}
+
+/// The state of `x` if it is one of mori's views.
+pub fn view_state(x: SEXP) -> Option<ViewState> {
+    let v = view_of(x)?;
+    let kind = v.node.kind;
+    let made = match kind {
+        // SAFETY: x is one of our views of this element type.
+        Kind::String => Some(unsafe { cached::made_count(cached::STRINGS, x, v) }),
+        #[cfg(r_altlist)]
+        Kind::List => Some(unsafe { cached::made_count(cached::LISTS, x, v) }),
+        _ => None,
+    };
+    let bytes = match kind.element_size() {
+        Some(_) => v.shared_bytes().len() as u64,
+        None => v.node.data_len + v.node.aux_len,
+    };
+    Some(ViewState { bytes, made, private: v.private.is_some(), modified: v.is_modified() })
+}
+
 /// Registers every class; called once from `R_init_mori`.
 pub fn register(dll: *mut DllInfo) {
     let pkg = c"mori";
@@ -302,6 +349,7 @@ pub fn register(dll: *mut DllInfo) {
         }
     };
     let _ = CLASSES.set(classes);
+    cached::make_sentinel();
 }
 
 /// The methods every class has.
@@ -316,6 +364,19 @@ unsafe fn set_common_methods(class: R_altrep_class_t) {
         ffi::R_set_altrep_Duplicate_method(class, Some(duplicate));
         ffi::R_set_altrep_Inspect_method(class, Some(inspect));
     }
+}
+
+/// The view behind an object of one of ours, read without a function call,
+/// for methods R calls once per element; `None` when the fast field reads
+/// are unavailable or the view was finalized (take the checked path).
+///
+/// # Safety
+/// `x` must be an ALTREP object of one of mori's classes.
+#[inline(always)]
+pub unsafe fn fast_view<'a>(x: SEXP) -> Option<&'a View> {
+    // SAFETY: data1 of our objects is an external pointer to a boxed View
+    // or, once finalized, NULL.
+    unsafe { rapi::fields::data1_address(x).and_then(|p| p.cast::<View>().as_ref()) }
 }
 
 /// The view behind an object of one of our classes.
@@ -350,7 +411,12 @@ pub fn new_object(region: &Arc<Region>, node_index: u32, slice: Option<(u64, u64
 }
 
 unsafe extern "C" fn length(x: SEXP) -> ffi::R_xlen_t {
+    // Fast path: C loops often ask for the length once per element.
     // SAFETY: R calls this method only on objects of our classes.
+    if let Some(v) = unsafe { fast_view(x) } {
+        return v.length() as ffi::R_xlen_t;
+    }
+    // SAFETY: as above.
     guard(|| Ok(unsafe { view(x) }.length() as ffi::R_xlen_t))
 }
 
@@ -400,6 +466,11 @@ unsafe extern "C" fn unserialize(_class: SEXP, state: SEXP) -> SEXP {
 
 /// A copy that still reads from the region: R writes to it only through a
 /// writable pointer, which gives it its own private pages.
+///
+/// A character view's copy shares the original's string cache: R duplicates
+/// its arguments freely (`match()` copies `x` before hashing it), and a copy
+/// that made its strings afresh would make every string again on each call.
+/// Whichever of the two is edited first takes its own copy of the cache.
 unsafe extern "C" fn duplicate(x: SEXP, _deep: Rboolean) -> SEXP {
     guard(|| {
         // SAFETY: R calls this method only on objects of our classes.
@@ -407,20 +478,19 @@ unsafe extern "C" fn duplicate(x: SEXP, _deep: Rboolean) -> SEXP {
         if v.is_modified() || v.node.kind == Kind::List {
             return Ok(std::ptr::null_mut());
         }
-        let region = v.region.clone();
-        let (node, slice, complete) = (v.node_index, v.slice(), v.complete);
-        let copy = new_object(&region, node, slice)?;
-        // A character view's strings already made carry over (as R's own
-        // duplicate copies the pointers), so they are not made again.
-        // SAFETY: data2 is NULL or a plain STRSXP cache; the copy is ours.
-        unsafe {
-            let cache = ffi::R_altrep_data2(x);
-            if rapi::type_of(x) == SEXPTYPE::STRSXP && cache != rapi::nil() {
-                let mut p = Protector::new();
-                p.protect(copy);
-                ffi::R_set_altrep_data2(copy, ffi::Rf_duplicate(cache));
-                view(copy).complete = complete;
-            }
+        // Allocated before anything below owns a value (R may long-jump).
+        // SAFETY: x is one of our character views.
+        let cache = (v.node.kind == Kind::String).then(|| unsafe { cached::cache(cached::STRINGS, x, v) });
+        let mut p = Protector::new();
+        let copy = p.protect(new_object(&v.region, v.node_index, v.slice())?);
+        if let Some(cache) = cache {
+            // SAFETY: the copy is ours and protected; setting data2 does not allocate.
+            unsafe { ffi::R_set_altrep_data2(copy, cache) };
+            // SAFETY: the copy is one of our views.
+            let c = unsafe { view(copy) };
+            c.complete = v.complete;
+            c.cache_shared = true;
+            v.cache_shared = true;
         }
         Ok(copy)
     })

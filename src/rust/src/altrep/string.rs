@@ -14,19 +14,13 @@ use super::cached::{self, STRINGS};
 use super::{set_common_methods, view};
 
 unsafe extern "C" fn elt(x: SEXP, i: R_xlen_t) -> SEXP {
-    // Fast path, no Rust state touched: a string already made is in the
-    // cache (an empty string there means "not made yet" or ""; both go the
-    // slow way, which answers "" at once).
+    // Fast path, no Rust state touched and no call: a string already made is
+    // in the cache; anything else there is the "not made yet" sentinel.
     // SAFETY: data2 of our character views is NULL or a cache of their length.
-    unsafe {
-        let c = ffi::R_altrep_data2(x);
-        if c != rapi::nil() {
-            let s = *ffi::STRING_PTR_RO(c).offset(i);
-            if s != ffi::R_BlankString {
-                return s;
-            }
-        }
-        elt_slow(x, i)
+    match unsafe { rapi::fields::data2_string(x, i) } {
+        Some(s) if s != cached::unmade_string() => s,
+        // SAFETY: R's arguments, passed on.
+        _ => unsafe { elt_slow(x, i) },
     }
 }
 
