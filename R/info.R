@@ -1,0 +1,103 @@
+#' Describe how an object is shared
+#'
+#' `shared_info(x)` says whether `x` reads from a shared region, which one,
+#' and how much of it this process has touched, without reading `x`'s
+#' elements: describing a shared vector of a million strings makes none of
+#' them. Its `format()` and `print()` methods give a short summary.
+#'
+#' A shared object itself prints exactly like the original: `print(x)` and
+#' `format(x)` show its values, since a shared object is meant to be
+#' indistinguishable from `x` (`identical(share(x), x)`), and base vectors
+#' carry no class through which printing could say more. Use `shared_info()`
+#' (or [shared_regions()] for every region) to see what is shared.
+#'
+#' @param x An R object.
+#' @return An object of class `mori_info`, a list with `shared` (logical),
+#'   `name` (as [shared_name()]), `type`, `length`, `region` (the region's
+#'   name, size in `bytes`, `created`, `views` in this process, `owner`,
+#'   `published`; `NULL` if not shared), `bytes` (the object's own data in
+#'   the region), `made` (strings and lists: elements made as R objects in
+#'   this process so far), `private` (a private copy of the data exists,
+#'   after C code asked for a writable pointer) and `modified`. The last four
+#'   are `NA` where they do not apply (objects that are plain R lists of
+#'   shared elements, as lists are on R < 4.3).
+#' @seealso [shared_regions()], [is_shared()], [memory_usage()]
+#' @examples
+#' x <- share(as.character(1:1e5))
+#' shared_info(x)
+#' invisible(x[1:10])
+#' shared_info(x)$made
+#' shared_info(1:3)
+#' @export
+shared_info <- function(x) {
+  name <- shared_name(x)
+  info <- list(shared = !is.null(name), name = name, type = typeof(x), class = class(x),
+               length = length(x), region = NULL, bytes = NA_real_, made = NA_real_,
+               private = NA, modified = NA)
+  if (!is.null(name)) {
+    regions <- shared_regions()
+    base <- sub("[[#@].*$", "", name)
+    row <- regions[regions$name == base, , drop = FALSE]
+    if (nrow(row) == 1) info$region <- as.list(row)
+    state <- .Call(mori_view_state, x)
+    if (!is.null(state)) {
+      info[c("bytes", "made", "private", "modified")] <- state
+    }
+  }
+  structure(info, class = "mori_info")
+}
+
+#' @rdname shared_info
+#' @param ... Unused.
+#' @export
+format.mori_info <- function(x, ...) {
+  cls <- paste(x$class, collapse = "/")
+  kind <- if (cls %in% c("logical", "integer", "numeric", "complex", "character", "raw", "list")) x$type
+          else paste(x$type, cls)
+  what <- sprintf("%s, %s element%s", kind, format_count(x$length), if (x$length == 1) "" else "s")
+  if (!isTRUE(x$shared)) {
+    return(sprintf("<not shared: %s>", what))
+  }
+  lines <- sprintf("<shared %s>", what)
+  lines <- c(lines, paste0("  name:   ", x$name))
+  r <- x$region
+  if (!is.null(r)) {
+    lines <- c(lines, sprintf(
+      "  region: %s, %s, created %s, %d view%s in this process%s%s",
+      r$name, format_bytes(r$bytes), format(r$created, "%Y-%m-%d %H:%M:%S"), r$views,
+      if (r$views == 1) "" else "s", if (isTRUE(r$owner)) ", made here" else "",
+      if (isTRUE(r$published)) ", published" else ""
+    ))
+  }
+  if (!is.na(x$bytes)) {
+    data <- sprintf("  data:   %s in the region", format_bytes(x$bytes))
+    if (!is.na(x$made)) {
+      unit <- if (identical(x$type, "list")) "elements" else "strings"
+      data <- sprintf("%s; %s of %s %s made in this process", data, format_count(x$made),
+                      format_count(x$length), unit)
+    } else if (isTRUE(x$modified)) {
+      data <- paste0(data, "; modified here (private copy)")
+    } else if (isTRUE(x$private)) {
+      data <- paste0(data, "; private copy-on-write pages, unchanged")
+    } else {
+      data <- paste0(data, ", read in place")
+    }
+    lines <- c(lines, data)
+  }
+  lines
+}
+
+#' @rdname shared_info
+#' @export
+print.mori_info <- function(x, ...) {
+  cat(format(x), sep = "\n")
+  invisible(x)
+}
+
+format_count <- function(n) format(n, big.mark = ",", scientific = FALSE, trim = TRUE)
+
+format_bytes <- function(bytes) {
+  units <- c("B", "KB", "MB", "GB", "TB")
+  k <- max(1, min(length(units), floor(log(max(bytes, 1), 1024)) + 1))
+  if (k == 1) sprintf("%d B", as.integer(bytes)) else sprintf("%.1f %s", bytes / 1024^(k - 1), units[k])
+}
