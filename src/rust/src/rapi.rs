@@ -254,20 +254,21 @@ pub mod fields {
         }
     }
 
-    /// Element `i` of the plain character vector in `data2` of the ALTREP
-    /// object `x`, read without a function call; `None` when `data2` is NULL
-    /// or the layout check failed (the caller then goes the API way).
+    /// Element `i` of the plain character vector or list in `data2` of the
+    /// ALTREP object `x`, read without a function call; `None` when `data2`
+    /// is NULL or the layout check failed (the caller then goes the API way).
     ///
     /// # Safety
     /// `x` must be an ALTREP object whose `data2` is NULL or a plain
-    /// character vector longer than `i`.
+    /// character vector or list longer than `i`.
     #[inline(always)]
-    pub unsafe fn data2_string(x: SEXP, i: isize) -> Option<SEXP> {
+    pub unsafe fn data2_element(x: SEXP, i: isize) -> Option<SEXP> {
         if !VERIFIED.load(Ordering::Relaxed) {
             return None;
         }
         // SAFETY: the offsets were checked against CDR and STRING_PTR_RO at
-        // load; CDR(x) is data2, a character vector with more than i elements.
+        // load (a list's elements sit where a character vector's do); CDR(x)
+        // is data2, a vector with more than i elements.
         unsafe {
             let c = *(x as *const u8).add(CDR_OFFSET).cast::<SEXP>();
             if c == ffi::R_NilValue {

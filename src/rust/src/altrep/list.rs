@@ -5,13 +5,20 @@
 use std::ffi::CStr;
 
 use crate::ffi::{self, DllInfo, R_altrep_class_t, R_xlen_t, SEXP};
+use crate::rapi;
 
 use super::cached::{self, LISTS};
 use super::set_common_methods;
 
 unsafe extern "C" fn elt(x: SEXP, i: R_xlen_t) -> SEXP {
-    // SAFETY: R calls this method only on our list views, with i in range.
-    unsafe { cached::elt::<LISTS>(x, i) }
+    // Fast path, as for strings: an element already made is in the cache
+    // (NULL there means "not made yet", or a NULL element, made again).
+    // SAFETY: data2 of our list views is NULL or a cache of their length.
+    match unsafe { rapi::fields::data2_element(x, i) } {
+        Some(e) if e != rapi::nil() => e,
+        // SAFETY: R calls this method only on our list views, with i in range.
+        _ => unsafe { cached::elt::<LISTS>(x, i) },
+    }
 }
 
 /// # Safety

@@ -17,7 +17,7 @@ unsafe extern "C" fn elt(x: SEXP, i: R_xlen_t) -> SEXP {
     // Fast path, no Rust state touched and no call: a string already made is
     // in the cache; anything else there is the "not made yet" sentinel.
     // SAFETY: data2 of our character views is NULL or a cache of their length.
-    match unsafe { rapi::fields::data2_string(x, i) } {
+    match unsafe { rapi::fields::data2_element(x, i) } {
         Some(s) if s != cached::unmade_string() => s,
         // SAFETY: R's arguments, passed on.
         _ => unsafe { elt_slow(x, i) },
