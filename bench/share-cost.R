@@ -34,82 +34,7 @@ df <- make_df(mb, 5L, seed = 2L)
 cat(sprintf("# vector: %d doubles (%.1f MB); data frame: %d x 5 (%.1f MB); %d reps\n",
             n, mb_of(x), nrow(df), mb_of(df), reps))
 
-# ---------------------------------------------------------------------------
-# The C floor
-
-floor_src <- '
-#define _GNU_SOURCE
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <time.h>
-#include <unistd.h>
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* usage: floor <bytes> <reps> <mode>; mode 0 = fallocate, 1 = fallocate +
-   MAP_POPULATE, 2 = ftruncate only. Prints one time (seconds) per line. */
-int main(int argc, char **argv) {
-  if (argc < 4) return 2;
-  size_t n = strtoull(argv[1], NULL, 10);
-  int reps = atoi(argv[2]), mode = atoi(argv[3]);
-  char *src = malloc(n);
-  if (!src) return 3;
-  for (size_t i = 0; i < n; i++) src[i] = (char)(i * 131u);  /* touch every page */
-  for (int r = 0; r < reps; r++) {
-    double t0 = now();
-    int fd = memfd_create("mori_bench_floor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0) { perror("memfd_create"); return 4; }
-    if (mode == 2) {
-      if (ftruncate(fd, (off_t)n) != 0) { perror("ftruncate"); return 5; }
-    } else {
-      if (fallocate(fd, 0, 0, (off_t)n) != 0) { perror("fallocate"); return 5; }
-    }
-    int flags = MAP_SHARED | (mode == 1 ? MAP_POPULATE : 0);
-    char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, flags, fd, 0);
-    if (p == MAP_FAILED) { perror("mmap"); return 6; }
-    memcpy(p, src, n);
-    double t1 = now();
-    if (p[n / 2] != src[n / 2]) return 7;
-    munmap(p, n);
-    close(fd);
-    printf("%.6f\\n", t1 - t0);
-  }
-  free(src);
-  return 0;
-}
-'
-
-compile_floor <- function() {
-  if (!nzchar(Sys.which("gcc"))) {
-    warning("gcc not found: no floor figures")
-    return(NULL)
-  }
-  dir <- tempfile("mori-floor-")
-  dir.create(dir)
-  src <- file.path(dir, "floor.c")
-  exe <- file.path(dir, "floor")
-  writeLines(floor_src, src)
-  st <- suppressWarnings(system2("gcc", c("-O2", "-o", exe, src), stdout = TRUE, stderr = TRUE))
-  if (!file.exists(exe)) {
-    warning("gcc failed: ", paste(st, collapse = "\n"))
-    return(NULL)
-  }
-  exe
-}
 floor_exe <- compile_floor()
-
-floor_times <- function(bytes, reps, mode) {
-  if (is.null(floor_exe)) return(rep(NA_real_, reps))
-  out <- system2(floor_exe, c(format(bytes, scientific = FALSE), reps, mode), stdout = TRUE)
-  as.numeric(out)
-}
 
 # ---------------------------------------------------------------------------
 # R side
@@ -142,9 +67,9 @@ for (what in c("double vector", "data frame")) {
   for (r in seq_len(reps)) {
     t[r, "share"] <- one_share(obj)
     t[r, "serialize"] <- one_serialize(obj)
-    t[r, "floor"] <- floor_times(payload, 1L, 0L)
-    t[r, "floor_pop"] <- floor_times(payload, 1L, 1L)
-    t[r, "floor_trunc"] <- floor_times(payload, 1L, 2L)
+    t[r, "floor"] <- floor_times(payload, 1L, 0L, floor_exe)
+    t[r, "floor_pop"] <- floor_times(payload, 1L, 1L, floor_exe)
+    t[r, "floor_trunc"] <- floor_times(payload, 1L, 2L, floor_exe)
   }
   med <- apply(t, 2, stats::median)
   rows[[what]] <- data.frame(
