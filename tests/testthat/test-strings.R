@@ -131,7 +131,7 @@ test_that("modifying a shared character vector copies on write", {
 
 test_that("a copy of a character view shares its made strings, and edits stay apart", {
   x <- share(c("a", "", NA, "b", "c"))
-  y <- rlang::duplicate(x, shallow = FALSE)
+  y <- rlang::duplicate(x, shallow = TRUE)
   expect_true(is_shared(y))
   expect_identical(y, c("a", "", NA, "b", "c"))
   # edit the copy: the original is unchanged
@@ -140,7 +140,7 @@ test_that("a copy of a character view shares its made strings, and edits stay ap
   expect_identical(x, c("a", "", NA, "b", "c"))
   expect_true(is_shared(x))
   # edit the original in place while a copy shares its cache: the copy is unchanged
-  z <- rlang::duplicate(x, shallow = FALSE)
+  z <- rlang::duplicate(x, shallow = TRUE)
   x[1] <- "changed"
   expect_identical(x, c("changed", "", NA, "b", "c"))
   expect_identical(z, c("a", "", NA, "b", "c"))
@@ -148,10 +148,33 @@ test_that("a copy of a character view shares its made strings, and edits stay ap
   expect_identical(map_shared(shared_name(z)), c("a", "", NA, "b", "c"))
   # a writable data pointer on a copy does not reach the other view
   w <- share(letters)
-  w2 <- rlang::duplicate(w, shallow = FALSE)
+  w2 <- rlang::duplicate(w, shallow = TRUE)
   w2[] <- toupper(w2)
   expect_identical(w2, LETTERS)
   expect_identical(w, letters)
+})
+
+test_that("a deep copy is a view until every string is made, then a plain vector", {
+  x <- share(c(first = "a", second = NA, third = "\u00e9"))
+  untouched <- rlang::duplicate(x, shallow = FALSE)
+  expect_true(is_shared(untouched))
+  expect_identical(untouched, c(first = "a", second = NA, third = "\u00e9"))
+  # (reading the copy made every string, in the cache it shares with x)
+  x <- share(c(first = "a", second = NA, third = "\u00e9"))
+  invisible(x[[1]])
+  expect_true(is_shared(rlang::duplicate(x, shallow = FALSE)))
+  invisible(x[[2]]); invisible(x[[3]])
+  plain <- rlang::duplicate(x, shallow = FALSE)
+  expect_false(is_shared(plain))
+  expect_identical(plain, c(first = "a", second = NA, third = "\u00e9"))
+  expect_identical(Encoding(plain), Encoding(c("a", NA, "\u00e9")))
+  # a shallow copy (R's before an attribute change) stays shared
+  expect_true(is_shared(rlang::duplicate(x, shallow = TRUE)))
+  tagged <- structure(x, note = "kept")
+  expect_identical(attr(tagged, "note"), "kept")
+  expect_true(is_shared(x))
+  plain[1] <- "z"
+  expect_identical(x[[1]], "a")
 })
 
 test_that("match() through R's internal copy of a shared vector stays right", {

@@ -182,6 +182,15 @@ pub unsafe fn made_count(lists: bool, x: SEXP, v: &View) -> u64 {
     }
 }
 
+/// Whether every element is in the cache already (a scan of the cache).
+///
+/// # Safety
+/// `x` must be one of our views of this element type.
+pub unsafe fn all_made(lists: bool, x: SEXP, v: &View) -> bool {
+    // SAFETY: as for made_count.
+    v.complete || unsafe { made_count(lists, x, v) } == v.length()
+}
+
 /// Makes every element (for a data pointer or before an edit).
 ///
 /// # Safety

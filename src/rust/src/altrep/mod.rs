@@ -471,12 +471,27 @@ unsafe extern "C" fn unserialize(_class: SEXP, state: SEXP) -> SEXP {
 /// its arguments freely (`match()` copies `x` before hashing it), and a copy
 /// that made its strings afresh would make every string again on each call.
 /// Whichever of the two is edited first takes its own copy of the cache.
-unsafe extern "C" fn duplicate(x: SEXP, _deep: Rboolean) -> SEXP {
+/// A deep copy of a character view whose strings are all made is a plain
+/// vector instead: R makes deep copies for its own scratch work (`match()`,
+/// `%in%`, `sort()`), which then reads at plain-vector speed, for what R's
+/// own copy of a plain vector costs. (Shallow copies, which R makes before
+/// changing attributes, stay shared.)
+unsafe extern "C" fn duplicate(x: SEXP, deep: Rboolean) -> SEXP {
     guard(|| {
         // SAFETY: R calls this method only on objects of our classes.
         let v = unsafe { view(x) };
         if v.is_modified() || v.node.kind == Kind::List {
             return Ok(std::ptr::null_mut());
+        }
+        if v.node.kind == Kind::String && deep == Rboolean::TRUE {
+            // SAFETY: x is one of our character views; its cache is a plain
+            // character vector, which Rf_duplicate copies.
+            unsafe {
+                let cache = ffi::R_altrep_data2(x);
+                if cache != rapi::nil() && cached::all_made(cached::STRINGS, x, v) {
+                    return Ok(ffi::Rf_duplicate(cache));
+                }
+            }
         }
         // Allocated before anything below owns a value (R may long-jump).
         // SAFETY: x is one of our character views.
