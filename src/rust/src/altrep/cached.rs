@@ -163,6 +163,19 @@ pub unsafe fn element(lists: bool, x: SEXP, v: &mut View, i: u64) -> Result<SEXP
     }
 }
 
+/// The cache's slots, if it exists.
+///
+/// # Safety
+/// `x` must be one of our views; the slice must not outlive the cache.
+unsafe fn cache_slots<'a>(x: SEXP, v: &View) -> Option<&'a [SEXP]> {
+    // SAFETY: data2 is NULL or a plain vector of SEXPs (a character vector
+    // or a list) of the view's length.
+    unsafe {
+        let c = ffi::R_altrep_data2(x);
+        (c != rapi::nil()).then(|| std::slice::from_raw_parts(ffi::DATAPTR_RO(c).cast::<SEXP>(), v.length() as usize))
+    }
+}
+
 /// How many elements this process has made (for `shared_info()`): counts
 /// the cache, without making anything.
 ///
@@ -172,23 +185,18 @@ pub unsafe fn made_count(lists: bool, x: SEXP, v: &View) -> u64 {
     if v.complete {
         return v.length();
     }
-    // SAFETY: data2 is NULL or a cache of the view's length and type.
-    unsafe {
-        let c = ffi::R_altrep_data2(x);
-        if c == rapi::nil() {
-            return 0;
-        }
-        (0..v.length()).filter(|&i| get(lists, c, i) != unmade(lists)).count() as u64
-    }
+    // SAFETY: as the function's contract says.
+    let slots = unsafe { cache_slots(x, v) }.unwrap_or(&[]);
+    slots.iter().filter(|&&e| e != unmade(lists)).count() as u64
 }
 
-/// Whether every element is in the cache already (a scan of the cache).
+/// Whether every element is in the cache already.
 ///
 /// # Safety
 /// `x` must be one of our views of this element type.
 pub unsafe fn all_made(lists: bool, x: SEXP, v: &View) -> bool {
-    // SAFETY: as for made_count.
-    v.complete || unsafe { made_count(lists, x, v) } == v.length()
+    // SAFETY: as the function's contract says.
+    v.complete || unsafe { cache_slots(x, v) }.is_some_and(|slots| !slots.contains(&unmade(lists)))
 }
 
 /// Makes every element (for a data pointer or before an edit).
