@@ -374,6 +374,10 @@ fn string_flags_of(c: SEXP, bytes: &[u8]) -> u32 {
 /// make each R string once); a string it misses is simply stored again. The
 /// planning and the writing walk use the same table the same way, so they
 /// agree on the size.
+/// Texts already written, by R string: a small two-way set-associative
+/// table, so a column of up to a few thousand distinct values stores each
+/// text once. The planner and the writer run the same sequence through it,
+/// so they agree on every decision.
 struct RecentStrings(Vec<(SEXP, u64)>);
 
 impl RecentStrings {
@@ -383,18 +387,22 @@ impl RecentStrings {
         RecentStrings(vec![(std::ptr::null_mut(), 0); Self::SLOTS])
     }
 
-    fn slot(c: SEXP) -> usize {
-        (c as usize >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - 12) as usize
+    /// The first of the two slots `c` may be in.
+    fn set(c: SEXP) -> usize {
+        ((c as usize >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - 12) as usize) & !1
     }
 
     /// The text offset of `c` if it was stored recently.
     fn find(&self, c: SEXP) -> Option<u64> {
-        let (p, offset) = self.0[Self::slot(c)];
-        (p == c).then_some(offset)
+        let set = Self::set(c);
+        self.0[set..set + 2].iter().find(|(p, _)| *p == c).map(|&(_, offset)| offset)
     }
 
+    /// Remembers `c`; the set's older entry goes.
     fn remember(&mut self, c: SEXP, offset: u64) {
-        self.0[Self::slot(c)] = (c, offset);
+        let set = Self::set(c);
+        self.0[set + 1] = self.0[set];
+        self.0[set] = (c, offset);
     }
 }
 

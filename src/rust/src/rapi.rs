@@ -236,6 +236,28 @@ pub mod fields {
         VERIFIED.store(same, Ordering::Relaxed);
     }
 
+    /// Sets every element of `v`, a character vector R has just allocated,
+    /// to the R string `value`, with plain stores where the layout check
+    /// passed (as R's own allocVector fills a new character vector).
+    ///
+    /// # Safety
+    /// `v` must be a character vector allocated with no R allocation (so no
+    /// garbage collection) since: a new object needs no write barrier.
+    pub unsafe fn fill_new_strings(v: SEXP, value: SEXP) {
+        // SAFETY: per the contract; the offset was checked at load.
+        unsafe {
+            let n = ffi::Rf_xlength(v);
+            if VERIFIED.load(Ordering::Relaxed) {
+                let data = (v as *mut u8).add(DATA_OFFSET).cast::<SEXP>();
+                std::slice::from_raw_parts_mut(data, n as usize).fill(value);
+            } else {
+                for i in 0..n {
+                    ffi::SET_STRING_ELT(v, i, value);
+                }
+            }
+        }
+    }
+
     /// The address held by the external pointer in `data1` of the ALTREP
     /// object `x`; `None` if the layout check failed.
     ///

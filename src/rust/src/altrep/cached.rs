@@ -112,14 +112,17 @@ fn make_string(v: &mut View, i: u64) -> Result<SEXP> {
     let Some((at, len)) = key else {
         return crate::decode::make_char(&layout, v.node_index, &v.node, i);
     };
-    let slot = (at >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - 12) as usize;
+    // A two-way set-associative table: the set's two slots, newest first.
+    let set = ((at >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - 12) as usize) & !1;
     let made = v.made.get_or_insert_with(|| vec![(0, 0, std::ptr::null_mut()); SLOTS].into_boxed_slice());
-    let (seen_at, seen_len, s) = made[slot];
-    if seen_at == at && seen_len == len {
+    if let Some(&(_, _, s)) =
+        made[set..set + 2].iter().find(|&&(seen_at, seen_len, _)| seen_at == at && seen_len == len)
+    {
         return Ok(s);
     }
     let s = crate::decode::make_char(&layout, v.node_index, &v.node, i)?;
-    made[slot] = (at, len, s);
+    made[set + 1] = made[set];
+    made[set] = (at, len, s);
     Ok(s)
 }
 
@@ -136,10 +139,8 @@ pub unsafe fn cache(lists: bool, x: SEXP, v: &View) -> SEXP {
         let n = v.length() as R_xlen_t;
         let c = ffi::Rf_allocVector(cache_type(lists), n);
         if !lists {
-            let unmade = unmade_string();
-            for i in 0..n {
-                ffi::SET_STRING_ELT(c, i, unmade);
-            }
+            // Right after the allocation, before anything else allocates.
+            rapi::fields::fill_new_strings(c, unmade_string());
         }
         ffi::R_set_altrep_data2(x, c);
         c
