@@ -36,6 +36,25 @@ test_that("element access, arithmetic and summaries on views match the original"
   expect_identical(as.integer(share(cases$raw_big)), as.integer(cases$raw_big))
 })
 
+test_that("scattered subsets of views match the original, out-of-range and NA indices included", {
+  cases <- atomic_cases()
+  for (nm in names(cases)) {
+    x <- unclass(cases[[nm]])
+    attributes(x) <- NULL
+    s <- share(x)
+    n <- length(x)
+    idx <- list(
+      int = c(sample.int(max(n, 1), 50, replace = TRUE), NA, n, n + 1L, 1L),
+      dbl = c(as.double(sample.int(max(n, 1), 50, replace = TRUE)) + 0.7, NA, NaN, n + 1, 1e15, 1),
+      long = sample.int(max(n, 1), 5000, replace = TRUE),
+      empty = integer(0)
+    )
+    for (k in names(idx)) {
+      expect_identical(s[idx[[k]]], x[idx[[k]]], label = paste(nm, k))
+    }
+  }
+})
+
 test_that("views survive serialize()/unserialize() in this process", {
   cases <- atomic_cases()
   for (nm in names(cases)) {

@@ -256,19 +256,41 @@ fn gather(v: &super::View, indx: SEXP, k: u64) -> Result<SEXP> {
     let out = unsafe { ffi::Rf_allocVector(ty, k as R_xlen_t) };
     // SAFETY: DATAPTR of a fresh, non-ALTREP vector of k elements.
     let dst = unsafe { ffi::DATAPTR(out) }.cast::<u8>();
-    /// The copy loop for one element type (so each element is one load and
-    /// one store, not a call to memcpy).
+    /// The copy loop for one element type: per index, one load and one
+    /// store with no branch (an index out of range loads element 0 and
+    /// stores NA instead), so the processor keeps many of these random reads
+    /// in flight at once.
     fn copy<T: Copy>(indx: SEXP, k: u64, len: u64, src: *const u8, dst: *mut u8, na: &[u8; 16]) -> bool {
         // SAFETY: `na` holds at least one T (16 bytes); unaligned read.
         let na: T = unsafe { std::ptr::read_unaligned(na.as_ptr().cast::<T>()) };
         let (src, dst) = (src.cast::<T>(), dst.cast::<T>());
-        each_index(indx, k, |i, d| {
-            // R truncates fractional indices; NA (NaN) and out of range give NA.
-            // SAFETY: `d - 1` < len elements of the view's memory (aligned
-            // for T); `i` < k elements of the result.
-            unsafe {
-                let value = if d >= 1.0 && d < len as f64 + 1.0 { *src.add(d as usize - 1) } else { na };
-                *dst.add(i as usize) = value;
+        if len == 0 {
+            // SAFETY: the result has k elements.
+            unsafe { std::slice::from_raw_parts_mut(dst, k as usize) }.fill(na);
+            return true;
+        }
+        index_chunks(indx, k, |at, chunk| {
+            // SAFETY: the result has k elements, of which [at, at + chunk.len()) are this chunk's.
+            let out = unsafe { std::slice::from_raw_parts_mut(dst.add(at as usize), chunk.len()) };
+            // A 1-based index to a 0-based position; anything not in 1..=len
+            // (NA, NaN, zero, negative, too large) becomes >= len.
+            let pick = |j: u64| {
+                let inside = j < len;
+                // SAFETY: the position read is j < len, or 0 (len > 0).
+                let value = unsafe { *src.add(if inside { j as usize } else { 0 }) };
+                if inside {
+                    value
+                } else {
+                    na
+                }
+            };
+            match chunk {
+                // R truncates fractional indices; NA_INTEGER (i32::MIN) and
+                // NaN (cast to 0) land outside.
+                Indices::Int(ix) => out.iter_mut().zip(ix).for_each(|(o, &i)| *o = pick((i as i64 - 1) as u64)),
+                Indices::Real(ix) => {
+                    out.iter_mut().zip(ix).for_each(|(o, &d)| *o = pick((d as i64).wrapping_sub(1) as u64))
+                }
             }
             true
         })
@@ -286,11 +308,26 @@ fn gather(v: &super::View, indx: SEXP, k: u64) -> Result<SEXP> {
     Ok(out)
 }
 
-/// Calls `f(position, index)` for each 1-based index in `indx` (integer or
-/// double; an integer NA becomes NaN), reading them a chunk at a time
-/// without allocating. Stops early, returning false, when `f` does (or the
-/// vector cannot be read).
-fn each_index(indx: SEXP, k: u64, mut f: impl FnMut(u64, f64) -> bool) -> bool {
+/// A chunk of 1-based indices as R holds them.
+enum Indices<'a> {
+    Int(&'a [i32]),
+    Real(&'a [f64]),
+}
+
+impl Indices<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Indices::Int(ix) => ix.len(),
+            Indices::Real(ix) => ix.len(),
+        }
+    }
+}
+
+/// Calls `f(position of the chunk's first index, chunk)` for `indx`
+/// (integer or double) a chunk at a time, read without allocating (a
+/// compact sequence is expanded chunk by chunk). Stops early, returning
+/// false, when `f` does (or the vector cannot be read).
+fn index_chunks(indx: SEXP, k: u64, mut f: impl FnMut(u64, Indices<'_>) -> bool) -> bool {
     const CHUNK: usize = 4096;
     let is_int = rapi::type_of(indx) == ffi::SEXPTYPE::INTSXP;
     let mut buf_i = [0i32; CHUNK];
@@ -310,23 +347,25 @@ fn each_index(indx: SEXP, k: u64, mut f: impl FnMut(u64, f64) -> bool) -> bool {
         if got <= 0 {
             return false;
         }
-        for j in 0..got as usize {
-            let d = if is_int {
-                if buf_i[j] == NA_INTEGER {
-                    f64::NAN
-                } else {
-                    buf_i[j] as f64
-                }
-            } else {
-                buf_d[j]
-            };
-            if !f(i + j as u64, d) {
-                return false;
-            }
+        let chunk = if is_int { Indices::Int(&buf_i[..got as usize]) } else { Indices::Real(&buf_d[..got as usize]) };
+        if !f(i, chunk) {
+            return false;
         }
         i += got as u64;
     }
     true
+}
+
+/// Calls `f(position, index)` for each 1-based index in `indx` (an integer
+/// NA becomes NaN); stops early, returning false, when `f` does.
+fn each_index(indx: SEXP, k: u64, mut f: impl FnMut(u64, f64) -> bool) -> bool {
+    index_chunks(indx, k, |at, chunk| match chunk {
+        Indices::Int(ix) => ix.iter().enumerate().all(|(j, &i)| {
+            let d = if i == NA_INTEGER { f64::NAN } else { i as f64 };
+            f(at + j as u64, d)
+        }),
+        Indices::Real(ix) => ix.iter().enumerate().all(|(j, &d)| f(at + j as u64, d)),
+    })
 }
 
 /// The first index if `indx` (1-based, integer or double) is `first,
