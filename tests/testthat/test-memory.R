@@ -117,3 +117,19 @@ test_that("shared_regions() lists mapped regions of other processes as not owned
   full_gc()
   expect_false(nm %in% shared_regions()$name)
 })
+
+test_that("touching many short shared character vectors costs memory in proportion to them", {
+  # Each character view keeps a small table of the strings it made; it is
+  # sized by the vector's length (it once took ~100 KB per vector).
+  anon_mb <- function() {
+    l <- grep("^Anonymous:", readLines("/proc/self/smaps_rollup"), value = TRUE)
+    as.numeric(gsub("[^0-9]", "", l)) / 1024
+  }
+  l <- share(lapply(1:2e4, function(i) c("x", paste0("v", i))))
+  full_gc()
+  before <- anon_mb()
+  seconds <- vapply(l, function(e) e[[2]], "")
+  grown <- anon_mb() - before
+  expect_identical(seconds, paste0("v", 1:2e4))
+  expect_lt(grown, 100)
+})

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
 use crate::rapi::{self, Protector};
 use crate::region::{self, Region};
+use mori_core::two_way::TwoWay;
 
 /// What the second walk writes for a node.
 enum Item {
@@ -105,7 +106,7 @@ impl Planner {
         let node = match kind {
             Kind::Null => return Ok(self.plan.push_null()?),
             Kind::String => {
-                let mut recent = RecentStrings::new();
+                let mut recent = RecentStrings::new(len);
                 let mut bytes = 0u64;
                 for i in 0..len {
                     // SAFETY: i < length of a character vector.
@@ -374,41 +375,30 @@ fn string_flags_of(c: SEXP, bytes: &[u8]) -> u32 {
 /// make each R string once); a string it misses is simply stored again. The
 /// planning and the writing walk use the same table the same way, so they
 /// agree on the size.
-/// Texts already written, by R string: a small two-way set-associative
-/// table, so a column of up to a few thousand distinct values stores each
-/// text once. The planner and the writer run the same sequence through it,
-/// so they agree on every decision.
-struct RecentStrings(Vec<(SEXP, u64)>);
+/// Texts already written, by R string (the planner and the writer run the
+/// same sequence through it, so they agree on every decision).
+struct RecentStrings(TwoWay<SEXP, u64>);
 
 impl RecentStrings {
-    const SLOTS: usize = 4096;
-
-    fn new() -> RecentStrings {
-        RecentStrings(vec![(std::ptr::null_mut(), 0); Self::SLOTS])
-    }
-
-    /// The first of the two slots `c` may be in.
-    fn set(c: SEXP) -> usize {
-        ((c as usize >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - 12) as usize) & !1
+    fn new(len: u64) -> RecentStrings {
+        RecentStrings(TwoWay::new(len, (std::ptr::null_mut(), 0)))
     }
 
     /// The text offset of `c` if it was stored recently.
     fn find(&self, c: SEXP) -> Option<u64> {
-        let set = Self::set(c);
-        self.0[set..set + 2].iter().find(|(p, _)| *p == c).map(|&(_, offset)| offset)
+        self.0.find(c as usize >> 4, c)
     }
 
-    /// Remembers `c`; the set's older entry goes.
     fn remember(&mut self, c: SEXP, offset: u64) {
-        let set = Self::set(c);
-        self.0[set + 1] = self.0[set];
-        self.0[set] = (c, offset);
+        self.0.insert(c as usize >> 4, c, offset);
     }
 }
 
 fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<Item = SEXP>) {
     let base = plan.data_offset(node) as usize;
-    let mut recent = RecentStrings::new();
+    // Sized as the planner's table was (the same length), so that both make
+    // the same decisions.
+    let mut recent = RecentStrings::new(plan.node(node).length);
     let mut offset = 0u64;
     for (i, c) in chars.enumerate() {
         if rapi::is_na_string(c) {

@@ -12,6 +12,7 @@ use mori_core::layout::{Kind, StringEntry};
 use crate::error::{guard, Result};
 use crate::ffi::{self, R_xlen_t, Rboolean, SEXP, SEXPTYPE};
 use crate::rapi;
+use mori_core::two_way::TwoWay;
 
 use super::{view, View};
 
@@ -103,26 +104,21 @@ fn make(lists: bool, v: &mut View, i: u64) -> Result<SEXP> {
 /// Makes string `i`, or reuses the R string made for the same text: a column
 /// of few distinct values makes each one once.
 fn make_string(v: &mut View, i: u64) -> Result<SEXP> {
-    const SLOTS: usize = 4096;
     let layout = v.region.layout();
     let key = match layout.string(v.node_index, &v.node, i)? {
         StringEntry::Text { bytes, .. } if !bytes.is_empty() => Some((bytes.as_ptr() as usize, bytes.len())),
         _ => None,
     };
-    let Some((at, len)) = key else {
+    let Some(key) = key else {
         return crate::decode::make_char(&layout, v.node_index, &v.node, i);
     };
-    // A two-way set-associative table: the set's two slots, newest first.
-    let set = ((at >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - 12) as usize) & !1;
-    let made = v.made.get_or_insert_with(|| vec![(0, 0, std::ptr::null_mut()); SLOTS].into_boxed_slice());
-    if let Some(&(_, _, s)) =
-        made[set..set + 2].iter().find(|&&(seen_at, seen_len, _)| seen_at == at && seen_len == len)
-    {
+    let length = v.length();
+    let made = v.made.get_or_insert_with(|| Box::new(TwoWay::new(length, ((0, 0), std::ptr::null_mut()))));
+    if let Some(s) = made.find(key.0 >> 3, key) {
         return Ok(s);
     }
     let s = crate::decode::make_char(&layout, v.node_index, &v.node, i)?;
-    made[set + 1] = made[set];
-    made[set] = (at, len, s);
+    made.insert(key.0 >> 3, key, s);
     Ok(s)
 }
 

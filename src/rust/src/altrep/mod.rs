@@ -51,7 +51,7 @@ pub struct View {
     /// Strings: R strings made recently, by the address and length of their
     /// text in the region (entries may share a text), so a repeated string is
     /// made once. Each one is also in the `data2` cache, which keeps it alive.
-    pub made: Option<Box<[(usize, usize, SEXP)]>>,
+    pub made: Option<Box<mori_core::two_way::TwoWay<(usize, usize), SEXP>>>,
     /// Strings and lists: the `data2` cache holds every element.
     pub complete: bool,
     /// Strings and lists: an element was replaced in place.
