@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use mori_core::layout::{node_flags, string_flags, Kind, Plan};
 use mori_core::stats::{DoubleStats, IntStats, Stored, STATS_SIZE};
+use mori_core::two_way::TwoWay;
 
 use crate::decode::MAX_DEPTH;
 use crate::error::{Error, Result};
 use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
 use crate::rapi::{self, Protector};
 use crate::region::{self, Region};
-use mori_core::two_way::TwoWay;
 
 /// What the second walk writes for a node.
 enum Item {
@@ -368,15 +368,13 @@ fn string_flags_of(c: SEXP, bytes: &[u8]) -> u32 {
     (encoding << string_flags::ENCODING_SHIFT) | ascii
 }
 
-/// Writes a character node from a sequence of CHARSXPs.
-/// R keeps one CHARSXP per distinct string, so a repeated string is a
-/// repeated pointer. A small direct-mapped table of recently seen pointers
-/// lets a column of few distinct values store each text once (and readers
-/// make each R string once); a string it misses is simply stored again. The
-/// planning and the writing walk use the same table the same way, so they
-/// agree on the size.
-/// Texts already written, by R string (the planner and the writer run the
-/// same sequence through it, so they agree on every decision).
+/// Texts already written, by R string. R keeps one CHARSXP per distinct
+/// string, so a repeated string is a repeated pointer: this small table of
+/// recently seen pointers lets a column of few distinct values store each
+/// text once (and readers make each R string once); a string it misses is
+/// simply stored again. The planning and the writing walk run the same
+/// sequence through tables of the same size, so they agree on every
+/// decision, and so on the size.
 struct RecentStrings(TwoWay<SEXP, u64>);
 
 impl RecentStrings {
@@ -394,6 +392,7 @@ impl RecentStrings {
     }
 }
 
+/// Writes a character node from a sequence of CHARSXPs.
 fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<Item = SEXP>) {
     let base = plan.data_offset(node) as usize;
     // Sized as the planner's table was (the same length), so that both make

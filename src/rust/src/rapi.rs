@@ -193,8 +193,8 @@ pub fn raw_bytes<'a>(v: SEXP) -> &'a [u8] {
 }
 
 /// Direct reads of R object fields, for the one path where a function call
-/// per element is most of the cost: the views' `Elt` methods, which R calls
-/// once per element when C code walks a vector. The offsets are those of R's
+/// per element is most of the cost: the views' `Elt`, `Length` and `Dataptr`
+/// methods, which R calls once per element when C code walks a vector. The offsets are those of R's
 /// `SEXPREC`/`VECTOR_SEXPREC` on 64-bit builds (unchanged since R 3.5);
 /// [`check_layout`] verifies them against R's own accessors at load time, and
 /// the callers take their API path if they differ.
@@ -214,6 +214,26 @@ pub mod fields {
 
     static VERIFIED: AtomicBool = AtomicBool::new(false);
 
+    /// The pointer-sized field `offset` bytes into the object `x`.
+    ///
+    /// # Safety
+    /// `x` must be an R object with a pointer field at that offset.
+    #[inline(always)]
+    unsafe fn field(x: SEXP, offset: usize) -> SEXP {
+        // SAFETY: per the contract.
+        unsafe { *(x as *const u8).add(offset).cast::<SEXP>() }
+    }
+
+    /// Where the elements of the plain character vector or list `v` start.
+    ///
+    /// # Safety
+    /// `v` must be a plain (non-ALTREP) character vector or list.
+    #[inline(always)]
+    unsafe fn elements(v: SEXP) -> *mut SEXP {
+        // SAFETY: per the contract, the elements follow the vector header.
+        unsafe { (v as *mut u8).add(DATA_OFFSET).cast::<SEXP>() }
+    }
+
     /// Compares the offsets with R's accessors on objects made for the test.
     pub fn check_layout() {
         // SAFETY: allocations of two small objects, protected while read; the
@@ -224,9 +244,8 @@ pub mod fields {
             let cell = ffi::Rf_protect(ffi::Rf_cons(v, ffi::R_NilValue));
             let marker = cell as *mut std::os::raw::c_void;
             let ext = ffi::Rf_protect(ffi::R_MakeExternalPtr(marker, ffi::R_NilValue, ffi::R_NilValue));
-            let field = |x: SEXP, offset: usize| *(x as *const u8).add(offset).cast::<SEXP>();
             let same = std::mem::size_of::<usize>() == 8
-                && (v as *const u8).add(DATA_OFFSET) as *const SEXP == ffi::STRING_PTR_RO(v)
+                && elements(v) as *const SEXP == ffi::STRING_PTR_RO(v)
                 && field(cell, CAR_OFFSET) == ffi::CAR(cell)
                 && field(cell, CDR_OFFSET) == ffi::CDR(cell)
                 && field(ext, CAR_OFFSET) as *mut std::os::raw::c_void == ffi::R_ExternalPtrAddr(ext);
@@ -248,8 +267,7 @@ pub mod fields {
         unsafe {
             let n = ffi::Rf_xlength(v);
             if VERIFIED.load(Ordering::Relaxed) {
-                let data = (v as *mut u8).add(DATA_OFFSET).cast::<SEXP>();
-                std::slice::from_raw_parts_mut(data, n as usize).fill(value);
+                std::slice::from_raw_parts_mut(elements(v), n as usize).fill(value);
             } else {
                 for i in 0..n {
                     ffi::SET_STRING_ELT(v, i, value);
@@ -270,10 +288,7 @@ pub mod fields {
         }
         // SAFETY: the offsets were checked against CAR and R_ExternalPtrAddr
         // at load; CAR(x) is data1, whose CAR is the address.
-        unsafe {
-            let ext = *(x as *const u8).add(CAR_OFFSET).cast::<SEXP>();
-            Some(*(ext as *const u8).add(CAR_OFFSET).cast::<*mut std::os::raw::c_void>())
-        }
+        unsafe { Some(field(field(x, CAR_OFFSET), CAR_OFFSET).cast::<std::os::raw::c_void>()) }
     }
 
     /// Element `i` of the plain character vector or list in `data2` of the
@@ -292,11 +307,11 @@ pub mod fields {
         // load (a list's elements sit where a character vector's do); CDR(x)
         // is data2, a vector with more than i elements.
         unsafe {
-            let c = *(x as *const u8).add(CDR_OFFSET).cast::<SEXP>();
+            let c = field(x, CDR_OFFSET);
             if c == ffi::R_NilValue {
                 return None;
             }
-            Some(*(c as *const u8).add(DATA_OFFSET).cast::<SEXP>().offset(i))
+            Some(*elements(c).offset(i))
         }
     }
 }

@@ -8,11 +8,11 @@ use std::os::raw::c_void;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use mori_core::layout::{Kind, StringEntry};
+use mori_core::two_way::TwoWay;
 
 use crate::error::{guard, Result};
 use crate::ffi::{self, R_xlen_t, Rboolean, SEXP, SEXPTYPE};
 use crate::rapi;
-use mori_core::two_way::TwoWay;
 
 use super::{view, View};
 

@@ -483,15 +483,10 @@ unsafe extern "C" fn duplicate(x: SEXP, deep: Rboolean) -> SEXP {
         if v.is_modified() || v.node.kind == Kind::List {
             return Ok(std::ptr::null_mut());
         }
-        if v.node.kind == Kind::String && deep == Rboolean::TRUE {
-            // SAFETY: x is one of our character views; its cache is a plain
-            // character vector, which Rf_duplicate copies.
-            unsafe {
-                let cache = ffi::R_altrep_data2(x);
-                if cache != rapi::nil() && cached::all_made(cached::STRINGS, x, v) {
-                    return Ok(ffi::Rf_duplicate(cache));
-                }
-            }
+        // SAFETY: x is one of our character views; when all its strings are
+        // made, its cache exists and is a plain character vector.
+        if v.node.kind == Kind::String && deep == Rboolean::TRUE && unsafe { cached::all_made(cached::STRINGS, x, v) } {
+            return Ok(unsafe { ffi::Rf_duplicate(ffi::R_altrep_data2(x)) });
         }
         // Allocated before anything below owns a value (R may long-jump).
         // SAFETY: x is one of our character views.
