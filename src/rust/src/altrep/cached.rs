@@ -213,10 +213,14 @@ unsafe fn complete(lists: bool, x: SEXP, v: &mut View) -> Result<SEXP> {
 }
 
 /// The `Elt` method's slow path: checks, makes and caches element `i`.
+/// Out of line and `extern "C"` (it cannot unwind: `guard` catches panics),
+/// so the fast paths in `string` and `list` stay a few instructions and
+/// reach it by a tail jump, with no unwinding pad.
 ///
 /// # Safety
 /// R calls the methods only on our objects, with `i` in range.
-pub unsafe fn elt<const LIST: bool>(x: SEXP, i: R_xlen_t) -> SEXP {
+#[inline(never)]
+pub unsafe extern "C" fn elt<const LIST: bool>(x: SEXP, i: R_xlen_t) -> SEXP {
     guard(|| {
         // SAFETY: as the function's contract says.
         unsafe {

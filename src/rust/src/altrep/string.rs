@@ -20,15 +20,8 @@ unsafe extern "C" fn elt(x: SEXP, i: R_xlen_t) -> SEXP {
     match unsafe { rapi::fields::data2_element(x, i) } {
         Some(s) if s != cached::unmade_string() => s,
         // SAFETY: R's arguments, passed on.
-        _ => unsafe { elt_slow(x, i) },
+        _ => unsafe { cached::elt::<STRINGS>(x, i) },
     }
-}
-
-/// Kept out of line so the fast path above stays a few instructions.
-#[inline(never)]
-unsafe fn elt_slow(x: SEXP, i: R_xlen_t) -> SEXP {
-    // SAFETY: called by `elt` with R's arguments.
-    unsafe { cached::elt::<STRINGS>(x, i) }
 }
 
 unsafe extern "C" fn no_na(x: SEXP) -> i32 {
