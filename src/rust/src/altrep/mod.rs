@@ -436,7 +436,7 @@ unsafe extern "C" fn serialized_state(x: SEXP) -> SEXP {
         unsafe {
             let state = p.protect(ffi::Rf_allocVector(SEXPTYPE::STRSXP, 2));
             ffi::SET_STRING_ELT(state, 0, ffi::STRING_ELT(rapi::scalar_string(&name), 0));
-            ffi::SET_STRING_ELT(state, 1, ffi::STRING_ELT(rapi::scalar_string(&host), 0));
+            ffi::SET_STRING_ELT(state, 1, ffi::STRING_ELT(rapi::scalar_string(host), 0));
             Ok(state)
         }
     })
@@ -530,7 +530,9 @@ unsafe extern "C" fn inspect(
 }
 
 /// This machine's boot identity as carried in references: 8 bytes of it in
-/// hex are plenty to tell machines (and boots) apart.
-fn host_tag() -> String {
-    os::host_id()[..8].iter().map(|b| format!("{b:02x}")).collect()
+/// hex are plenty to tell machines (and boots) apart. Made once: every
+/// reference written or read carries it.
+fn host_tag() -> &'static str {
+    static TAG: OnceLock<String> = OnceLock::new();
+    TAG.get_or_init(|| os::host_id()[..8].iter().map(|b| format!("{b:02x}")).collect())
 }
