@@ -1,5 +1,14 @@
 # Helpers shared by the test files.
 
+# The tests start callr children (processx) and fork mclapply children
+# (parallel) in one process. processx's SIGCHLD handler does not pass on
+# signals for children that are not its own, so parallel never learns that
+# its forked children ended and, at exit, waits 10 s before giving up with
+# "Error while shutting down parallel: unable to terminate some child
+# processes" (r-lib/processx#236). This setting makes processx call the
+# handler it replaced.
+Sys.setenv(PROCESSX_NOTIFY_OLD_SIGCHLD = "true")
+
 # The memfd file name behind a region name: "/mori_<pid>_<serial>_<fd>[path]"
 # -> "mori_<pid>_<serial>".
 memfd_file <- function(name) {
