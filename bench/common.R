@@ -187,6 +187,63 @@ floor_times <- function(bytes, reps, mode, floor_exe) {
 }
 
 # ---------------------------------------------------------------------------
+# The floor of per-element access to any ALTREP character vector: a minimal
+# ALTSTRING class (compiled on the fly with R CMD SHLIB) whose Elt method is
+# one load from a plain vector's elements. R calls Elt once per element
+# (STRING_ELT -> ALTSTRING_ELT -> method), so what a loop like x == "a"
+# costs on it is the dispatch alone. One floor object at a time.
+
+altrep_floor_src <- '
+#include <R.h>
+#include <Rinternals.h>
+#include <R_ext/Altrep.h>
+#include <R_ext/Rdynload.h>
+
+static R_altrep_class_t floor_class;
+static const SEXP *floor_elts;
+static SEXP floor_kept;
+
+static R_xlen_t floor_length(SEXP x) { return XLENGTH(R_altrep_data1(x)); }
+static SEXP floor_elt(SEXP x, R_xlen_t i) { return floor_elts[i]; }
+
+SEXP floor_view(SEXP v) {
+  if (TYPEOF(v) != STRSXP || ALTREP(v)) error("a plain character vector is needed");
+  if (floor_kept) R_ReleaseObject(floor_kept);
+  R_PreserveObject(floor_kept = v);
+  floor_elts = STRING_PTR_RO(v);
+  return R_new_altrep(floor_class, v, R_NilValue);
+}
+
+static const R_CallMethodDef floor_calls[] = {
+  {"floor_view", (DL_FUNC) &floor_view, 1}, {NULL, NULL, 0}};
+
+void R_init_altrep_floor(DllInfo *dll) {
+  floor_class = R_make_altstring_class("floor_string", "altrep_floor", dll);
+  R_set_altrep_Length_method(floor_class, floor_length);
+  R_set_altstring_Elt_method(floor_class, floor_elt);
+  R_registerRoutines(dll, NULL, floor_calls, NULL, NULL);
+}
+'
+
+# Path of the compiled floor library, or NULL (with a warning) if it cannot
+# be built. Load it with dyn.load() and make a view with
+# .Call("floor_view", plain_character_vector).
+compile_altrep_floor <- function() {
+  dir <- tempfile("mori-altrep-floor-")
+  dir.create(dir)
+  src <- file.path(dir, "altrep_floor.c")
+  writeLines(altrep_floor_src, src)
+  r <- file.path(R.home("bin"), "R")
+  st <- suppressWarnings(system2(r, c("CMD", "SHLIB", shQuote(src)), stdout = TRUE, stderr = TRUE))
+  so <- file.path(dir, paste0("altrep_floor", .Platform$dynlib.ext))
+  if (!file.exists(so)) {
+    warning("R CMD SHLIB failed: no ALTREP floor figures\n", paste(st, collapse = "\n"))
+    return(NULL)
+  }
+  so
+}
+
+# ---------------------------------------------------------------------------
 # Data
 
 # A data frame of `ncol` double columns totalling about `mb` MB.

@@ -13,7 +13,9 @@
 #    and on the shared view, in the owner process and in a worker that
 #    received it: the first call (on a shared view it makes the strings it
 #    touches) and repeated calls (best of 5 batches of 5 calls, per call);
-#    ratio shared / plain.
+#    ratio shared / plain. Then x == "a" one call at a time (after gc()),
+#    beside a minimal ALTREP class whose Elt is one load: the floor of R's
+#    per-element dispatch, which any ALTREP character vector pays.
 #
 # Scale with MORI_BENCH_SCALE (default 1; e.g. 0.2 for a quick run) which
 # multiplies every count. Times are medians of MORI_BENCH_REPS (default 3).
@@ -156,6 +158,33 @@ owner_plain <- time_ops(xa, tbl, ops)
 owner_shared <- time_ops(sxa, tbl, ops)
 worker_plain <- rs$run(function(x, tbl, ops, f) f(x, tbl, ops), list(xa, tbl, ops, time_ops))
 worker_shared <- rs$run(function(x, tbl, ops, f) f(x, tbl, ops), list(sxa, tbl, ops, time_ops))
+
+# 2b. x == "a" one call at a time, each after gc() so that no collection
+# falls inside the timed call (the batches above include collections, as a
+# loop would), beside the floor of any ALTREP character vector: a minimal
+# class whose Elt is one load (common.R). Times in seconds from Sys.time().
+single_eq <- function(x, s, floor_so, n = 21L) {
+  one <- function(y) {
+    invisible(y == "a")  # makes a shared view's strings; not timed
+    t <- vapply(seq_len(n), function(i) {
+      invisible(gc(FALSE))
+      t0 <- Sys.time()
+      y == "a"
+      as.numeric(Sys.time()) - as.numeric(t0)
+    }, 0)
+    c(median = stats::median(t), min = min(t))
+  }
+  fl <- NULL
+  if (!is.null(floor_so)) {
+    dyn.load(floor_so)
+    fl <- .Call("floor_view", x, PACKAGE = "altrep_floor")
+    stopifnot(identical(fl == "a", x == "a"), identical(s == "a", x == "a"))
+  }
+  rbind(plain = one(x), shared = one(s), floor = if (is.null(fl)) c(NA, NA) else one(fl))
+}
+floor_so <- compile_altrep_floor()
+eq_owner <- single_eq(xa, sxa, floor_so)
+eq_worker <- rs$run(function(x, s, so, f) f(x, s, so), list(xa, sxa, floor_so, single_eq))
 rs$close()
 stopifnot(identical(owner_plain$value, owner_shared$value),
           identical(worker_plain$value, worker_shared$value))
@@ -165,6 +194,17 @@ tab2 <- data.frame(op = owner_plain$op, call = owner_plain$call,
 tab2$owner_ratio <- ratio(tab2$owner_shared_s, tab2$owner_plain_s)
 tab2$worker_ratio <- ratio(tab2$worker_shared_s, tab2$worker_plain_s)
 print_table(tab2, sprintf("2. element access on %d strings (s); ratio = shared / plain", n_access))
+tab2b <- do.call(rbind, lapply(c("owner", "worker"), function(where) {
+  m <- if (where == "owner") eq_owner else eq_worker
+  data.frame(where = where, stat = colnames(m), plain_s = m["plain", ], shared_s = m["shared", ],
+             floor_s = m["floor", ], row.names = NULL)
+}))
+tab2b$shared_over_plain <- ratio(tab2b$shared_s, tab2b$plain_s)
+tab2b$floor_over_plain <- ratio(tab2b$floor_s, tab2b$plain_s)
+tab2b$shared_over_floor <- ratio(tab2b$shared_s, tab2b$floor_s)
+print_table(tab2b, paste0("2b. x == \"a\", single calls after gc() (s): plain, shared, and the floor ",
+                          "of any ALTREP character vector (Elt = one load)"))
 
 write_results(tab1, "strings-and-frames-open")
 write_results(tab2, "strings-and-frames-access")
+write_results(tab2b, "strings-and-frames-eq-floor")
