@@ -140,7 +140,7 @@ pub fn make_char(layout: &Layout, index: u32, node: &Node, i: u64) -> Result<SEX
     unsafe {
         match entry {
             StringEntry::Na => Ok(ffi::R_NaString),
-            StringEntry::Text { bytes, .. } if bytes.is_empty() => Ok(ffi::R_BlankString),
+            StringEntry::Text { bytes: [], .. } => Ok(ffi::R_BlankString),
             StringEntry::Text { bytes, encoding, ascii } => {
                 if bytes.contains(&0) {
                     return Err(Error::Message(format!(

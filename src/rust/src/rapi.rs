@@ -245,7 +245,7 @@ pub mod fields {
             let marker = cell as *mut std::os::raw::c_void;
             let ext = ffi::Rf_protect(ffi::R_MakeExternalPtr(marker, ffi::R_NilValue, ffi::R_NilValue));
             let same = std::mem::size_of::<usize>() == 8
-                && elements(v) as *const SEXP == ffi::STRING_PTR_RO(v)
+                && std::ptr::eq(elements(v), ffi::STRING_PTR_RO(v))
                 && field(cell, CAR_OFFSET) == ffi::CAR(cell)
                 && field(cell, CDR_OFFSET) == ffi::CDR(cell)
                 && field(ext, CAR_OFFSET) as *mut std::os::raw::c_void == ffi::R_ExternalPtrAddr(ext);

@@ -13,17 +13,11 @@ fn is_r_na(x: f64) -> bool {
 }
 
 /// An x87 80-bit accumulator, as R's `LDOUBLE s += x[i]` on x86_64.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct ExtendedSum {
     /// The accumulator's 10 bytes (x87 extended format), kept in memory
     /// between chunks.
     bytes: [u8; 10],
-}
-
-impl Default for ExtendedSum {
-    fn default() -> Self {
-        ExtendedSum { bytes: [0; 10] }
-    }
 }
 
 impl ExtendedSum {
