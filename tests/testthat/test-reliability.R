@@ -383,6 +383,45 @@ test_that("truncating a published region's file does not kill its readers", {
   expect_match(bg$get_result(), "truncated", all = TRUE)
 })
 
+test_that("a published region truncated after a reader used it: clean errors, no silent zeros", {
+  skip_on_cran()
+  skip_if_not_installed("callr")
+  # The reader has used both vectors before the truncation: the doubles'
+  # data pointer was handed out (later hand-outs skip the file check for a
+  # millisecond), one string was made (the others are made on first touch,
+  # each read guarded without a file check).
+  dname <- paste0(rel_tag, "_trd")
+  sname <- paste0(rel_tag, "_trs")
+  d <- share(as.double(1:1e6), name = dname)
+  s <- share(rep(c("a", "b", "c"), length.out = 3e5), name = sname)
+  on.exit({
+    unshare(dname)
+    unshare(sname)
+  }, add = TRUE)
+  bg <- callr::r_bg(function(dname, sname) {
+    y <- mori::map_shared(dname)
+    z <- mori::map_shared(sname)
+    before <- c(sum(y * 1), z[1])
+    cat("mapped\n")
+    while (!file.exists(paste0("/tmp/", dname, ".go"))) Sys.sleep(0.05)
+    after <- function(expr) tryCatch({
+      v <- force(expr)
+      paste("no error:", paste(utils::head(v, 3), collapse = " "))
+    }, error = function(e) conditionMessage(e))
+    c(before, after(sum(y * 1)), after(c(y, 1)), after(z == "a"))
+  }, args = list(dname = dname, sname = sname), libpath = .libPaths(), stdout = "|")
+  on.exit(bg$kill(), add = TRUE)
+  expect_equal(rel_line(bg), "mapped")
+  for (n in c(dname, sname)) system2("truncate", c("-s", "0", file.path("/dev/shm", paste0("mori.", n))))
+  file.create(paste0("/tmp/", dname, ".go"))
+  on.exit(unlink(paste0("/tmp/", dname, ".go")), add = TRUE)
+  bg$wait(20000)
+  expect_equal(bg$get_exit_status(), 0)
+  out <- bg$get_result()
+  expect_equal(out[1:2], c(format(sum(as.double(1:1e6)), digits = 15), "a"))
+  expect_match(out[3:5], "truncated", all = TRUE)
+})
+
 # --- 5. fork safety ------------------------------------------------------------------
 
 test_that("mclapply children that touch, copy, modify and collect shared objects never free the parent's regions", {

@@ -206,6 +206,7 @@ unsafe fn complete(lists: bool, x: SEXP, v: &mut View) -> Result<SEXP> {
             for i in 0..v.length() {
                 element(lists, x, v, i)?;
             }
+            v.reads_intact()?;
             v.complete = true;
         }
         Ok(cache(lists, x, v))
@@ -227,7 +228,7 @@ pub unsafe extern "C" fn elt<const LIST: bool>(x: SEXP, i: R_xlen_t) -> SEXP {
             let v = view(x);
             assert!(i >= 0 && (i as u64) < v.length(), "element index out of range");
             let value = element(LIST, x, v, i as u64)?;
-            v.intact()?;
+            v.reads_intact()?;
             Ok(value)
         }
     })

@@ -91,17 +91,33 @@ impl View {
         self.length
     }
 
-    /// An error once a read found the (published) region truncated under
-    /// us: the pages that vanished read as zeros, so nothing read since can
-    /// be trusted.
+    /// An error once the (published) region was found truncated under us:
+    /// the pages that vanished read as zeros, so nothing read since can be
+    /// trusted. For a published region this asks the kernel for the file's
+    /// size (a system call): for calls that hand out or scan a whole vector.
     pub fn intact(&self) -> Result<()> {
-        if self.region.sealed().truncated() || self.faulted() {
-            return Err(Error::Message(format!(
-                "shared region '{}' was truncated by another process while this one read it",
-                self.region.name
-            )));
+        if self.region.sealed().truncated() {
+            return Err(self.truncated_error());
+        }
+        self.reads_intact()
+    }
+
+    /// `intact` without the system call, for per-element reads: an error once
+    /// a read of this view hit a page truncated away (the SIGBUS guard saw
+    /// it). A file check per element made the first touch of 2e6 strings of
+    /// a published region 14x slower.
+    pub fn reads_intact(&self) -> Result<()> {
+        if self.faulted() {
+            return Err(self.truncated_error());
         }
         Ok(())
+    }
+
+    fn truncated_error(&self) -> Error {
+        Error::Message(format!(
+            "shared region '{}' was truncated by another process while this one read it",
+            self.region.name
+        ))
     }
 
     /// Whether a read of this view already hit a page truncated away (no
@@ -168,9 +184,10 @@ impl View {
 
     /// The data pointer handed out before, when handing it out again needs no
     /// work and no check that can fail: C code such as `c()` asks for it once
-    /// per element. `None`: take the checked path.
+    /// per element. `None`: take the checked path (also when a published
+    /// region's file has not been checked within the last millisecond).
     pub fn ready_ptr(&self, writeable: bool) -> Option<*const u8> {
-        if self.region.sealed().is_published() || self.faulted() {
+        if self.faulted() || !self.region.sealed().checked_recently() {
             return None;
         }
         match (writeable, &self.private) {
