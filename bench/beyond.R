@@ -149,6 +149,25 @@ published <- share(x[1:1e6], name = pname)
 plain_bytes <- serialize(x[1:1e6], NULL)
 add("6 published regions", "open 1e6 doubles by name (vs unserialize a copy)",
     per_call(function() unserialize(plain_bytes)), per_call(function() map_shared(pname)), "s")
+# Reading a published region costs what reading an ordinary one does,
+# although its file (unlike a sealed memory file) could be truncated: the
+# file is checked when a whole-vector pointer is handed out, at most once
+# per clock tick, and per-element reads rely on the SIGBUS guard.
+ordinary <- share(x[1:1e6])
+add("6 published regions", "c(x, 1), 1e6 doubles: ordinary region vs published",
+    per_call(function() c(ordinary, 1)), per_call(function() c(published, 1)), "s")
+pchr <- paste0(pname, "_chr")
+chr <- rep(c("a", sprintf("v%03d", 1:999)), length.out = 2e6)
+chr_ordinary <- share(chr)
+chr_published <- share(chr, name = pchr)
+first_touch <- function(nm) per_call(function() {
+  y <- map_shared(nm)
+  y == "a"
+}, 0)
+add("6 published regions", "first x == \"a\" on 2e6 strings opened by name: ordinary vs published",
+    first_touch(shared_name(chr_ordinary)), first_touch(pchr), "s")
+rm(chr_ordinary, chr_published, ordinary)
+unshare(pchr)
 unshare(pname)
 
 # 7. Memory you can see: two workers each reading the 200 MB column
