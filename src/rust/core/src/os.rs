@@ -839,10 +839,10 @@ mod tests {
         let r = w.seal().unwrap();
         let reader = SealedRegion::open_published(&name).unwrap();
         assert_eq!(reader.bytes()[2 * 4096 + 5], 7);
-        // Fresh only after a check found the file whole, and not for long.
+        // Fresh only after a check found the file whole, and not for long
+        // (a clock tick may fall between the two calls: allow a retry).
         assert!(!reader.checked_recently());
-        assert!(!reader.truncated());
-        assert!(reader.checked_recently());
+        assert!((0..3).any(|_| !reader.truncated() && reader.checked_recently()));
         std::thread::sleep(std::time::Duration::from_millis(10));
         assert!(!reader.checked_recently());
         std::fs::OpenOptions::new().write(true).open(published_path(&name)).unwrap().set_len(4096).unwrap();

@@ -185,7 +185,7 @@ impl View {
     /// The data pointer handed out before, when handing it out again needs no
     /// work and no check that can fail: C code such as `c()` asks for it once
     /// per element. `None`: take the checked path (also when a published
-    /// region's file has not been checked within the last millisecond).
+    /// region's file was not checked within the current clock tick).
     pub fn ready_ptr(&self, writeable: bool) -> Option<*const u8> {
         if self.faulted() || !self.region.sealed().checked_recently() {
             return None;
