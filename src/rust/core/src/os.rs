@@ -13,7 +13,6 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// Why an OS operation on a region failed.
@@ -301,23 +300,6 @@ pub struct SealedRegion {
     map: Mapping,
     /// A published region (a plain file another process could truncate).
     published: bool,
-    /// When `truncated` last found the file whole (`monotonic_ns`), for
-    /// `checked_recently`.
-    checked_at_ns: AtomicU64,
-}
-
-/// How long a published region's file check stays fresh for `checked_recently`.
-const FILE_CHECK_FRESH_NS: u64 = 1_000_000;
-
-/// Nanoseconds on the kernel's coarse monotonic clock (never 0). It reads a
-/// value the kernel keeps in memory, a few nanoseconds where `Instant::now`
-/// costs 25 (it is asked once per element by `c()`), and advances once per
-/// scheduler tick (1-4 ms), so a check stays fresh until the next tick.
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime with a valid clock id and a local struct.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64) | 1
 }
 
 /// Seals a region must carry before a reader trusts its bytes not to change.
@@ -326,35 +308,33 @@ const REQUIRED_SEALS: i32 = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SE
 impl SealedRegion {
     fn map(fd: OwnedFd, len: usize, published: bool) -> Result<SealedRegion, OsError> {
         let map = Mapping::new(fd.as_raw_fd(), 0, len, libc::PROT_READ, libc::MAP_SHARED)?.guarded(published);
-        Ok(SealedRegion { fd, map, published, checked_at_ns: AtomicU64::new(0) })
+        Ok(SealedRegion { fd, map, published })
     }
 
     /// Whether the region has been truncated under us: a read found pages
     /// missing (they read as zeros), or the file is now shorter than the
     /// mapping. Published regions only; ordinary ones are sealed.
     pub fn truncated(&self) -> bool {
-        if !self.published {
-            return false;
-        }
-        let cut = self.map.truncated() || file_size(&self.fd).map_or(true, |n| n < self.map.len);
-        if !cut {
-            self.checked_at_ns.store(monotonic_ns(), Ordering::Relaxed);
-        }
-        cut
+        self.published && (self.map.truncated() || file_size(&self.fd).map_or(true, |n| n < self.map.len))
     }
 
-    /// Whether handing out a pointer again may skip `truncated`'s system
-    /// call: always for an ordinary (sealed) region; for a published one, if
-    /// its file was found whole within the last clock tick (1-4 ms). C code
-    /// such as `c()` asks for a vector's pointer once per element (a file
-    /// check each time made `c()` of a published 1e6 vector 47x slower),
-    /// while a later R call gets a fresh check.
-    pub fn checked_recently(&self) -> bool {
+    /// Whether the file still covers the whole mapping, asked without a
+    /// system call: reads the mapping's last byte, so that a truncation to
+    /// below the last page makes the SIGBUS guard record a fault (only
+    /// `truncated` sees a cut inside the last page, whose tail then reads as
+    /// zeros). Always true for ordinary regions, which are sealed. For
+    /// handing out a pointer again: C code such as `c()` asks for it once
+    /// per element, and a file check each time made `c()` of a published
+    /// 1e6 vector 47x slower.
+    pub fn still_whole(&self) -> bool {
         if !self.published {
             return true;
         }
-        let at = self.checked_at_ns.load(Ordering::Relaxed);
-        at != 0 && monotonic_ns().saturating_sub(at) < FILE_CHECK_FRESH_NS
+        // SAFETY: the mapping is readable and `len` (> 0) bytes long; a page
+        // the file no longer covers is caught by the SIGBUS guard, which
+        // maps a zero page there and records the fault.
+        unsafe { std::ptr::read_volatile(self.map.ptr.as_ptr().add(self.map.len - 1)) };
+        !self.map.truncated()
     }
 
     /// The cheap half of `truncated`, for per-element reads: whether a read
@@ -811,8 +791,8 @@ mod tests {
             let p = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_WRITE, libc::MAP_SHARED, r.fd(), 0);
             assert_eq!(p, libc::MAP_FAILED);
         }
-        // Nothing can truncate it, so pointers never need a file check.
-        assert!(r.checked_recently());
+        // Nothing can truncate it.
+        assert!(r.still_whole());
     }
 
     #[test]
@@ -839,17 +819,14 @@ mod tests {
         let r = w.seal().unwrap();
         let reader = SealedRegion::open_published(&name).unwrap();
         assert_eq!(reader.bytes()[2 * 4096 + 5], 7);
-        // Fresh only after a check found the file whole, and not for long
-        // (a clock tick may fall between the two calls: allow a retry).
-        assert!(!reader.checked_recently());
-        assert!((0..3).any(|_| !reader.truncated() && reader.checked_recently()));
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        assert!(!reader.checked_recently());
+        assert!(reader.still_whole() && !reader.truncated());
         std::fs::OpenOptions::new().write(true).open(published_path(&name)).unwrap().set_len(4096).unwrap();
-        // The file is shorter than the mapping now; the vanished pages read
-        // as zeros instead of raising SIGBUS.
+        // The file is shorter than the mapping now: the cheap check sees it
+        // (reading the last page faults) before anything else read there.
+        assert!(!reader.still_whole());
+        assert!(reader.faulted());
+        // The vanished pages read as zeros instead of raising SIGBUS.
         assert!(reader.truncated());
-        assert!(!reader.checked_recently());
         assert_eq!(reader.bytes()[2 * 4096 + 5], 0);
         assert!(reader.truncated());
         assert_eq!(reader.bytes()[5], 7);

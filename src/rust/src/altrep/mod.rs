@@ -185,9 +185,9 @@ impl View {
     /// The data pointer handed out before, when handing it out again needs no
     /// work and no check that can fail: C code such as `c()` asks for it once
     /// per element. `None`: take the checked path (also when a published
-    /// region's file was not checked within the current clock tick).
+    /// region's file no longer covers it).
     pub fn ready_ptr(&self, writeable: bool) -> Option<*const u8> {
-        if self.faulted() || !self.region.sealed().checked_recently() {
+        if !self.region.sealed().still_whole() || self.faulted() {
             return None;
         }
         match (writeable, &self.private) {
