@@ -163,7 +163,7 @@ chr_published <- share(chr, name = pchr)
 first_touch <- function(nm) per_call(function() {
   y <- map_shared(nm)
   y == "a"
-}, 0)
+}, 0.5)
 add("6 published regions", "first x == \"a\" on 2e6 strings opened by name: ordinary vs published",
     first_touch(shared_name(chr_ordinary)), first_touch(pchr), "s")
 rm(chr_ordinary, chr_published, ordinary)
