@@ -95,10 +95,15 @@ pub fn is_na_string(c: SEXP) -> bool {
 }
 
 /// A length-one character vector (allocates: may signal an R error).
+/// An R string (CHARSXP) of UTF-8 text `s`.
+pub fn utf8_char(s: &str) -> SEXP {
+    // SAFETY: s is valid for len bytes; R copies it.
+    unsafe { ffi::Rf_mkCharLenCE(s.as_ptr().cast(), s.len() as i32, ffi::cetype_t::CE_UTF8) }
+}
+
 pub fn scalar_string(s: &str) -> SEXP {
     let mut p = Protector::new();
-    // SAFETY: s is valid for len bytes; R copies it.
-    let c = p.protect(unsafe { ffi::Rf_mkCharLenCE(s.as_ptr().cast(), s.len() as i32, ffi::cetype_t::CE_UTF8) });
+    let c = p.protect(utf8_char(s));
     // SAFETY: allocation and element set on fresh, protected objects.
     unsafe { ffi::Rf_ScalarString(c) }
 }

@@ -22,7 +22,7 @@ static WORKER_BY_COMMAND: OnceLock<bool> = OnceLock::new();
 const WORKER_MARKS: [&str; 3] = ["mirai::daemon(", "workRSOCK", "callr-scr-"];
 
 pub fn remember_load() {
-    let _ = LOAD_PID.set(std::process::id());
+    let _ = LOAD_PID.set(mori_core::os::current_pid());
     let _ = WORKER_BY_COMMAND.set(started_as_worker());
 }
 
@@ -33,7 +33,7 @@ fn started_as_worker() -> bool {
 }
 
 pub fn is_worker() -> bool {
-    let forked = LOAD_PID.get().is_some_and(|&pid| pid != std::process::id());
+    let forked = LOAD_PID.get().is_some_and(|&pid| pid != mori_core::os::current_pid());
     forked || WORKER_BY_COMMAND.get().copied().unwrap_or(false)
 }
 

@@ -13,7 +13,8 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Once, OnceLock};
 
 /// Why an OS operation on a region failed.
 #[derive(Debug)]
@@ -699,8 +700,28 @@ pub fn host_id() -> [u8; 16] {
     })
 }
 
+/// This process's id, cached: glibc's `getpid()` is a system call, and
+/// every reference written asks (whose region is this?). A forked child
+/// forgets the cached id in a `pthread_atfork` handler, registered before
+/// the id is first cached.
 pub fn current_pid() -> u32 {
-    std::process::id()
+    static CACHED: AtomicU32 = AtomicU32::new(0);
+    static FORGET_AT_FORK: Once = Once::new();
+    extern "C" fn forget() {
+        CACHED.store(0, Ordering::Relaxed);
+    }
+    let pid = CACHED.load(Ordering::Relaxed);
+    if pid != 0 {
+        return pid;
+    }
+    // SAFETY: registers a handler that only stores to an atomic (safe to run
+    // in a child right after fork).
+    FORGET_AT_FORK.call_once(|| unsafe {
+        libc::pthread_atfork(None, None, Some(forget));
+    });
+    let pid = std::process::id();
+    CACHED.store(pid, Ordering::Relaxed);
+    pid
 }
 
 /// The soft limit on open descriptors.
@@ -832,6 +853,25 @@ mod tests {
         assert_eq!(reader.bytes()[5], 7);
         unpublish(&name).unwrap();
         drop(r);
+    }
+
+    #[test]
+    fn the_cached_process_id_follows_fork() {
+        assert_eq!(current_pid(), std::process::id());
+        assert_eq!(current_pid(), std::process::id());
+        // SAFETY: the child only reads its process id and exits at once.
+        unsafe {
+            let child = libc::fork();
+            assert!(child >= 0);
+            if child == 0 {
+                let ok = current_pid() == libc::getpid() as u32 && current_pid() != 0;
+                libc::_exit(if ok { 0 } else { 1 });
+            }
+            let mut status = 0;
+            assert_eq!(libc::waitpid(child, &mut status, 0), child);
+            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the child saw its parent's id");
+        }
+        assert_eq!(current_pid(), std::process::id());
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod cached;
 mod list;
 mod string;
 
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use mori_core::layout::{Kind, Node};
@@ -367,6 +368,7 @@ pub fn register(dll: *mut DllInfo) {
     };
     let _ = CLASSES.set(classes);
     cached::make_sentinel();
+    make_host_tag_char();
 }
 
 /// The methods every class has.
@@ -447,13 +449,13 @@ unsafe extern "C" fn serialized_state(x: SEXP) -> SEXP {
             return Ok(std::ptr::null_mut());
         }
         let name = v.reference_name().to_string();
-        let host = host_tag();
         let mut p = Protector::new();
-        // SAFETY: a fresh STRSXP filled with fresh CHARSXPs, all protected.
+        // SAFETY: a fresh, protected STRSXP; each CHARSXP is set as soon as
+        // it is made (the host's is preserved for the process's life).
         unsafe {
             let state = p.protect(ffi::Rf_allocVector(SEXPTYPE::STRSXP, 2));
-            ffi::SET_STRING_ELT(state, 0, ffi::STRING_ELT(rapi::scalar_string(&name), 0));
-            ffi::SET_STRING_ELT(state, 1, ffi::STRING_ELT(rapi::scalar_string(host), 0));
+            ffi::SET_STRING_ELT(state, 0, rapi::utf8_char(&name));
+            ffi::SET_STRING_ELT(state, 1, host_tag_char());
             Ok(state)
         }
     })
@@ -552,4 +554,19 @@ unsafe extern "C" fn inspect(
 fn host_tag() -> &'static str {
     static TAG: OnceLock<String> = OnceLock::new();
     TAG.get_or_init(|| os::host_id()[..8].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `host_tag` as an R string, made and preserved at load time (every
+/// reference written carries it: a list of 1e5 elements on R 4.2 writes 1e5).
+static HOST_TAG_CHAR: AtomicPtr<ffi::SEXPREC> = AtomicPtr::new(std::ptr::null_mut());
+
+fn make_host_tag_char() {
+    let c = rapi::utf8_char(host_tag());
+    // SAFETY: keeps the R string alive for the process's life.
+    unsafe { ffi::R_PreserveObject(c) };
+    HOST_TAG_CHAR.store(c, Ordering::Relaxed);
+}
+
+fn host_tag_char() -> SEXP {
+    HOST_TAG_CHAR.load(Ordering::Relaxed)
 }
