@@ -700,6 +700,16 @@ pub fn host_id() -> [u8; 16] {
     })
 }
 
+/// Nanoseconds on the kernel's coarse monotonic clock: a value the kernel
+/// keeps in memory (no system call), advancing once per scheduler tick
+/// (1-4 ms). Never 0.
+pub fn coarse_clock_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime with a valid clock id and a local struct.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64) | 1
+}
+
 /// This process's id, cached: glibc's `getpid()` is a system call, and
 /// every reference written asks (whose region is this?). A forked child
 /// forgets the cached id in a `pthread_atfork` handler, registered before
