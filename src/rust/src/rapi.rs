@@ -94,13 +94,22 @@ pub fn is_na_string(c: SEXP) -> bool {
     c == unsafe { ffi::R_NaString }
 }
 
-/// A length-one character vector (allocates: may signal an R error).
-/// An R string (CHARSXP) of UTF-8 text `s`.
+/// An R string (CHARSXP) of UTF-8 text `s` (allocates: may signal an R error).
 pub fn utf8_char(s: &str) -> SEXP {
     // SAFETY: s is valid for len bytes; R copies it.
     unsafe { ffi::Rf_mkCharLenCE(s.as_ptr().cast(), s.len() as i32, ffi::cetype_t::CE_UTF8) }
 }
 
+/// An R string of `s` kept alive for the life of the process (for values
+/// made once, at load time).
+pub fn preserved_utf8_char(s: &str) -> SEXP {
+    let c = utf8_char(s);
+    // SAFETY: R_PreserveObject protects its argument while it allocates.
+    unsafe { ffi::R_PreserveObject(c) };
+    c
+}
+
+/// A length-one character vector (allocates: may signal an R error).
 pub fn scalar_string(s: &str) -> SEXP {
     let mut p = Protector::new();
     let c = p.protect(utf8_char(s));

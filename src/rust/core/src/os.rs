@@ -316,7 +316,7 @@ impl SealedRegion {
     /// missing (they read as zeros), or the file is now shorter than the
     /// mapping. Published regions only; ordinary ones are sealed.
     pub fn truncated(&self) -> bool {
-        self.published && (self.map.truncated() || file_size(&self.fd).map_or(true, |n| n < self.map.len))
+        self.published && (self.faulted() || file_size(&self.fd).map_or(true, |n| n < self.map.len))
     }
 
     /// Whether the file still covers the whole mapping, asked without a
@@ -335,7 +335,7 @@ impl SealedRegion {
         // the file no longer covers is caught by the SIGBUS guard, which
         // maps a zero page there and records the fault.
         unsafe { std::ptr::read_volatile(self.map.ptr.as_ptr().add(self.map.len - 1)) };
-        !self.map.truncated()
+        !self.faulted()
     }
 
     /// The cheap half of `truncated`, for per-element reads: whether a read

@@ -58,6 +58,7 @@ unsafe fn set(lists: bool, c: SEXP, i: u64, value: SEXP) {
 /// strings a private R string no region holds in practice, so that empty
 /// strings, common in real data, are cached like any other (a region string
 /// with the same text would only be made again each time, still correct).
+#[inline]
 pub fn unmade(lists: bool) -> SEXP {
     if lists {
         rapi::nil()
@@ -71,21 +72,13 @@ static UNMADE_STRING: AtomicPtr<ffi::SEXPREC> = AtomicPtr::new(std::ptr::null_mu
 
 /// The "not made yet" string of character caches.
 #[inline]
-pub fn unmade_string() -> SEXP {
+fn unmade_string() -> SEXP {
     UNMADE_STRING.load(Ordering::Relaxed)
 }
 
 /// Makes the sentinel; called once at load time.
 pub fn make_sentinel() {
-    let text = b"\x01mori: string not made yet\x01";
-    // SAFETY: a fresh CHARSXP (the bytes are copied), preserved for the life
-    // of the process.
-    let s = unsafe {
-        let s = ffi::Rf_mkCharLenCE(text.as_ptr().cast(), text.len() as i32, ffi::cetype_t::CE_NATIVE);
-        ffi::R_PreserveObject(s);
-        s
-    };
-    UNMADE_STRING.store(s, Ordering::Relaxed);
+    UNMADE_STRING.store(rapi::preserved_utf8_char("\u{1}mori: string not made yet\u{1}"), Ordering::Relaxed);
 }
 
 /// Makes element `i` from the region (allocates).
@@ -213,15 +206,29 @@ unsafe fn complete(lists: bool, x: SEXP, v: &mut View) -> Result<SEXP> {
     }
 }
 
+/// The `Elt` method of character and list views. Its fast path touches no
+/// Rust state and makes no call: an element already made is in the cache,
+/// and anything else there is the "not made yet" value (for lists NULL, so
+/// a NULL element is made again).
+pub unsafe extern "C" fn elt<const LIST: bool>(x: SEXP, i: R_xlen_t) -> SEXP {
+    // SAFETY: data2 of our character and list views is NULL or a cache of
+    // their length.
+    match unsafe { rapi::fields::data2_element(x, i) } {
+        Some(e) if e != unmade(LIST) => e,
+        // SAFETY: R's arguments, passed on.
+        _ => unsafe { elt_slow::<LIST>(x, i) },
+    }
+}
+
 /// The `Elt` method's slow path: checks, makes and caches element `i`.
 /// Out of line and `extern "C"` (it cannot unwind: `guard` catches panics),
-/// so the fast paths in `string` and `list` stay a few instructions and
-/// reach it by a tail jump, with no unwinding pad.
+/// so the fast path stays a few instructions and reaches it by a tail jump,
+/// with no unwinding pad.
 ///
 /// # Safety
 /// R calls the methods only on our objects, with `i` in range.
 #[inline(never)]
-pub unsafe extern "C" fn elt<const LIST: bool>(x: SEXP, i: R_xlen_t) -> SEXP {
+unsafe extern "C" fn elt_slow<const LIST: bool>(x: SEXP, i: R_xlen_t) -> SEXP {
     guard(|| {
         // SAFETY: as the function's contract says.
         unsafe {

@@ -4,22 +4,10 @@
 
 use std::ffi::CStr;
 
-use crate::ffi::{self, DllInfo, R_altrep_class_t, R_xlen_t, SEXP};
-use crate::rapi;
+use crate::ffi::{self, DllInfo, R_altrep_class_t};
 
 use super::cached::{self, LISTS};
 use super::set_common_methods;
-
-unsafe extern "C" fn elt(x: SEXP, i: R_xlen_t) -> SEXP {
-    // Fast path, as for strings: an element already made is in the cache
-    // (NULL there means "not made yet", or a NULL element, made again).
-    // SAFETY: data2 of our list views is NULL or a cache of their length.
-    match unsafe { rapi::fields::data2_element(x, i) } {
-        Some(e) if e != rapi::nil() => e,
-        // SAFETY: R calls this method only on our list views, with i in range.
-        _ => unsafe { cached::elt::<LISTS>(x, i) },
-    }
-}
 
 /// # Safety
 /// Called once at load time.
@@ -31,7 +19,7 @@ pub unsafe fn register(cname: &'static CStr, pname: &'static CStr, dll: *mut Dll
         set_common_methods(class);
         ffi::R_set_altvec_Dataptr_method(class, Some(cached::dataptr::<LISTS>));
         ffi::R_set_altvec_Dataptr_or_null_method(class, Some(cached::dataptr_or_null));
-        ffi::R_set_altlist_Elt_method(class, Some(elt));
+        ffi::R_set_altlist_Elt_method(class, Some(cached::elt::<LISTS>));
         ffi::R_set_altlist_Set_elt_method(class, Some(cached::set_elt::<LISTS>));
         class
     }

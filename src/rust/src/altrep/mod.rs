@@ -120,10 +120,15 @@ impl View {
     /// (`x[i]` in a loop): a file check each time made a loop of small
     /// subsets of a published vector 3x slower than of an ordinary one.
     pub fn looks_intact(&self) -> Result<()> {
-        if !self.region.sealed().still_whole() {
+        if !self.looks_whole() {
             return Err(self.truncated_error());
         }
-        self.reads_intact()
+        Ok(())
+    }
+
+    /// `looks_intact` as a yes/no, for the paths that then take the checked way.
+    fn looks_whole(&self) -> bool {
+        self.region.sealed().still_whole() && !self.faulted()
     }
 
     fn truncated_error(&self) -> Error {
@@ -200,7 +205,7 @@ impl View {
     /// per element. `None`: take the checked path (also when a published
     /// region's file no longer covers it).
     pub fn ready_ptr(&self, writeable: bool) -> Option<*const u8> {
-        if !self.region.sealed().still_whole() || self.faulted() {
+        if !self.looks_whole() {
             return None;
         }
         match (writeable, &self.private) {
@@ -573,10 +578,7 @@ fn host_tag() -> &'static str {
 static HOST_TAG_CHAR: AtomicPtr<ffi::SEXPREC> = AtomicPtr::new(std::ptr::null_mut());
 
 fn make_host_tag_char() {
-    let c = rapi::utf8_char(host_tag());
-    // SAFETY: keeps the R string alive for the process's life.
-    unsafe { ffi::R_PreserveObject(c) };
-    HOST_TAG_CHAR.store(c, Ordering::Relaxed);
+    HOST_TAG_CHAR.store(rapi::preserved_utf8_char(host_tag()), Ordering::Relaxed);
 }
 
 fn host_tag_char() -> SEXP {

@@ -7,22 +7,10 @@ use std::ffi::CStr;
 use mori_core::layout::node_flags;
 
 use crate::error::guard;
-use crate::ffi::{self, DllInfo, R_altrep_class_t, R_xlen_t, SEXP};
-use crate::rapi;
+use crate::ffi::{self, DllInfo, R_altrep_class_t, SEXP};
 
 use super::cached::{self, STRINGS};
 use super::{set_common_methods, view};
-
-unsafe extern "C" fn elt(x: SEXP, i: R_xlen_t) -> SEXP {
-    // Fast path, no Rust state touched and no call: a string already made is
-    // in the cache; anything else there is the "not made yet" sentinel.
-    // SAFETY: data2 of our character views is NULL or a cache of their length.
-    match unsafe { rapi::fields::data2_element(x, i) } {
-        Some(s) if s != cached::unmade_string() => s,
-        // SAFETY: R's arguments, passed on.
-        _ => unsafe { cached::elt::<STRINGS>(x, i) },
-    }
-}
 
 unsafe extern "C" fn no_na(x: SEXP) -> i32 {
     // SAFETY: R calls this method only on our objects.
@@ -39,7 +27,7 @@ pub unsafe fn register(cname: &'static CStr, pname: &'static CStr, dll: *mut Dll
         set_common_methods(class);
         ffi::R_set_altvec_Dataptr_method(class, Some(cached::dataptr::<STRINGS>));
         ffi::R_set_altvec_Dataptr_or_null_method(class, Some(cached::dataptr_or_null));
-        ffi::R_set_altstring_Elt_method(class, Some(elt));
+        ffi::R_set_altstring_Elt_method(class, Some(cached::elt::<STRINGS>));
         ffi::R_set_altstring_Set_elt_method(class, Some(cached::set_elt::<STRINGS>));
         ffi::R_set_altstring_No_NA_method(class, Some(no_na));
         class
