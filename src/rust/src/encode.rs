@@ -91,6 +91,28 @@ impl Planner {
         x
     }
 
+    /// The strings of character vector `x` as they will be written: `x`
+    /// itself when it is a plain vector (its strings stay as they are while
+    /// we run), else a plain copy of one reading of it, kept until sharing
+    /// ends. An ALTREP class may make a fresh string on every read, with
+    /// other text once a garbage collection has freed the last one: the plan
+    /// and the write must see the same strings, alive throughout.
+    fn stable_strings(&mut self, x: SEXP) -> SEXP {
+        if !rapi::is_altrep(x) {
+            return x;
+        }
+        let n = rapi::xlength(x) as R_xlen_t;
+        // SAFETY: a fresh character vector, kept (so protected) before it is
+        // filled; each string is stored as soon as it is read.
+        unsafe {
+            let copy = self.keep(ffi::Rf_allocVector(SEXPTYPE::STRSXP, n));
+            for i in 0..n {
+                ffi::SET_STRING_ELT(copy, i, ffi::STRING_ELT(x, i));
+            }
+            copy
+        }
+    }
+
     fn object(&mut self, x: SEXP, depth: usize) -> Result<u32> {
         if depth > MAX_DEPTH {
             return Err(Error::Message(format!("cannot share an object nested more than {MAX_DEPTH} levels deep")));
@@ -106,18 +128,19 @@ impl Planner {
         let node = match kind {
             Kind::Null => return Ok(self.plan.push_null()?),
             Kind::String => {
+                let strings = self.stable_strings(x);
                 let mut recent = RecentStrings::new(len);
                 let mut bytes = 0u64;
                 for i in 0..len {
                     // SAFETY: i < length of a character vector.
-                    let c = unsafe { ffi::STRING_ELT(x, i as R_xlen_t) };
+                    let c = unsafe { ffi::STRING_ELT(strings, i as R_xlen_t) };
                     if !rapi::is_na_string(c) && recent.find(c).is_none() {
                         recent.remember(c, bytes);
                         bytes += rapi::char_bytes(c).len() as u64;
                     }
                 }
                 let node = self.plan.push_strings(len, bytes)?;
-                self.items.push(Item::Strings { node, x });
+                self.items.push(Item::Strings { node, x: strings });
                 node
             }
             Kind::List => {
@@ -221,7 +244,7 @@ fn attributes_key(symbols: &[SEXP], values: &[SEXP]) -> Option<Vec<u8>> {
         } else {
             let size = kind.element_size()? as usize;
             let mut bytes = vec![0u8; n as usize * size];
-            copy_atomic(value, kind, &mut bytes, &mut Summary::None);
+            copy_atomic(value, kind, &mut bytes, &mut Summary::None).ok()?;
             key.extend_from_slice(&bytes);
         }
     }
@@ -235,7 +258,7 @@ const CHUNK_ELEMENTS: usize = 1 << 14;
 /// Copies `x`'s data into `dst` chunk by chunk, without asking a foreign
 /// ALTREP class for a whole-vector pointer (a direct pointer when one exists,
 /// else by regions), and summarises each chunk as it lands.
-fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8], stats: &mut Summary) {
+fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8], stats: &mut Summary) -> Result<()> {
     let size = kind.element_size().unwrap() as usize;
     let n = dst.len() / size;
     // SAFETY: DATAPTR_OR_NULL never allocates; when it gives a pointer, the
@@ -247,7 +270,7 @@ fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8], stats: &mut Summary) {
         // thread only reads it and calls no R function).
         let src = unsafe { std::slice::from_raw_parts(direct, dst.len()) };
         copy_and_summarise_in_parallel(src, dst, stats);
-        return;
+        return Ok(());
     }
     let mut i = 0;
     while i < n {
@@ -271,12 +294,16 @@ fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8], stats: &mut Summary) {
                     _ => unreachable!("only atomic kinds are copied"),
                 }
             };
-            assert!(got > 0, "an ALTREP vector returned no elements");
-            got as usize
+            // A foreign class's count is not trusted past what was asked for.
+            if got <= 0 {
+                return Err(changed_while_shared());
+            }
+            (got as usize).min(want)
         };
         stats.update(&dst[i * size..(i + got) * size]);
         i += got;
     }
+    Ok(())
 }
 
 /// Vectors at least this large are summarised on a second thread while the
@@ -392,23 +419,41 @@ impl RecentStrings {
     }
 }
 
-/// Writes a character node from a sequence of CHARSXPs.
-fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<Item = SEXP>) {
+/// What the write says when the object does not match its plan.
+fn changed_while_shared() -> Error {
+    Error::Message(
+        "the object changed while it was being shared (an ALTREP vector gave other values on a second \
+         read); nothing was shared"
+            .into(),
+    )
+}
+
+/// Writes a character node from a sequence of CHARSXPs. Never writes
+/// outside the node's planned text block: strings that no longer fit the
+/// plan are an error.
+fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<Item = SEXP>) -> Result<()> {
     let base = plan.data_offset(node) as usize;
+    let planned = plan.node(node);
     // Sized as the planner's table was (the same length), so that both make
     // the same decisions.
-    let mut recent = RecentStrings::new(plan.node(node).length);
+    let mut recent = RecentStrings::new(planned.length);
     let mut offset = 0u64;
     for (i, c) in chars.enumerate() {
+        if i as u64 >= planned.length {
+            return Err(changed_while_shared());
+        }
         if rapi::is_na_string(c) {
             plan.write_string_entry(buf, node, i as u64, offset, 0, string_flags::NA);
             continue;
         }
         let bytes = rapi::char_bytes(c);
         let flags = string_flags_of(c, bytes);
-        if let Some(at) = recent.find(c) {
+        if let Some(at) = recent.find(c).filter(|&at| at + bytes.len() as u64 <= offset) {
             plan.write_string_entry(buf, node, i as u64, at, bytes.len() as u32, flags);
             continue;
+        }
+        if offset + bytes.len() as u64 > planned.data_len {
+            return Err(changed_while_shared());
         }
         let at = base + offset as usize;
         buf[at..at + bytes.len()].copy_from_slice(bytes);
@@ -416,18 +461,23 @@ fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<It
         recent.remember(c, offset);
         offset += bytes.len() as u64;
     }
+    Ok(())
 }
 
 /// Writes every item's bytes; returns the flags learnt on the way, by node.
-fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) -> Vec<(u32, u8)> {
+/// Each item is written inside its node's planned blocks or not at all.
+fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) -> Result<Vec<(u32, u8)>> {
     let mut flags = Vec::new();
     for item in items {
         match item {
             Item::Atomic { node, x } => {
                 let n = plan.node(*node);
+                if rapi::xlength(*x) != n.length {
+                    return Err(changed_while_shared());
+                }
                 let at = plan.data_offset(*node) as usize;
                 let mut summary = Summary::for_kind(n.kind);
-                copy_atomic(*x, n.kind, &mut buf[at..at + n.data_len as usize], &mut summary);
+                copy_atomic(*x, n.kind, &mut buf[at..at + n.data_len as usize], &mut summary)?;
                 let (f, stored) = summary.finish();
                 if let (Some(stored), true) = (stored, n.stats_off != 0) {
                     let at = plan.stats_offset(*node) as usize;
@@ -438,11 +488,11 @@ fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) -> Vec<(u32, u8)> {
             Item::Strings { node, x } => {
                 let len = plan.node(*node).length;
                 // SAFETY: i < length of the character vector.
-                write_strings(plan, buf, *node, (0..len).map(|i| unsafe { ffi::STRING_ELT(*x, i as R_xlen_t) }));
+                write_strings(plan, buf, *node, (0..len).map(|i| unsafe { ffi::STRING_ELT(*x, i as R_xlen_t) }))?;
             }
             Item::Tags { node, symbols } => {
                 // SAFETY: PRINTNAME of a symbol.
-                write_strings(plan, buf, *node, symbols.iter().map(|&s| unsafe { ffi::PRINTNAME(s) }));
+                write_strings(plan, buf, *node, symbols.iter().map(|&s| unsafe { ffi::PRINTNAME(s) }))?;
             }
             Item::Children { node, children } => {
                 for (slot, &child) in children.iter().enumerate() {
@@ -451,12 +501,15 @@ fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) -> Vec<(u32, u8)> {
             }
             Item::Serialized { node, bytes } => {
                 let src = rapi::raw_bytes(*bytes);
+                if src.len() as u64 > plan.node(*node).data_len {
+                    return Err(changed_while_shared());
+                }
                 let at = plan.data_offset(*node) as usize;
                 buf[at..at + src.len()].copy_from_slice(src);
             }
         }
     }
-    flags
+    Ok(flags)
 }
 
 /// Writes `x` into a new sealed region (published under `published` if
@@ -474,7 +527,7 @@ pub fn share(x: SEXP, published: Option<&str>) -> Result<Arc<Region>> {
     };
     planner.object(x, 0)?;
     let items = std::mem::take(&mut planner.items);
-    let region = region::create(&mut planner.plan, published, |plan, buf| Ok(write(plan, &items, buf)))?;
+    let region = region::create(&mut planner.plan, published, |plan, buf| write(plan, &items, buf))?;
     for &(node, original) in &planner.originals {
         region.keep_original(node, original);
     }

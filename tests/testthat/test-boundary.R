@@ -1,0 +1,124 @@
+# The R boundary: what foreign ALTREP classes, garbage collection and failed
+# allocations can do to share() and to views.
+
+# A minimal foreign ALTSTRING class, compiled for the test: its Elt makes a
+# fresh R string on every call, a text never made before whose length changes
+# from call to call ("s<i %% 3>-<call number>-" and 0 to 16 "x"s). share()
+# reads a character vector twice (to plan the region, then to write it);
+# reading such a vector twice gives other strings, of other lengths.
+fresh_strings_src <- '
+#include <stdio.h>
+#include <R.h>
+#include <Rinternals.h>
+#include <R_ext/Altrep.h>
+#include <R_ext/Rdynload.h>
+
+static R_altrep_class_t fresh_class;
+static int fresh_count;
+
+static R_xlen_t fresh_length(SEXP x) { return (R_xlen_t) REAL(R_altrep_data1(x))[0]; }
+
+static SEXP fresh_elt(SEXP x, R_xlen_t i) {
+  char buf[64];
+  fresh_count++;
+  snprintf(buf, sizeof buf, "s%d-%d-%.*s", (int) (i % 3), fresh_count, fresh_count % 17, "xxxxxxxxxxxxxxxxxxxx");
+  return mkChar(buf);
+}
+
+SEXP fresh_strings(SEXP n) { return R_new_altrep(fresh_class, n, R_NilValue); }
+
+static const R_CallMethodDef fresh_calls[] = {
+  {"fresh_strings", (DL_FUNC) &fresh_strings, 1}, {NULL, NULL, 0}};
+
+void R_init_fresh_strings(DllInfo *dll) {
+  fresh_class = R_make_altstring_class("fresh_string", "fresh_strings", dll);
+  R_set_altrep_Length_method(fresh_class, fresh_length);
+  R_set_altstring_Elt_method(fresh_class, fresh_elt);
+  R_registerRoutines(dll, NULL, fresh_calls, NULL, NULL);
+}
+'
+
+# Path of the compiled class's library (skips the test if it cannot be built).
+fresh_strings_lib <- local({
+  so <- NULL
+  function() {
+    if (!is.null(so)) return(so)
+    dir <- tempfile("mori-fresh-strings-")
+    dir.create(dir)
+    src <- file.path(dir, "fresh_strings.c")
+    writeLines(fresh_strings_src, src)
+    r <- file.path(R.home("bin"), "R")
+    out <- suppressWarnings(system2(r, c("CMD", "SHLIB", shQuote(src)), stdout = TRUE, stderr = TRUE))
+    lib <- file.path(dir, paste0("fresh_strings", .Platform$dynlib.ext))
+    if (!file.exists(lib)) skip(paste("R CMD SHLIB failed:", paste(out, collapse = "\n")))
+    so <<- lib
+    so
+  }
+})
+
+# Runs `fun(lib)` in a fresh R process (a broken write may crash it).
+in_fresh_child <- function(fun) {
+  lib <- fresh_strings_lib()
+  in_child(fun, list(lib = lib))
+}
+
+# The shapes the class's strings can take; element i (1-based) starts "s<(i-1) %% 3>-".
+fresh_ok <- function(v) {
+  is.character(v) && !anyNA(v) && all(grepl("^s[012]-[0-9]+-x{0,16}$", v)) &&
+    all(substr(v, 2, 2) == as.character((seq_along(v) - 1L) %% 3L))
+}
+
+test_that("share() of a character vector whose strings change between reads stores one consistent reading", {
+  res <- in_fresh_child(function(lib) {
+    dyn.load(lib)
+    fresh <- function(n) .Call("fresh_strings", as.double(n))
+    read <- function(x) tryCatch(as.character(x[seq_along(x)]), error = function(e) paste("error:", conditionMessage(e)))
+    cases <- list(
+      vector = function() fresh(5000),
+      small = function() fresh(7),
+      in_list = function() list(a = 1, b = fresh(3000), c = list(d = fresh(50), e = "z")),
+      as_names = function() structure(as.double(1:2000), names = fresh(2000)),
+      as_attribute = function() structure(1:3, tag = fresh(300)),
+      in_data_frame = function() data.frame(n = 1:1000, s = fresh(1000), stringsAsFactors = FALSE)
+    )
+    lapply(cases, function(make) {
+      s <- tryCatch(mori::share(make()), error = function(e) paste("error:", conditionMessage(e)))
+      if (is.character(s) && length(s) == 1 && startsWith(s, "error:")) return(list(share = s))
+      gc()
+      list(
+        share = "ok",
+        values = switch(class(s)[1],
+          character = read(s),
+          numeric = read(names(s)),
+          integer = read(attr(s, "tag")),
+          list = c(read(s$b), read(s$c$d)),
+          data.frame = read(s$s)
+        ),
+        lengths = switch(class(s)[1], list = c(length(s$b), length(s$c$d)), data.frame = nrow(s), NULL)
+      )
+    })
+  })
+  for (case in names(res)) {
+    r <- res[[case]]
+    expect_identical(r$share, "ok", info = case)
+    expect_true(fresh_ok(r$values), info = paste(case, paste(head(r$values, 3), collapse = " ")))
+  }
+  expect_length(res$vector$values, 5000)
+  expect_length(res$in_list$values, 3050)
+})
+
+test_that("share() of changing strings holds up under gctorture", {
+  res <- in_fresh_child(function(lib) {
+    dyn.load(lib)
+    fresh <- function(n) .Call("fresh_strings", as.double(n))
+    x <- list(fresh(20), structure(1:2, names = fresh(2)))
+    gctorture(TRUE)
+    s <- tryCatch(mori::share(x), error = function(e) conditionMessage(e))
+    v <- tryCatch(c(as.character(s[[1]]), names(s[[2]])), error = function(e) conditionMessage(e))
+    gctorture(FALSE)
+    list(shared = is.list(s), values = v)
+  })
+  expect_true(res$shared)
+  expect_true(fresh_ok(res$values[1:20]), info = paste(res$values, collapse = " "))
+  expect_true(fresh_ok(res$values[21:22]), info = paste(res$values, collapse = " "))
+})
