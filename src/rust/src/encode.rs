@@ -167,8 +167,17 @@ impl Planner {
 
     /// Anything that is not a vector or list is kept as serialization bytes.
     fn serialized(&mut self, x: SEXP) -> Result<u32> {
-        // serialize(x, connection = NULL)
-        let bytes = rapi::try_call(c"serialize", &[x, rapi::nil()])
+        // serialize(quote(x), connection = NULL): the argument is quoted, or
+        // a call or symbol would be evaluated (run, with its side effects)
+        // and its result stored instead of itself.
+        let mut p = Protector::new();
+        // SAFETY: a two-cell call built from protected objects (x is
+        // reachable from the object being shared; symbols are never collected).
+        let quoted = unsafe {
+            let arg = p.protect(ffi::Rf_cons(x, rapi::nil()));
+            p.protect(ffi::Rf_lcons(rapi::install(c"quote"), arg))
+        };
+        let bytes = rapi::try_call(c"serialize", &[quoted, rapi::nil()])
             .ok_or_else(|| Error::Message("could not serialize an element of the object to share".into()))?;
         self.keep(bytes);
         let node = self.plan.push_serialized(rapi::xlength(bytes).max(1))?;
