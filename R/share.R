@@ -8,8 +8,8 @@
 #'
 #' Atomic vectors (logical, integer, double, complex, raw, character) with all
 #' their attributes, lists, data frames and nested lists are shared.
-#' Environments, functions, formulas, external pointers, S4 objects and
-#' `NULL` are returned unchanged; inside a shared list they are kept as they
+#' Environments, functions, calls, symbols, formulas, pairlists, external
+#' pointers, S4 objects and `NULL` are returned unchanged (never evaluated); inside a shared list they are kept as they
 #' are in this process and restored as copies in other processes.
 #'
 #' The memory lives while the returned object, or anything taken from it, is

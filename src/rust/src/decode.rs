@@ -282,9 +282,16 @@ pub fn materialize(x: SEXP, depth: usize) -> Result<SEXP> {
 }
 
 /// Attributes come from region bytes, which are untrusted: those that R's C
-/// code relies on (names, dim, dimnames, class, levels, tsp, row.names) must
-/// have the type and length R itself would have enforced when setting them,
-/// or R could read out of bounds later.
+/// code relies on must have the type and length R itself enforces when it
+/// sets them (`setAttrib` in R's attrib.c), or R could read out of bounds
+/// later; and no more than that, or R-legal objects would be refused. So:
+/// names a character vector of the object's length; dim a non-empty integer
+/// vector of non-negative extents whose product is the length; dimnames,
+/// with a dim, a list of that many NULL or character vectors of each
+/// extent; class and comment character vectors, and class "factor" only on
+/// an integer vector; tsp three doubles; row.names integer (possibly the
+/// compact c(NA, n)) or character. Anything else, levels included, may hold
+/// any value.
 fn check_attributes(x: SEXP, attrs: SEXP) -> Result<()> {
     let bad = |what: &str| Err(Error::Message(format!("corrupted shared region: invalid '{what}' attribute")));
     let len = rapi::xlength(x);
@@ -300,9 +307,10 @@ fn check_attributes(x: SEXP, attrs: SEXP) -> Result<()> {
         let name = rapi::char_bytes(unsafe { ffi::PRINTNAME(tag) });
         match name {
             b"names" if ty != SEXPTYPE::STRSXP || n != len => return bad("names"),
-            b"class" | b"levels" | b"comment" if ty != SEXPTYPE::STRSXP => {
-                return bad(std::str::from_utf8(name).unwrap_or("?"))
+            b"class" if ty != SEXPTYPE::STRSXP || (rapi::type_of(x) != SEXPTYPE::INTSXP && has_factor(value)) => {
+                return bad("class")
             }
+            b"comment" if ty != SEXPTYPE::STRSXP => return bad("comment"),
             b"tsp" if ty != SEXPTYPE::REALSXP || n != 3 => return bad("tsp"),
             b"row.names" if !matches!(ty, SEXPTYPE::INTSXP | SEXPTYPE::STRSXP) => return bad("row.names"),
             b"dim" => {
@@ -342,4 +350,14 @@ fn check_attributes(x: SEXP, attrs: SEXP) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether the character vector `class` has the element "factor" (which R
+/// gives only to integer vectors).
+fn has_factor(class: SEXP) -> bool {
+    // SAFETY: i < length of a character vector; CHARSXPs are read in place.
+    (0..rapi::xlength(class)).any(|i| {
+        let c = unsafe { ffi::STRING_ELT(class, i as R_xlen_t) };
+        !rapi::is_na_string(c) && rapi::char_bytes(c) == b"factor"
+    })
 }

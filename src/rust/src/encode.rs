@@ -41,7 +41,7 @@ struct Planner {
 }
 
 /// Whether `share()` stores `x` (vectors and lists); anything else is returned
-/// as it is.
+/// as it is (a pairlist too: stored as a list it would come back as one).
 pub fn is_shareable(x: SEXP) -> bool {
     // SAFETY: Rf_isS4 reads a header bit.
     let s4 = unsafe { ffi::Rf_isS4(x) } == ffi::Rboolean::TRUE;
@@ -54,12 +54,12 @@ pub fn is_shareable(x: SEXP) -> bool {
             | SEXPTYPE::STRSXP
             | SEXPTYPE::RAWSXP
             | SEXPTYPE::VECSXP
-            | SEXPTYPE::LISTSXP
     )
 }
 
 /// The kind of node `x` is stored as; `None` for objects kept as
-/// serialization bytes (functions, environments, S4...).
+/// serialization bytes (functions, environments, S4, and pairlists, which a
+/// list node would give back as lists).
 pub fn kind_of(x: SEXP) -> Option<Kind> {
     // SAFETY: header bit read.
     if unsafe { ffi::Rf_isS4(x) } == ffi::Rboolean::TRUE {
@@ -73,7 +73,7 @@ pub fn kind_of(x: SEXP) -> Option<Kind> {
         SEXPTYPE::CPLXSXP => Kind::Complex,
         SEXPTYPE::RAWSXP => Kind::Raw,
         SEXPTYPE::STRSXP => Kind::String,
-        SEXPTYPE::VECSXP | SEXPTYPE::LISTSXP => Kind::List,
+        SEXPTYPE::VECSXP => Kind::List,
         _ => return None,
     })
 }
@@ -118,12 +118,6 @@ impl Planner {
             return Err(Error::Message(format!("cannot share an object nested more than {MAX_DEPTH} levels deep")));
         }
         let Some(kind) = kind_of(x) else { return self.serialized(x) };
-        let x = if rapi::type_of(x) == SEXPTYPE::LISTSXP {
-            // SAFETY: coerces a pairlist to a list (tags become names).
-            self.keep(unsafe { ffi::Rf_PairToVectorList(x) })
-        } else {
-            x
-        };
         let len = rapi::xlength(x);
         let node = match kind {
             Kind::Null => return Ok(self.plan.push_null()?),
