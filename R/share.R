@@ -73,14 +73,19 @@ unshare <- function(name) {
 #' `"/mori_1a2b_7_3[2,3]"`, the element at that 1-based path).
 #'
 #' @param name A region name.
-#' @return The shared object, or `NULL` when `name` is not a well-formed mori
-#'   name. A well-formed name whose region no longer exists is an error that
-#'   says it was not found.
+#' @return The shared object, or `NULL` when `name` is not a mori name:
+#'   anything but a single string, a malformed name, or a bare word (such as
+#'   `"junk"`) that no region is published under. A well-formed `/mori_...`
+#'   name whose region no longer exists is an error of class
+#'   `mori_error_not_found`; a path past the end of a list, or into an element
+#'   that is not a list, is an error of class `mori_error_bad_path` (see
+#'   [mori_errors]).
 #' @examples
 #' x <- share(1:10)
 #' y <- map_shared(shared_name(x))
 #' identical(x, y)
 #' map_shared("not a name")
+#' map_shared("nothing_published_under_this")
 #' @export
 map_shared <- function(name) {
   .Call(mori_map_shared, name)

@@ -155,7 +155,12 @@ test_that("malformed names of every shape give NULL or a clear error and open no
     # share(name =) and unshare() refuse them with a clear error
     # (names over 1000 characters: see the next test)
     if (!is.null(n) && !(is.character(n) && isTRUE(any(nchar(n) > 1000)))) {
-      expect_match(rel_err(share(1, name = n)), "cannot name a shared region")
+      # a string is a bad name; anything else a bad argument, named
+      is_string <- is.character(n) && length(n) == 1 && !is.na(n)
+      e <- tryCatch(share(1, name = n), error = identity)
+      expect_s3_class(e, if (is_string) "mori_error_bad_name" else "mori_error_bad_argument")
+      expect_match(conditionMessage(e),
+                   if (is_string) "cannot name a shared region" else "^`name` must be a single string or NULL")
     }
     msg <- rel_err(unshare(n))
     expect_true(nzchar(msg))
@@ -171,9 +176,17 @@ test_that("malformed names of every shape give NULL or a clear error and open no
   }
   expect_true(file.exists(victim))
   unlink(victim)
-  # well-formed names whose region is gone: "not found"
-  expect_match(rel_err(map_shared("/mori_1_1_1")), "not found")
-  expect_match(rel_err(map_shared(paste0(rel_tag, "_none"))), "not found")
+  # a well-formed name whose region is gone: "not found"; a bare word that
+  # nothing is published under is no mori name: NULL
+  expect_match(rel_err(map_shared("/mori_7ffffffe_1_1")), "not found")
+  expect_error(map_shared("/mori_7ffffffe_1_1"), class = "mori_error_not_found")
+  # pid 1 is alive: its region is not found where its descriptors can be
+  # read, out of sight where they cannot (containers deny even root)
+  init_fds_visible <- !is.na(suppressWarnings(Sys.readlink("/proc/1/fd/0"))) &&
+    nzchar(suppressWarnings(Sys.readlink("/proc/1/fd/0")))
+  expect_error(map_shared("/mori_1_1_1"),
+               class = if (init_fds_visible) "mori_error_not_found" else "mori_error_out_of_sight")
+  expect_null(map_shared(paste0(rel_tag, "_none")))
 })
 
 test_that("the error for a huge published name still explains the rule", {
@@ -358,7 +371,8 @@ test_that("unshare() while another process reads a published region: the reader 
   on.exit(unlink(paste0("/tmp/", name, ".go")), add = TRUE)
   bg$wait(10000)
   expect_equal(bg$get_result(), c(sum(as.double(1:1e5)), 1e5, 1e5))
-  expect_match(rel_err(map_shared(name)), "not found")
+  # nothing is published under the name any more: a bare word, so NULL
+  expect_null(map_shared(name))
 })
 
 test_that("truncating a published region's file does not kill its readers", {
@@ -533,7 +547,8 @@ test_that("prune_shared() removes the region of a SIGKILLed publisher and never 
   expect_false(file.exists(file.path("/dev/shm", paste0("mori.", dead))))
   expect_identical(map_shared(live)[], 1:10)
   gc() # drops this process's view of the dead region
-  expect_match(rel_err(map_shared(dead)), "not found")
+  # nothing is published under the name any more: NULL, as for any bare word
+  expect_null(map_shared(dead))
 })
 
 test_that("a name published again maps to the new region, not to a cached old one", {
@@ -624,7 +639,7 @@ test_that("another user cannot open, write or truncate our regions", {
   proc <- sprintf("/proc/%d/fd/%d", Sys.getpid(), fd)
   shm <- file.path("/dev/shm", paste0("mori.", name))
   out <- rel_as_nobody(lib, c(
-    sprintf("for (n in c('%s', '%s')) cat('MSG', tryCatch({ y <- map_shared(n); paste('READ', sum(y)) }, error = function(e) conditionMessage(e)), '\\n')",
+    sprintf("for (n in c('%s', '%s')) cat('MSG', tryCatch({ y <- map_shared(n); paste('READ', sum(y)) }, error = function(e) paste(class(e)[1], conditionMessage(e))), '\\n')",
             shared_name(x), name),
     sprintf("cat('W1', tryCatch({ con <- file('%s', 'r+b'); 'opened' }, error = function(e) 'refused', warning = function(w) 'refused'), '\\n')", shm),
     sprintf("cat('W2', system('dd if=/dev/zero of=%s bs=1 count=8 conv=notrunc 2>/dev/null'), '\\n')", shm),
@@ -634,7 +649,8 @@ test_that("another user cannot open, write or truncate our regions", {
   msgs <- grep("^MSG", out, value = TRUE)
   expect_length(msgs, 2)
   expect_false(any(grepl("READ", msgs)))
-  expect_true(all(grepl("not found|permission denied", msgs)), info = paste(out, collapse = "\n"))
+  # another user's regions are out of sight, not "freed or exited"
+  expect_true(all(grepl("^MSG mori_error_out_of_sight .*another user", msgs)), info = paste(out, collapse = "\n"))
   expect_true(any(grepl("^W1 refused", out)))
   expect_false(any(grepl("^W[234] 0 ", out)))
   expect_equal(sum(x), sum(1:1000))
@@ -722,7 +738,7 @@ test_that("8 processes sharing 1,000 objects each at once: no collision, no erro
       r <- tryCatch({
         assign(paste0("p", j), mori::share(j, name = n))
         won <- c(won, n)
-      }, error = function(e) errs <<- c(errs, conditionMessage(e)))
+      }, error = function(e) errs <<- c(errs, paste(class(e)[1], conditionMessage(e))))
     }
     list(names = names, pid = Sys.getpid(), won = won, errs = errs)
   }, args = list(go = go, race = race), libpath = .libPaths()))
@@ -740,7 +756,7 @@ test_that("8 processes sharing 1,000 objects each at once: no collision, no erro
   expect_equal(anyDuplicated(won), 0)
   errs <- unlist(lapply(res, `[[`, "errs"))
   expect_length(errs, 8 * 20 - 20)
-  expect_true(all(grepl("exists already", errs)))
+  expect_true(all(grepl("^mori_error_name_taken a region is published under the name '.*' already\n", errs)))
 })
 
 # --- 11. many objects --------------------------------------------------------------------------

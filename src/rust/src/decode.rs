@@ -28,9 +28,7 @@ pub fn object(region: &Arc<Region>, node: u32) -> Result<SEXP> {
 /// a corrupted region could make them a cycle.
 fn check_depth(depth: usize) -> Result<()> {
     if depth > MAX_DEPTH {
-        return Err(Error::Message(format!(
-            "shared object is nested more than {MAX_DEPTH} levels deep (or its region is corrupted)"
-        )));
+        return Err(Error::corrupt(format!("the object is nested more than {MAX_DEPTH} levels deep")));
     }
     Ok(())
 }
@@ -87,7 +85,12 @@ fn stored_object(region: &Arc<Region>, layout: &Layout, index: u32, node: &Node)
     let mut p = Protector::new();
     let raw = p.protect(rapi::raw_vector(layout.serialized(index, node)?));
     rapi::try_call(c"unserialize", &[raw]).ok_or_else(|| {
-        Error::Message(format!("could not restore the object stored at node {index} of a shared region"))
+        Error::report(
+            crate::error::Kind::Unrestorable,
+            format!("could not restore the object stored at node {index} of a shared region"),
+            "R's unserialize() failed on it: it may need a package this process cannot load. \
+             Load that package first, or share a plain copy.",
+        )
     })
 }
 
@@ -143,10 +146,7 @@ pub fn make_char(layout: &Layout, index: u32, node: &Node, i: u64) -> Result<SEX
             StringEntry::Text { bytes: [], .. } => Ok(ffi::R_BlankString),
             StringEntry::Text { bytes, encoding, ascii } => {
                 if bytes.contains(&0) {
-                    return Err(Error::Message(format!(
-                        "corrupted shared region: string {} of node {index} contains a NUL byte",
-                        i + 1
-                    )));
+                    return Err(Error::corrupt(format!("string {} of node {index} contains a NUL byte", i + 1)));
                 }
                 use mori_core::layout::Encoding;
                 let ce = match encoding {
@@ -183,11 +183,11 @@ fn set_attributes(region: &Arc<Region>, x: SEXP, node: &Node, depth: usize) -> R
     let layout = region.layout();
     let list = layout.node(node.attrs)?;
     if list.kind != Kind::List || list.attrs == NO_NODE {
-        return Err(Error::Message("corrupted shared region: malformed attribute list".into()));
+        return Err(Error::corrupt("malformed attribute list"));
     }
     let tags = layout.node(list.attrs)?;
     if tags.kind != Kind::String || tags.length != list.length {
-        return Err(Error::Message("corrupted shared region: attribute names do not match values".into()));
+        return Err(Error::corrupt("attribute names do not match values"));
     }
     let mut p = Protector::new();
     let mut head = rapi::nil();
@@ -222,7 +222,10 @@ fn set_attributes(region: &Arc<Region>, x: SEXP, node: &Node, depth: usize) -> R
 /// shared is returned as it is.
 pub fn materialize(x: SEXP, depth: usize) -> Result<SEXP> {
     if depth > MAX_DEPTH {
-        return Err(Error::Message(format!("object is nested more than {MAX_DEPTH} levels deep")));
+        return Err(Error::limit(
+            format!("cannot materialize an object nested more than {MAX_DEPTH} levels deep"),
+            "Materialize its deep parts separately.",
+        ));
     }
     let ty = rapi::type_of(x);
     let is_view = altrep::view_of(x).is_some();
@@ -293,7 +296,7 @@ pub fn materialize(x: SEXP, depth: usize) -> Result<SEXP> {
 /// compact c(NA, n)) or character. Anything else, levels included, may hold
 /// any value.
 fn check_attributes(x: SEXP, attrs: SEXP) -> Result<()> {
-    let bad = |what: &str| Err(Error::Message(format!("corrupted shared region: invalid '{what}' attribute")));
+    let bad = |what: &str| Err(Error::corrupt(format!("invalid '{what}' attribute")));
     let len = rapi::xlength(x);
     let mut dim: Option<Vec<u64>> = None;
     let mut dimnames = None;

@@ -115,7 +115,10 @@ impl Planner {
 
     fn object(&mut self, x: SEXP, depth: usize) -> Result<u32> {
         if depth > MAX_DEPTH {
-            return Err(Error::Message(format!("cannot share an object nested more than {MAX_DEPTH} levels deep")));
+            return Err(Error::limit(
+                format!("cannot share an object nested more than {MAX_DEPTH} levels deep"),
+                "Flatten the object, or share its deep parts separately.",
+            ));
         }
         let Some(kind) = kind_of(x) else { return self.serialized(x) };
         let len = rapi::xlength(x);
@@ -172,7 +175,13 @@ impl Planner {
             p.protect(ffi::Rf_lcons(rapi::install(c"quote"), arg))
         };
         let bytes = rapi::try_call(c"serialize", &[quoted, rapi::nil()])
-            .ok_or_else(|| Error::Message("could not serialize an element of the object to share".into()))?;
+            .ok_or_else(|| {
+                Error::bad_argument(
+                    "x",
+                    "an object whose parts R can serialize",
+                    "R's serialize() failed on an element that is not a vector or list; drop or replace it before sharing.",
+                )
+            })?;
         self.keep(bytes);
         let node = self.plan.push_serialized(rapi::xlength(bytes).max(1))?;
         self.plan.set_serialized_checksum(node, mori_core::layout::fnv1a64(rapi::raw_bytes(bytes)));
@@ -424,10 +433,10 @@ impl RecentStrings {
 
 /// What the write says when the object does not match its plan.
 fn changed_while_shared() -> Error {
-    Error::Message(
-        "the object changed while it was being shared (an ALTREP vector gave other values on a second \
-         read); nothing was shared"
-            .into(),
+    Error::report(
+        crate::error::Kind::BadArgument,
+        "`x` changed while it was being shared (an ALTREP vector gave other values on a second read)",
+        "Nothing was shared. Share a plain copy of it instead.",
     )
 }
 

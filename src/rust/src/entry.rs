@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use mori_core::name::{RegionName, Target};
+use mori_core::name::RegionName;
 use mori_core::os;
 
 use crate::altrep::{self, LISTS_ARE_ALTREP};
-use crate::error::{guard, Result};
+use crate::error::{guard, Error, Result};
 use crate::ffi::{self, DllInfo, R_CallMethodDef, R_xlen_t, Rboolean, SEXP, SEXPTYPE};
 use crate::identity::shared_identity;
 use crate::rapi;
@@ -25,7 +25,13 @@ unsafe extern "C" fn mori_share(x: SEXP, name: SEXP) -> SEXP {
         let published = if name == rapi::nil() {
             None
         } else {
-            let chosen = rapi::as_single_string(name).ok_or_else(|| region::bad_published_name("<not a string>"))?;
+            let chosen = rapi::as_single_string(name).ok_or_else(|| {
+                Error::bad_argument(
+                    "name",
+                    "a single string or NULL",
+                    format!("Give NULL, or a name other processes open the region by. {}", region::NAME_RULE),
+                )
+            })?;
             Some(RegionName::published(chosen).ok_or_else(|| region::bad_published_name(chosen))?.base())
         };
         if !encode::is_shareable(x) || (published.is_none() && shared_identity(x).is_some()) {
@@ -42,7 +48,9 @@ unsafe extern "C" fn mori_materialize(x: SEXP) -> SEXP {
 
 unsafe extern "C" fn mori_unshare(name: SEXP) -> SEXP {
     guard(|| {
-        let name = rapi::as_single_string(name).ok_or_else(|| region::bad_published_name("<not a string>"))?;
+        let name = rapi::as_single_string(name).ok_or_else(|| {
+            Error::bad_argument("name", "a single string", "Give the name the region was published under with share(x, name = ).")
+        })?;
         Ok(rapi::scalar_logical(region::unpublish(name)?))
     })
 }
@@ -70,15 +78,12 @@ unsafe extern "C" fn mori_map_shared(name: SEXP) -> SEXP {
         let Some(name) = rapi::as_single_string(name).and_then(RegionName::parse) else {
             return Ok(rapi::nil());
         };
-        let region = region::open(&name)?;
-        let node = match &name.target {
-            Target::Root => 0,
-            Target::Path(path) => region.layout().resolve_path(path)?,
-            Target::Node(n) => {
-                region.layout().node(*n)?;
-                *n
-            }
+        let region = match region::open(&name) {
+            // A bare word names no region unless one is published under it.
+            Err(Error::NotPublished(_)) => return Ok(rapi::nil()),
+            opened => opened?,
         };
+        let node = region.resolve(&name.target)?;
         match name.slice {
             None => decode::object(&region, node),
             Some(slice) => decode::bare_object(&region, node, Some(slice)),

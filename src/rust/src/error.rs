@@ -1,25 +1,95 @@
 //! Every failure mori reports, and the one place that turns it into an R error.
+//!
+//! Each failure has a [`Kind`], which R code catches by class
+//! (`mori_error_<kind>`, then `mori_error`, `error`, `condition`), and a
+//! message in one shape: the problem, a newline, then a hint saying what to
+//! do. [`Error::kind`] and [`Error::parts`] are the one table from failures to
+//! kinds and words; the condition itself is made by the R function
+//! `mori:::abort()` (R/errors.R), which R-level checks call too.
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use mori_core::layout::{LayoutError, PlanError};
-use mori_core::os::OsError;
+use mori_core::os::{self, OsError};
 
 use crate::ffi;
+
+/// What went wrong, as R code tells failures apart: the condition class is
+/// `mori_error_<kind>` with `kind` from [`Kind::name`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A well-formed name whose region is gone, or a published name nothing
+    /// is published under.
+    NotFound,
+    /// The owner may be alive but this process cannot see it (another PID
+    /// namespace, `hidepid`, another user).
+    OutOfSight,
+    /// A reference made on another machine (or before a reboot).
+    OtherHost,
+    /// Region bytes (or a serialized reference) that fail validation.
+    Corrupt,
+    /// A published region cut short by another process.
+    Truncated,
+    /// Not enough memory (or room in /dev/shm) for a region.
+    NoSpace,
+    /// A limit of mori's or of the system's (nesting, size, descriptors, mappings).
+    Limit,
+    /// A published name that is already taken.
+    NameTaken,
+    /// A string that cannot name a published region.
+    BadName,
+    /// An element path, node or slice that a healthy region does not have.
+    BadPath,
+    /// An argument of the wrong type or shape.
+    BadArgument,
+    /// An object stored as serialization bytes that R cannot unserialize here
+    /// (it needs a package this process cannot load, say).
+    Unrestorable,
+    /// A system call failed for a reason mori does not expect.
+    System,
+    /// A bug in mori.
+    Internal,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::NotFound => "not_found",
+            Kind::OutOfSight => "out_of_sight",
+            Kind::OtherHost => "other_host",
+            Kind::Corrupt => "corrupt",
+            Kind::Truncated => "truncated",
+            Kind::NoSpace => "no_space",
+            Kind::Limit => "limit",
+            Kind::NameTaken => "name_taken",
+            Kind::BadName => "bad_name",
+            Kind::BadPath => "bad_path",
+            Kind::BadArgument => "bad_argument",
+            Kind::Unrestorable => "unrestorable",
+            Kind::System => "system",
+            Kind::Internal => "internal",
+        }
+    }
+}
 
 #[derive(Debug)]
 pub enum Error {
     Os(OsError),
     Layout(LayoutError),
     Plan(PlanError),
-    /// A well-formed name whose region is gone (or never existed).
-    NotFound(String),
-    /// A region of a process this one may not inspect (another user's).
-    NotAccessible(String),
+    /// A well-formed anonymous name whose region is gone (or never existed).
+    Gone(String),
+    /// A published name that no region is published under.
+    NotPublished(String),
+    /// A region whose owner this process cannot see or inspect (for a
+    /// published one: a file of another user).
+    OutOfSight { name: String, published: bool },
     /// A reference made on another machine (or before a reboot).
     OtherHost(String),
-    Message(String),
+    /// Any other failure, with its kind, problem and hint spelled out where
+    /// it is found (see the constructors below).
+    Report { kind: Kind, problem: String, hint: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -42,6 +112,157 @@ impl From<PlanError> for Error {
     }
 }
 
+const CORRUPT_HINT: &str = "Its bytes fail mori's checks: it was damaged, or not written by this version of mori. \
+                            Share the object again.";
+const BAD_PATH_HINT: &str = "Use shared_name() of the element, or a 1-based path of list positions within the \
+                             object's lengths.";
+const TRUNCATED_HINT: &str = "Another process cut the published file short, so its data can no longer be trusted. \
+                              Publish the object again under a new name.";
+
+impl Error {
+    pub fn report(kind: Kind, problem: impl Into<String>, hint: impl Into<String>) -> Error {
+        Error::Report { kind, problem: problem.into(), hint: hint.into() }
+    }
+
+    /// An argument of the wrong type or shape: "`arg` must be ...".
+    pub fn bad_argument(arg: &str, must: &str, hint: impl Into<String>) -> Error {
+        Error::report(Kind::BadArgument, format!("`{arg}` must be {must}"), hint)
+    }
+
+    /// Bytes of a region (or of serialized data) that fail validation.
+    pub fn corrupt(what: impl fmt::Display) -> Error {
+        Error::report(Kind::Corrupt, format!("corrupted shared region: {what}"), CORRUPT_HINT)
+    }
+
+    /// A path, node or slice the (healthy) region does not have.
+    pub fn bad_path(problem: impl Into<String>) -> Error {
+        Error::report(Kind::BadPath, problem, BAD_PATH_HINT)
+    }
+
+    /// A limit of mori's or of the system's.
+    pub fn limit(problem: impl Into<String>, hint: impl Into<String>) -> Error {
+        Error::report(Kind::Limit, problem, hint)
+    }
+
+    /// A failure that should not happen: a bug in mori.
+    pub fn internal(problem: impl Into<String>) -> Error {
+        Error::report(Kind::Internal, problem, "This is a bug in mori: please report it.")
+    }
+
+    /// The kind of this failure: the one table from failures to kinds.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Error::Os(e) => match e {
+                OsError::NoSpace { .. } => Kind::NoSpace,
+                OsError::TooManyMappings | OsError::TooManyDescriptors => Kind::Limit,
+                OsError::NotFound => Kind::NotFound,
+                OsError::PermissionDenied => Kind::OutOfSight,
+                OsError::NotARegion(_) => Kind::Corrupt,
+                OsError::NameTaken => Kind::NameTaken,
+                OsError::Io { .. } => Kind::System,
+            },
+            Error::Layout(e) => match e {
+                LayoutError::TooShort { .. } => Kind::Truncated,
+                LayoutError::SizeMismatch { header, actual } if actual < header => Kind::Truncated,
+                LayoutError::OutOfBounds { .. } | LayoutError::NotAList { .. } => Kind::BadPath,
+                _ => Kind::Corrupt,
+            },
+            Error::Plan(_) => Kind::Limit,
+            Error::Gone(_) | Error::NotPublished(_) => Kind::NotFound,
+            Error::OutOfSight { .. } => Kind::OutOfSight,
+            Error::OtherHost(_) => Kind::OtherHost,
+            Error::Report { kind, .. } => *kind,
+        }
+    }
+
+    /// The problem and the hint of the message.
+    pub fn parts(&self) -> (String, String) {
+        let s = |x: &str| x.to_string();
+        match self {
+            Error::Os(e) => os_parts(e),
+            Error::Layout(e) if self.kind() == Kind::Truncated => {
+                (format!("shared region is truncated: {e}"), s(TRUNCATED_HINT))
+            }
+            Error::Layout(e) if self.kind() == Kind::BadPath => (e.to_string(), s(BAD_PATH_HINT)),
+            Error::Layout(e) => (format!("corrupted shared region: {e}"), s(CORRUPT_HINT)),
+            Error::Plan(e) => (e.to_string(), s("Share a smaller object, or its parts separately.")),
+            Error::Gone(name) => (
+                format!(
+                    "shared region '{}' was not found: the process that shared it has freed it or exited",
+                    short(name)
+                ),
+                s("Keep the object returned by share() alive until every worker has mapped it."),
+            ),
+            Error::NotPublished(name) => (
+                format!("no region is published under the name '{}'", short(name)),
+                s("Check the name given to share(x, name = ); unshare() or prune_shared() may have removed it."),
+            ),
+            Error::OutOfSight { name, published: true } => (
+                format!("the region published under the name '{}' belongs to another user", short(name)),
+                s("Map it as the user that published it, or publish the object again under a name of yours."),
+            ),
+            Error::OutOfSight { name, published: false } => (
+                format!(
+                    "shared region '{}' belongs to a process this one cannot see or inspect \
+                     (another user, another PID namespace, or /proc mounted with hidepid)",
+                    short(name)
+                ),
+                s("Map it from a process of the same user that can see its owner in /proc, \
+                   or send a plain copy (materialize(x))."),
+            ),
+            Error::OtherHost(name) => (
+                format!(
+                    "shared region '{}' was shared on another machine (or before a reboot)",
+                    short(name)
+                ),
+                s("Shared memory only reaches processes on the same machine: send remote workers \
+                   a plain copy (materialize(x)) instead of the shared object."),
+            ),
+            Error::Report { problem, hint, .. } => (problem.clone(), hint.clone()),
+        }
+    }
+}
+
+/// The words for the operating system's failures (their `Display` in
+/// mori-core runs problem and hint together).
+fn os_parts(e: &OsError) -> (String, String) {
+    let s = |x: &str| x.to_string();
+    match e {
+        OsError::NoSpace { bytes, errno } => (
+            format!(
+                "could not reserve {} of shared memory ({})",
+                os::format_bytes(*bytes),
+                std::io::Error::from_raw_os_error(*errno)
+            ),
+            s("Free memory or share a smaller object (a region published by name also needs that \
+               much room in /dev/shm: see df /dev/shm)."),
+        ),
+        OsError::TooManyMappings => (
+            s("this process has too many memory mappings (vm.max_map_count)"),
+            s("Drop shared objects no longer needed, or raise vm.max_map_count."),
+        ),
+        OsError::TooManyDescriptors => (
+            format!(
+                "this process has too many shared regions open (one descriptor each, limit {})",
+                os::descriptor_limit()
+            ),
+            s("Drop shared objects no longer needed, share them together in one list, or raise the \
+               limit (ulimit -n)."),
+        ),
+        OsError::NotFound => (s("shared region not found"), s("It may have been freed or unpublished.")),
+        OsError::PermissionDenied => (
+            s("shared region belongs to another user"),
+            s("Map it from a process of the user that shared it."),
+        ),
+        OsError::NotARegion(why) => (format!("corrupted shared region: not a mori region ({why})"), s(CORRUPT_HINT)),
+        OsError::NameTaken => (
+            s("a shared region of that name exists already"),
+            s("Choose another name, or remove the old one with unshare()."),
+        ),
+        OsError::Io { op, err } => (format!("{op} failed: {err}"), s("The system refused; try again or report it.")),
+    }
+}
+
 /// A name as quoted in a message: long ones are cut so the explanation
 /// after them is never lost.
 pub(crate) fn short(name: &str) -> String {
@@ -58,31 +279,8 @@ pub(crate) fn short(name: &str) -> String {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Os(e) => write!(f, "{e}"),
-            Error::Layout(e) => write!(f, "corrupted shared region: {e}"),
-            Error::Plan(e) => write!(f, "{e}"),
-            Error::NotFound(name) => write!(
-                f,
-                "shared region '{}' was not found: the process that shared it has freed it or exited. \
-                 Keep the object returned by share() alive until every worker has mapped it",
-                short(name)
-            ),
-            Error::NotAccessible(name) => write!(
-                f,
-                "shared region '{}' was not found among the regions this user may open \
-                 (permission denied: it belongs to a process of another user)",
-                short(name)
-            ),
-            Error::OtherHost(name) => write!(
-                f,
-                "shared region '{}' was shared on another machine (or before a reboot): shared memory \
-                 only reaches processes on the same machine. To send data to remote workers, send a plain \
-                 copy (materialize(x)) instead of the shared object",
-                short(name)
-            ),
-            Error::Message(m) => f.write_str(m),
-        }
+        let (problem, hint) = self.parts();
+        write!(f, "{problem}\n{hint}")
     }
 }
 
@@ -92,30 +290,79 @@ impl fmt::Display for Error {
 pub fn guard<T>(body: impl FnOnce() -> Result<T>) -> T {
     let err = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(value)) => return value,
-        Ok(Err(err)) => err.to_string(),
+        Ok(Err(err)) => err,
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown".into());
-            format!("internal error in mori (please report): {what}")
+            Error::internal(format!("internal error in mori: {what}"))
         }
     };
-    raise(err)
+    let kind = err.kind();
+    let (problem, hint) = err.parts();
+    drop(err);
+    raise(kind, problem, hint)
 }
 
-/// Signals an R error with `message`. The message is copied to the stack and
-/// the String freed first, so the long jump leaves nothing behind.
-fn raise(message: String) -> ! {
-    let mut buf = [0u8; 2048];
-    let bytes = message.as_bytes();
-    let n = bytes.len().min(buf.len() - 1);
-    for (dst, &src) in buf.iter_mut().zip(&bytes[..n]) {
-        *dst = if src == 0 { b'?' } else { src };
+/// A NUL-terminated copy of `text` on the stack (cut to fit; NUL bytes
+/// inside become '?'), so that no heap value outlives the long jump.
+struct StackText {
+    buf: [u8; 2048],
+    len: usize,
+}
+
+impl StackText {
+    fn new(text: String) -> StackText {
+        let mut out = StackText { buf: [0u8; 2048], len: 0 };
+        let mut n = text.len().min(out.buf.len() - 1);
+        while !text.is_char_boundary(n) {
+            n -= 1;
+        }
+        for (dst, &src) in out.buf.iter_mut().zip(&text.as_bytes()[..n]) {
+            *dst = if src == 0 { b'?' } else { src };
+        }
+        out.len = n;
+        out
     }
-    drop(message);
-    // SAFETY: "%s" with a NUL-terminated stack buffer; no Rust value with a
-    // destructor is live in this frame.
-    unsafe { ffi::Rf_error(c"%s".as_ptr(), buf.as_ptr()) }
+
+    /// An R character vector of the text (allocates: may signal an R error,
+    /// which is fine where `raise` calls it: nothing here owns heap memory).
+    fn to_r(&self) -> ffi::SEXP {
+        // SAFETY: buf holds len bytes of UTF-8 (cut at a character boundary).
+        unsafe {
+            let c = ffi::Rf_protect(ffi::Rf_mkCharLenCE(self.buf.as_ptr().cast(), self.len as i32, ffi::cetype_t::CE_UTF8));
+            let s = ffi::Rf_ScalarString(c);
+            ffi::Rf_unprotect(1);
+            s
+        }
+    }
+}
+
+/// Signals the R condition of class `mori_error_<kind>` through R's
+/// `mori:::abort()`. The texts are copied to the stack and the Strings freed
+/// first, so the long jump leaves nothing behind.
+fn raise(kind: Kind, problem: String, hint: String) -> ! {
+    let problem = StackText::new(problem);
+    let hint = StackText::new(hint);
+    let kind = StackText::new(kind.name().to_string());
+    // SAFETY: building and evaluating `mori:::abort(kind, problem, hint)` on
+    // protected objects; no Rust value with a destructor is live in this
+    // frame (the StackTexts and `kind` are plain bytes), so R may long-jump
+    // out of any of these calls.
+    unsafe {
+        let fun = ffi::Rf_protect(ffi::Rf_lang3(
+            ffi::Rf_install(c":::".as_ptr()),
+            ffi::Rf_install(c"mori".as_ptr()),
+            ffi::Rf_install(c"abort".as_ptr()),
+        ));
+        let kind_r = ffi::Rf_protect(kind.to_r());
+        let problem_r = ffi::Rf_protect(problem.to_r());
+        let hint_r = ffi::Rf_protect(hint.to_r());
+        let call = ffi::Rf_protect(ffi::Rf_lang4(fun, kind_r, problem_r, hint_r));
+        ffi::Rf_eval(call, ffi::R_BaseEnv);
+        // abort() always signals; should it return, still stop here.
+        ffi::Rf_error(c"%s".as_ptr(), problem.buf.as_ptr())
+    }
 }

@@ -16,4 +16,7 @@ extern "C" {
     pub fn Rf_ScalarLogical(x: c_int) -> SEXP;
     pub fn Rf_ScalarReal(x: f64) -> SEXP;
     pub fn Rf_GetOption1(tag: SEXP) -> SEXP;
+    pub fn Rf_eval(expr: SEXP, env: SEXP) -> SEXP;
+    pub fn Rf_lang3(x1: SEXP, x2: SEXP, x3: SEXP) -> SEXP;
+    pub fn Rf_lang4(x1: SEXP, x2: SEXP, x3: SEXP, x4: SEXP) -> SEXP;
 }

@@ -12,7 +12,7 @@ use mori_core::layout::{Identity, Layout, Plan};
 use mori_core::name::{RegionName, Target};
 use mori_core::os::{self, OsError, SealedRegion, WritableRegion};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::ffi::{self, SEXP};
 
 pub struct Region {
@@ -99,6 +99,24 @@ impl Region {
         self.name.with_target(target)
     }
 
+    /// The node a name's target points to. A path or node the region does not
+    /// have is a `bad_path` error, not a corruption one.
+    pub fn resolve(&self, target: &Target) -> Result<u32> {
+        let layout = self.layout();
+        match target {
+            Target::Root => Ok(0),
+            Target::Path(path) => Ok(layout.resolve_path(path)?),
+            Target::Node(n) if *n >= layout.node_count() => Err(Error::bad_path(format!(
+                "node #{n} is out of bounds: the region has {} nodes",
+                layout.node_count()
+            ))),
+            Target::Node(n) => {
+                layout.node(*n)?;
+                Ok(*n)
+            }
+        }
+    }
+
     pub fn creator_pid(&self) -> u32 {
         self.layout().creator_pid()
     }
@@ -152,13 +170,13 @@ pub fn open(name: &RegionName) -> Result<Arc<Region>> {
         None => SealedRegion::open(name.pid, name.fd, &name.file_name()),
     };
     let sealed = opened.map_err(|e| match e {
-        OsError::NotFound => Error::NotFound(base.clone()),
-        OsError::PermissionDenied => Error::NotAccessible(base.clone()),
+        OsError::NotFound => not_found(name),
+        OsError::PermissionDenied => Error::OutOfSight { name: base.clone(), published: name.published.is_some() },
         other => Error::Os(other),
     })?;
     let layout = Layout::parse(sealed.bytes())?;
     if layout.name() != header_name(name).as_bytes() {
-        return Err(Error::NotFound(base));
+        return Err(not_found(name));
     }
     if layout.host_id() != os::host_id() {
         return Err(Error::OtherHost(base));
@@ -166,6 +184,15 @@ pub fn open(name: &RegionName) -> Result<Arc<Region>> {
     let region = Region::new(name.with_target(Target::Root), sealed);
     with_open(|m| m.insert(base, Arc::downgrade(&region)));
     Ok(region)
+}
+
+/// The error for a region that is not there: a published name nothing is
+/// published under, or an anonymous region that was freed.
+fn not_found(name: &RegionName) -> Error {
+    match &name.published {
+        Some(published) => Error::NotPublished(published.clone()),
+        None => Error::Gone(name.base()),
+    }
 }
 
 /// The name a region's header carries: the base name without its slash.
@@ -186,7 +213,15 @@ pub fn create(
     let (mut writable, name) = match published {
         Some(chosen) => {
             let name = RegionName::published(chosen).ok_or_else(|| bad_published_name(chosen))?;
-            (WritableRegion::create_published(chosen, size)?, name)
+            let writable = WritableRegion::create_published(chosen, size).map_err(|e| match e {
+                OsError::NameTaken => Error::report(
+                    Kind::NameTaken,
+                    format!("a region is published under the name '{}' already", crate::error::short(chosen)),
+                    "Choose another name, or remove the old one with unshare().",
+                ),
+                other => Error::Os(other),
+            })?;
+            (writable, name)
         }
         None => {
             let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
@@ -219,12 +254,16 @@ pub fn live() -> Vec<Arc<Region>> {
 }
 
 pub fn bad_published_name(name: &str) -> Error {
-    Error::Message(format!(
-        "'{}' cannot name a shared region: use 1 to 64 letters, digits, '.', '_' or '-', \
-         starting with a letter or digit and not with 'mori'",
-        crate::error::short(name)
-    ))
+    Error::report(
+        Kind::BadName,
+        format!("'{}' cannot name a shared region", crate::error::short(name)),
+        NAME_RULE,
+    )
 }
+
+/// What a published name may be, for messages.
+pub const NAME_RULE: &str =
+    "Use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit and not with 'mori'.";
 
 /// Removes leftovers whose creating process is gone: published regions in
 /// /dev/shm (and files of older mori versions). Returns the names removed.

@@ -144,7 +144,11 @@ pub enum LayoutError {
     BadChecksum,
     BadNode { node: u32, why: &'static str },
     NoSuchNode(u32),
-    BadPath(String),
+    /// A path whose position at `depth` (1-based) is past the end of a list
+    /// of `length` elements (a healthy region, a wrong path).
+    OutOfBounds { path: String, element: String, position: u64, length: u64 },
+    /// A path that goes on below `element`, which is not a list.
+    NotAList { path: String, element: String, kind: Kind },
     BadString { node: u32, index: u64, why: &'static str },
 }
 
@@ -164,7 +168,19 @@ impl fmt::Display for LayoutError {
             LayoutError::BadChecksum => write!(f, "region header or node table is corrupted (checksum mismatch)"),
             LayoutError::BadNode { node, why } => write!(f, "region node {node} is corrupted: {why}"),
             LayoutError::NoSuchNode(n) => write!(f, "region has no node {n}"),
-            LayoutError::BadPath(p) => write!(f, "path {p} does not lead to an element of the shared object"),
+            LayoutError::OutOfBounds { path, element, position, length } => write!(
+                f,
+                "path {path} is out of bounds: position {position} is past the end of {element} (length {length})"
+            ),
+            LayoutError::NotAList { path, element, kind } => {
+                let what = match kind {
+                    Kind::Null => "NULL".to_string(),
+                    Kind::Serialized => "an object kept whole".to_string(),
+                    Kind::Integer => "an integer vector".to_string(),
+                    other => format!("a {} vector", other.type_name()),
+                };
+                write!(f, "path {path} goes into {element}, which is not a nested list (it is {what})")
+            }
             LayoutError::BadString { node, index, why } => {
                 write!(f, "string {index} of region node {node} is corrupted: {why}")
             }
@@ -745,13 +761,23 @@ impl<'a> Layout<'a> {
         })
     }
 
-    /// Follows a 1-based path of list positions from the root.
+    /// Follows a 1-based path of list positions from the root. A path the
+    /// object does not have is `OutOfBounds` or `NotAList`, never a
+    /// corruption error: those are for bytes that fail validation.
     pub fn resolve_path(&self, path: &[u64]) -> Result<u32, LayoutError> {
         let mut index = 0u32;
-        for &p in path {
+        for (depth, &p) in path.iter().enumerate() {
             let n = self.raw_node(index)?;
-            if n.kind != Kind::List || p == 0 || p > n.length {
-                return Err(LayoutError::BadPath(format_path(path)));
+            let element = || match depth {
+                0 => "the shared object".to_string(),
+                _ => format!("element {}", format_path(&path[..depth])),
+            };
+            if n.kind != Kind::List {
+                return Err(LayoutError::NotAList { path: format_path(path), element: element(), kind: n.kind });
+            }
+            if p == 0 || p > n.length {
+                let (position, length) = (p, n.length);
+                return Err(LayoutError::OutOfBounds { path: format_path(path), element: element(), position, length });
             }
             index = self.child(index, &n, p - 1)?;
         }
@@ -863,8 +889,11 @@ mod tests {
         assert!(l.string(b, &bn, 2).is_err());
         assert_eq!(l.path_of(b), Some(vec![2]));
         assert_eq!(l.path_of(root.attrs), None);
-        assert!(l.resolve_path(&[3]).is_err());
-        assert!(l.resolve_path(&[1, 1]).is_err());
+        assert!(matches!(l.resolve_path(&[3]), Err(LayoutError::OutOfBounds { position: 3, length: 2, .. })));
+        assert!(matches!(
+            l.resolve_path(&[1, 1]),
+            Err(LayoutError::NotAList { ref element, kind: Kind::Double, .. }) if element == "element [1]"
+        ));
         assert_eq!(format_path(&[2, 3]), "[2,3]");
     }
 

@@ -68,7 +68,12 @@ impl View {
         let (start, length) = slice.unwrap_or((0, node.length));
         let in_range = start.checked_add(length).is_some_and(|end| end <= node.length);
         if slice.is_some() && (!node.kind.is_atomic_array() || !in_range) {
-            return Err(Error::Message(format!("slice {}:{} is outside the shared vector", start + 1, start + length)));
+            return Err(Error::bad_path(format!(
+                "slice {}:{} is outside the shared vector (length {})",
+                start + 1,
+                start + length,
+                node.length
+            )));
         }
         let mut view = View {
             region,
@@ -132,10 +137,11 @@ impl View {
     }
 
     fn truncated_error(&self) -> Error {
-        Error::Message(format!(
-            "shared region '{}' was truncated by another process while this one read it",
-            self.region.name
-        ))
+        Error::report(
+            crate::error::Kind::Truncated,
+            format!("shared region '{}' was truncated by another process while this one read it", self.region.name),
+            "Its data can no longer be trusted. Publish the object again under a new name.",
+        )
     }
 
     /// Whether a read of this view already hit a page truncated away (no
@@ -439,7 +445,7 @@ pub fn view_of<'a>(x: SEXP) -> Option<&'a mut View> {
 pub fn new_object(region: &Arc<Region>, node_index: u32, slice: Option<(u64, u64)>) -> Result<SEXP> {
     let view = View::new(region.clone(), node_index, slice)?;
     let class = class_for(view.node.kind)
-        .ok_or_else(|| Error::Message(format!("region node {node_index} is not a vector mori can view")))?;
+        .ok_or_else(|| Error::bad_path(format!("region node {node_index} is not a vector mori can view")))?;
     let mut p = Protector::new();
     let data1 = p.protect(rapi::boxed_extptr(Box::new(view)));
     // SAFETY: a new ALTREP object of our class with our data1.
@@ -480,7 +486,7 @@ unsafe extern "C" fn serialized_state(x: SEXP) -> SEXP {
 
 unsafe extern "C" fn unserialize(_class: SEXP, state: SEXP) -> SEXP {
     guard(|| {
-        let bad = || Error::Message("mori: malformed shared-object reference in serialized data".into());
+        let bad = || Error::corrupt("malformed shared-object reference in serialized data");
         if rapi::type_of(state) != SEXPTYPE::STRSXP || rapi::xlength(state) != 2 {
             return Err(bad());
         }
@@ -491,11 +497,7 @@ unsafe extern "C" fn unserialize(_class: SEXP, state: SEXP) -> SEXP {
             return Err(Error::OtherHost(name.base()));
         }
         let region = region::open(&name)?;
-        let node = match name.target {
-            Target::Root => 0,
-            Target::Node(n) => n,
-            Target::Path(ref p) => region.layout().resolve_path(p)?,
-        };
+        let node = region.resolve(&name.target)?;
         crate::decode::bare_object(&region, node, name.slice)
     })
 }
