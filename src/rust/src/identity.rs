@@ -44,17 +44,25 @@ fn same(a: &Option<(Arc<Region>, u32)>, region: &Arc<Region>, node: u32) -> bool
 }
 
 /// A plain list (R < 4.3) that is exactly the elements of one list node.
+///
+/// Each element's identity is asked for at most once: asking twice (once to
+/// find the candidate node, once to compare) doubled the work per level of
+/// nesting, 2^40 identity checks for a list 40 deep.
 fn plain_list_identity(x: SEXP, depth: usize) -> Option<(Arc<Region>, u32)> {
     let len = rapi::xlength(x);
     // SAFETY: indices below len of a list.
     let element = |i: u64| unsafe { ffi::VECTOR_ELT(x, i as R_xlen_t) };
-    // The candidate: the list node that the first shared element belongs to.
-    let (region, list) = (0..len).find_map(|i| {
-        let (region, node) = identity(element(i), depth + 1)?;
-        let n = region.layout().node(node).ok()?;
-        (n.parent != NO_NODE && n.slot as u64 == i).then_some((region, n.parent))
-    })?;
+    // The candidate: the list node that the first element with an identity
+    // is a child of. Elements before it have none, so they can only be the
+    // node's NULL or stored elements.
+    let (first, region, first_child) =
+        (0..len).find_map(|i| identity(element(i), depth + 1).map(|(region, node)| (i, region, node)))?;
     let layout = region.layout();
+    let n = layout.node(first_child).ok()?;
+    if n.parent == NO_NODE || n.slot as u64 != first {
+        return None;
+    }
+    let list = n.parent;
     let list_node = layout.node(list).ok()?;
     if list_node.kind != Kind::List || list_node.length != len {
         return None;
@@ -67,6 +75,8 @@ fn plain_list_identity(x: SEXP, depth: usize) -> Option<(Arc<Region>, u32)> {
             // Stored objects (functions, environments...) cannot be compared
             // cheaply; anything that would be stored that way again passes.
             Kind::Serialized => crate::encode::kind_of(e).is_none(),
+            _ if i < first => false,
+            _ if i == first => child == first_child,
             _ => same(&identity(e, depth + 1), &region, child),
         };
         if !ok {
