@@ -19,4 +19,6 @@ extern "C" {
     pub fn Rf_eval(expr: SEXP, env: SEXP) -> SEXP;
     pub fn Rf_lang3(x1: SEXP, x2: SEXP, x3: SEXP) -> SEXP;
     pub fn Rf_lang4(x1: SEXP, x2: SEXP, x3: SEXP, x4: SEXP) -> SEXP;
+    pub fn R_MakeWeakRef(key: SEXP, val: SEXP, fin: SEXP, onexit: Rboolean) -> SEXP;
+    pub fn R_WeakRefKey(w: SEXP) -> SEXP;
 }
