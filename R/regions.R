@@ -56,6 +56,10 @@ shared_regions <- function() {
 #' memory_usage()
 #' @export
 memory_usage <- function(pids = Sys.getpid()) {
+  if (!is.numeric(pids) || anyNA(pids) || any(pids != trunc(pids)) || any(pids < 1)) {
+    abort("bad_argument", "`pids` must be process ids: positive whole numbers",
+          "Give Sys.getpid(), or the ids of the workers (parallel::clusterCall(cl, Sys.getpid)).")
+  }
   rows <- lapply(as.integer(pids), function(pid) {
     lines <- tryCatch(readLines(sprintf("/proc/%d/smaps", pid)), error = function(e) character())
     if (!length(lines)) {

@@ -48,6 +48,14 @@ test_that("argument errors name the argument and are bad_argument", {
   expect_snapshot(show_error(unshare(3)), cran = TRUE)
 })
 
+test_that("R-level argument checks have the same classes and shape", {
+  for (bad in list("1", NA, 1.5, 0, -3, list(1), NULL)) {
+    e <- expect_mori_error(memory_usage(bad), "bad_argument", "^`pids` must be process ids")
+    expect_identical(conditionCall(e), quote(memory_usage(bad)))
+  }
+  expect_snapshot(show_error(memory_usage("x")), cran = TRUE)
+})
+
 test_that("a string that cannot name a region is bad_name", {
   for (bad in c("a b", "mori_x", ".x", "-x", "", strrep("a", 65), "x/y", "\u00e9t\u00e9")) {
     expect_mori_error(share(1, name = bad), "bad_name", "cannot name a shared region")
@@ -233,6 +241,26 @@ test_that("a published region cut short is truncated", {
   expect_snapshot(show_error(map_shared(name)), cran = TRUE, transform = scrub)
 })
 
+test_that("a region too large for memory is no_space", {
+  # a compact sequence of 1e12 doubles: 8 TB, refused before anything is made
+  expect_mori_error(share(1:1e12), "no_space", "could not reserve 8.0 TB")
+  expect_mori_error(share(1:1e12, name = paste0(err_tag, "_big")), "no_space", "/dev/shm")
+  expect_false(file.exists(file.path("/dev/shm", paste0("mori.", err_tag, "_big"))))
+  expect_snapshot(show_error(share(1:1e12)), cran = TRUE)
+})
+
+test_that("a published file of another user is out of sight", {
+  skip_if_not(identical(unname(Sys.info()[["effective_user"]]), "root"), "needs root")
+  name <- paste0(err_tag, "_theirs")
+  local(share(as.double(1:10), name = name))
+  on.exit(unshare(name))
+  full_gc()
+  file <- file.path("/dev/shm", paste0("mori.", name))
+  skip_if(system2("chown", c("65534", file)) != 0, "chown failed")
+  expect_mori_error(map_shared(name), "out_of_sight", "belongs to another user")
+  expect_snapshot(show_error(map_shared(name)), cran = TRUE, transform = scrub)
+})
+
 test_that("too deep an object is limit", {
   deep <- list()
   for (i in 1:1002) deep <- list(deep)
@@ -251,4 +279,43 @@ test_that("an error inside an ALTREP method is a classed condition too", {
   e <- error_of(x[5e5])
   expect_s3_class(e, c("mori_error_truncated", "mori_error", "error", "condition"), exact = TRUE)
   expect_error(sum(x), class = "mori_error_truncated")
+})
+
+test_that("a region of another PID namespace is out of sight, not freed", {
+  skip_if(Sys.which("unshare") == "", "unshare not available")
+  probe <- suppressWarnings(system2("unshare", c("--pid", "--fork", "--mount-proc", "true"),
+                                    stdout = FALSE, stderr = FALSE))
+  skip_if(probe != 0, "cannot make a PID namespace here")
+  x <- share(as.double(1:1000))
+  name <- paste0(err_tag, "_ns")
+  p <- share(as.double(1:10), name = name)
+  on.exit(unshare(name))
+  fx <- tempfile(fileext = ".rds")
+  fp <- tempfile(fileext = ".rds")
+  on.exit(unlink(c(fx, fp)), add = TRUE)
+  saveRDS(x, fx)
+  saveRDS(p, fp)
+  script <- tempfile(fileext = ".R")
+  on.exit(unlink(script), add = TRUE)
+  writeLines(c(
+    sprintf(".libPaths(c(%s, .libPaths()))", deparse(dirname(system.file(package = "mori")))),
+    "library(mori)",
+    "what <- function(expr) tryCatch({ force(expr); 'mapped' }, error = function(e) class(e)[1])",
+    sprintf("cat('REF', what(readRDS('%s')), '\\n')", fx),
+    sprintf("cat('MSG', tryCatch(readRDS('%s'), error = conditionMessage), sep = '\\n')", fx),
+    sprintf("cat('PUB', what(stopifnot(identical(readRDS('%s'), as.double(1:10)))), '\\n')", fp),
+    sprintf("cat('NAME', what(map_shared('%s')), '\\n')", shared_name(x))
+  ), script)
+  out <- suppressWarnings(system2("unshare", c("--pid", "--fork", "--mount-proc",
+                                              file.path(R.home("bin"), "Rscript"), "--vanilla", script),
+                                  stdout = TRUE, stderr = TRUE))
+  # a reference knows its PID namespace: the owner may be alive, unseen
+  expect_true(any(grepl("^REF mori_error_out_of_sight", out)), info = paste(out, collapse = "\n"))
+  # a published region is a file: it opens from any PID namespace
+  expect_true(any(grepl("^PUB mapped", out)), info = paste(out, collapse = "\n"))
+  # a bare name carries no namespace: it can only be said to be not found
+  expect_true(any(grepl("^NAME mori_error_(not_found|out_of_sight)", out)), info = paste(out, collapse = "\n"))
+  msg <- out[which(out == "MSG") + 1:2]
+  expect_snapshot(cat(msg, sep = "\n"), cran = TRUE, transform = scrub)
+  expect_identical(x[], as.double(1:1000))
 })

@@ -28,7 +28,8 @@ pub enum OsError {
     TooManyMappings,
     /// No region with this name exists (any more).
     NotFound,
-    /// The region exists but belongs to a process we may not inspect.
+    /// The region exists but belongs to a process we may not inspect, or
+    /// its owner may be alive but hidden from this process's `/proc`.
     PermissionDenied,
     /// The descriptor is there but is not a sealed mori region.
     NotARegion(&'static str),
@@ -394,7 +395,7 @@ impl SealedRegion {
             Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) => {
                 return Err(OsError::PermissionDenied)
             }
-            Err(_) => return Err(OsError::NotFound),
+            Err(_) => return Err(missing_descriptor(pid)),
         }
         let path = CString::new(proc_path).expect("no NUL in a number");
         // SAFETY: open reads a NUL-terminated path; the descriptor is checked.
@@ -698,6 +699,37 @@ pub fn host_id() -> [u8; 16] {
         }
         id
     })
+}
+
+/// This process's PID namespace (the inode of `/proc/self/ns/pid`), or 0 if
+/// it cannot be read. References carry it: a process id means nothing in
+/// another PID namespace, whose processes cannot be seen from here.
+pub fn pid_namespace() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    static NS: OnceLock<u64> = OnceLock::new();
+    *NS.get_or_init(|| std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino()))
+}
+
+/// Why `/proc/<pid>/fd/<fd>` is not there: the owner exited (or closed the
+/// region), or it may be alive but out of this process's sight: its
+/// `/proc/<pid>` is hidden (`hidepid`, or a `/proc` of another PID
+/// namespace) while `kill(pid, 0)` says a process of that id exists.
+fn missing_descriptor(pid: u32) -> OsError {
+    if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        return OsError::NotFound;
+    }
+    // A pid above i32::MAX would be a negative pid_t: a process group.
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return OsError::NotFound };
+    if pid <= 0 {
+        return OsError::NotFound;
+    }
+    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    if alive {
+        OsError::PermissionDenied
+    } else {
+        OsError::NotFound
+    }
 }
 
 /// Nanoseconds on the kernel's coarse monotonic clock: a value the kernel

@@ -392,6 +392,7 @@ pub fn register(dll: *mut DllInfo) {
     let _ = CLASSES.set(classes);
     cached::make_sentinel();
     make_host_tag_char();
+    make_pid_namespace_char();
 }
 
 /// The methods every class has.
@@ -462,8 +463,9 @@ unsafe extern "C" fn length(x: SEXP) -> ffi::R_xlen_t {
     guard(|| Ok(unsafe { view(x) }.length() as ffi::R_xlen_t))
 }
 
-/// A shared object serializes as its region name and this machine's id; a
-/// modified one as its values (NULL tells R to serialize the data itself).
+/// A shared object serializes as its region name, this machine's id and this
+/// process's PID namespace; a modified one as its values (NULL tells R to
+/// serialize the data itself).
 unsafe extern "C" fn serialized_state(x: SEXP) -> SEXP {
     guard(|| {
         // SAFETY: R calls this method only on objects of our classes.
@@ -474,11 +476,13 @@ unsafe extern "C" fn serialized_state(x: SEXP) -> SEXP {
         let name = v.reference_name().to_string();
         let mut p = Protector::new();
         // SAFETY: a fresh, protected STRSXP; each CHARSXP is set as soon as
-        // it is made (the host's is preserved for the process's life).
+        // it is made (the host's and namespace's are preserved for the
+        // process's life).
         unsafe {
-            let state = p.protect(ffi::Rf_allocVector(SEXPTYPE::STRSXP, 2));
+            let state = p.protect(ffi::Rf_allocVector(SEXPTYPE::STRSXP, 3));
             ffi::SET_STRING_ELT(state, 0, rapi::utf8_char(&name));
             ffi::SET_STRING_ELT(state, 1, host_tag_char());
+            ffi::SET_STRING_ELT(state, 2, pid_namespace_char());
             Ok(state)
         }
     })
@@ -487,16 +491,24 @@ unsafe extern "C" fn serialized_state(x: SEXP) -> SEXP {
 unsafe extern "C" fn unserialize(_class: SEXP, state: SEXP) -> SEXP {
     guard(|| {
         let bad = || Error::corrupt("malformed shared-object reference in serialized data");
-        if rapi::type_of(state) != SEXPTYPE::STRSXP || rapi::xlength(state) != 2 {
+        // Length 2: written before references carried the PID namespace.
+        let fields = rapi::xlength(state);
+        if rapi::type_of(state) != SEXPTYPE::STRSXP || !(2..=3).contains(&fields) {
             return Err(bad());
         }
-        // SAFETY: state is a length-2 STRSXP.
+        // SAFETY: state is a STRSXP of `fields` elements.
         let field = |i| rapi::char_bytes(unsafe { ffi::STRING_ELT(state, i) });
         let name = std::str::from_utf8(field(0)).ok().and_then(RegionName::parse).ok_or_else(bad)?;
         if field(1) != host_tag().as_bytes() {
             return Err(Error::OtherHost(name.base()));
         }
-        let region = region::open(&name)?;
+        // A process id of another PID namespace names no process here (or
+        // an unrelated one): a region that seems gone may be alive there.
+        let other_namespace = fields == 3 && field(2) != pid_namespace_tag().as_bytes();
+        let region = match region::open(&name) {
+            Err(Error::Gone(base)) if other_namespace => Err(Error::OutOfSight { name: base, published: false }),
+            opened => opened,
+        }?;
         let node = region.resolve(&name.target)?;
         crate::decode::bare_object(&region, node, name.slice)
     })
@@ -585,4 +597,21 @@ fn make_host_tag_char() {
 
 fn host_tag_char() -> SEXP {
     HOST_TAG_CHAR.load(Ordering::Relaxed)
+}
+
+/// This process's PID namespace as references carry it (decimal).
+fn pid_namespace_tag() -> &'static str {
+    static TAG: OnceLock<String> = OnceLock::new();
+    TAG.get_or_init(|| os::pid_namespace().to_string())
+}
+
+/// `pid_namespace_tag` as an R string, made and preserved at load time.
+static PID_NAMESPACE_CHAR: AtomicPtr<ffi::SEXPREC> = AtomicPtr::new(std::ptr::null_mut());
+
+fn make_pid_namespace_char() {
+    PID_NAMESPACE_CHAR.store(rapi::preserved_utf8_char(pid_namespace_tag()), Ordering::Relaxed);
+}
+
+fn pid_namespace_char() -> SEXP {
+    PID_NAMESPACE_CHAR.load(Ordering::Relaxed)
 }
