@@ -243,7 +243,9 @@ fn os_parts(e: &OsError) -> (String, String) {
         ),
         OsError::TooManyDescriptors => (
             format!(
-                "this process has too many shared regions open (one descriptor each, limit {})",
+                "this process has too many shared regions open (one descriptor each; mori keeps the last {} of \
+                 the limit of {} descriptors for R's own files and connections)",
+                os::descriptor_reserve(),
                 os::descriptor_limit()
             ),
             s("Drop shared objects no longer needed, share them together in one list, or raise the \

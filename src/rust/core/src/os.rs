@@ -62,8 +62,10 @@ impl fmt::Display for OsError {
             OsError::NotARegion(why) => write!(f, "not a mori region ({why})"),
             OsError::TooManyDescriptors => write!(
                 f,
-                "this process has too many shared regions open (one descriptor each, limit {}): drop shared objects \
-                 no longer needed, share them together in one list, or raise the limit (ulimit -n)",
+                "this process has too many shared regions open (one descriptor each; mori keeps the last {} of \
+                 the limit of {} descriptors for R's own files and connections): drop shared objects no longer \
+                 needed, share them together in one list, or raise the limit (ulimit -n)",
+                descriptor_reserve(),
                 descriptor_limit()
             ),
             OsError::NameTaken => write!(f, "a shared region of that name exists already: choose another name or remove it with unshare()"),
@@ -201,7 +203,7 @@ impl WritableRegion {
             });
         }
         // SAFETY: raw is a valid descriptor nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = leaving_reserve(unsafe { OwnedFd::from_raw_fd(raw) })?;
         Self::reserve_and_map(fd, size, PublishedFile(None))
     }
 
@@ -217,12 +219,15 @@ impl WritableRegion {
             let err = io::Error::last_os_error();
             return Err(match err.raw_os_error() {
                 Some(libc::EEXIST) => OsError::NameTaken,
+                Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
                 _ => OsError::Io { op: "creating the published region", err },
             });
         }
+        // From here on, a failure removes the file (the name is free again).
+        let published = PublishedFile(Some(path));
         // SAFETY: raw is a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        Self::reserve_and_map(fd, size, PublishedFile(Some(path)))
+        let fd = leaving_reserve(unsafe { OwnedFd::from_raw_fd(raw) })?;
+        Self::reserve_and_map(fd, size, published)
     }
 
     fn reserve_and_map(fd: OwnedFd, size: u64, published: PublishedFile) -> Result<WritableRegion, OsError> {
@@ -359,11 +364,12 @@ impl SealedRegion {
                 Some(libc::ENOENT) => OsError::NotFound,
                 Some(libc::EACCES) | Some(libc::EPERM) => OsError::PermissionDenied,
                 Some(libc::ELOOP) => OsError::NotARegion("it is a symbolic link"),
+                Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
                 _ => OsError::Io { op: "open", err },
             });
         }
         // SAFETY: raw is a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = leaving_reserve(unsafe { OwnedFd::from_raw_fd(raw) })?;
         let st = stat_of(&fd)?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(OsError::NotARegion("it is not a regular file"));
@@ -411,7 +417,7 @@ impl SealedRegion {
             });
         }
         // SAFETY: raw is a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = leaving_reserve(unsafe { OwnedFd::from_raw_fd(raw) })?;
         let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
             .map_err(|err| OsError::Io { op: "readlink", err })?;
         if link.as_os_str().as_encoded_bytes() != expected.as_bytes() {
@@ -772,6 +778,27 @@ pub fn descriptor_limit() -> u64 {
     // SAFETY: getrlimit with a valid local struct.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
     lim.rlim_cur
+}
+
+/// How many descriptors mori leaves to the rest of the process (R's files,
+/// connections, sockets, other packages): 10% of the limit, at least 64, at
+/// most half of it. Without a reserve, a process holding many regions could
+/// not open a file any more.
+pub fn descriptor_reserve() -> u64 {
+    let limit = descriptor_limit();
+    (limit / 10).max(64).min(limit / 2)
+}
+
+/// `fd` if taking it leaves the reserve free; else it is closed and the
+/// region refused. The kernel hands out the lowest free number, so every
+/// number below `fd` is in use: a number within the reserve at the top of
+/// the limit means at most the reserve is left.
+fn leaving_reserve(fd: OwnedFd) -> Result<OwnedFd, OsError> {
+    let number = fd.as_raw_fd() as u64;
+    if number.saturating_add(descriptor_reserve()) >= descriptor_limit() {
+        return Err(OsError::TooManyDescriptors);
+    }
+    Ok(fd)
 }
 
 /// Raises the soft limit on open descriptors to the hard limit: each region a
