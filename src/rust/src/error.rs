@@ -82,6 +82,11 @@ pub enum Error {
     Gone(String),
     /// A published name that no region is published under.
     NotPublished(String),
+    /// Serialized data (a file, a stream, a task) holding a reference to an
+    /// anonymous region that no longer exists. Read from a
+    /// file long after, or by a worker too late: the reader cannot tell
+    /// which, so one message covers both.
+    ReferenceGone(String),
     /// A region whose owner this process cannot see or inspect (for a
     /// published one: a file of another user).
     OutOfSight { name: String, published: bool },
@@ -168,7 +173,7 @@ impl Error {
                 _ => Kind::Corrupt,
             },
             Error::Plan(_) => Kind::Limit,
-            Error::Gone(_) | Error::NotPublished(_) => Kind::NotFound,
+            Error::Gone(_) | Error::NotPublished(_) | Error::ReferenceGone(_) => Kind::NotFound,
             Error::OutOfSight { .. } => Kind::OutOfSight,
             Error::OtherHost(_) => Kind::OtherHost,
             Error::Report { kind, .. } => *kind,
@@ -192,6 +197,16 @@ impl Error {
                     short(name)
                 ),
                 s("Keep the object returned by share() alive until every worker has mapped it."),
+            ),
+            Error::ReferenceGone(name) => (
+                format!(
+                    "the file or stream read holds only a reference to shared memory ('{}') that no longer \
+                     exists: the process that shared it has freed it or exited",
+                    short(name)
+                ),
+                s("saveRDS(), save() and other writers built on serialize() store only this reference \
+                   for a shared object: save materialize(x) to store the data. A worker must receive the \
+                   reference while the object returned by share() is alive."),
             ),
             Error::NotPublished(name) => (
                 format!("no region is published under the name '{}'", short(name)),

@@ -507,6 +507,9 @@ unsafe extern "C" fn unserialize(_class: SEXP, state: SEXP) -> SEXP {
         let other_namespace = fields == 3 && field(2) != pid_namespace_tag().as_bytes();
         let region = match region::open(&name) {
             Err(Error::Gone(base)) if other_namespace => Err(Error::OutOfSight { name: base, published: false }),
+            // Serialized data read after the region is gone: a saved file,
+            // or a worker served late (see Error::ReferenceGone).
+            Err(Error::Gone(base)) => Err(Error::ReferenceGone(base)),
             opened => opened,
         }?;
         let node = region.resolve(&name.target)?;
