@@ -94,6 +94,47 @@ test_that("a region whose dim attribute does not match its length is refused", {
   expect_true(any(grepl("RESULT error", res$out)))
 })
 
+# Attributes are set through R's setter (R's API has no other way), which
+# signals an R error on what it refuses; such regions are refused first, with
+# mori's own error.
+rel_patched_attribute <- function(suffix, make, from, to) {
+  name <- paste0(rel_tag, suffix)
+  on.exit(unlink(file.path("/dev/shm", paste0("mori.", name))), add = TRUE)
+  rel_child(c(
+    sprintf("x <- share(%s, name = '%s')", make, name),
+    sprintf("p <- '/dev/shm/mori.%s'; b <- readBin(p, 'raw', file.size(p)); unshare('%s')", name, name),
+    sprintf("from <- %s; to <- %s", from, to),
+    "s <- which(vapply(seq_len(length(b) - length(from) + 1), function(i) all(b[i - 1 + seq_along(from)] == from), TRUE))",
+    "stopifnot(length(s) == 1); b[s - 1 + seq_along(to)] <- to; writeBin(b, p)",
+    sprintf("r <- tryCatch({ y <- map_shared('%s'); capture.output(print(y)); 'accepted' }, error = function(e) conditionMessage(e))", name),
+    "unlink(p); cat('RESULT', r, '\\n')"
+  ))
+}
+
+test_that("a region whose class says factor on a double vector is refused", {
+  skip_on_cran()
+  res <- rel_patched_attribute("_fct", "structure(as.double(1:10), class = 'fxctor')",
+                               "charToRaw('fxctor')", "charToRaw('factor')")
+  expect_equal(res$status, 0L)
+  expect_true(any(grepl("RESULT .*corrupt.*class", res$out)), info = paste(res$out, collapse = "\n"))
+})
+
+test_that("a region whose tsp does not fit the series' length is refused", {
+  skip_on_cran()
+  for (case in list(c(2000, 2019, 1), c(2000, 2009, 0), c(2000, 2009, -1))) {
+    res <- rel_patched_attribute("_tsp", "ts(as.double(1:10) + 0.5, start = 2000)",
+                                 "writeBin(c(2000, 2009, 1), raw(), endian = 'little')",
+                                 sprintf("writeBin(c(%s), raw(), endian = 'little')", toString(case)))
+    expect_equal(res$status, 0L)
+    expect_true(any(grepl("RESULT .*corrupt.*tsp", res$out)), info = paste(res$out, collapse = "\n"))
+  }
+  # a matrix series: the rows, not the length, must fit
+  res <- rel_patched_attribute("_tsm", "ts(matrix(as.double(1:20) + 0.5, 10, 2), start = 2000)",
+                               "writeBin(c(2000, 2009, 1), raw(), endian = 'little')",
+                               "writeBin(c(2000, 2019, 1), raw(), endian = 'little')")
+  expect_true(any(grepl("RESULT .*corrupt.*tsp", res$out)), info = paste(res$out, collapse = "\n"))
+})
+
 test_that("a region whose attribute lists form a cycle gives a clean error, not a stack overflow", {
   skip_on_cran()
   name <- paste0(rel_tag, "_cyc")

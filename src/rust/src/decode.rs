@@ -131,7 +131,7 @@ fn plain_atomic(layout: &Layout, node: &Node) -> SEXP {
     // has exactly `bytes.len()` bytes.
     unsafe {
         let x = ffi::Rf_allocVector(sexptype(node.kind), node.length as R_xlen_t);
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), ffi::DATAPTR(x).cast::<u8>(), bytes.len());
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), rapi::atomic_data_mut(x), bytes.len());
         x
     }
 }
@@ -191,7 +191,6 @@ fn set_attributes(region: &Arc<Region>, x: SEXP, node: &Node, depth: usize) -> R
     }
     let mut p = Protector::new();
     let mut head = rapi::nil();
-    let mut is_object = false;
     // Built back to front so each cell is consed onto the protected rest.
     for slot in (0..list.length).rev() {
         let child = layout.child(node.attrs, &list, slot)?;
@@ -201,19 +200,12 @@ fn set_attributes(region: &Arc<Region>, x: SEXP, node: &Node, depth: usize) -> R
         // on protected objects.
         unsafe {
             let tag = ffi::Rf_installChar(tag_char);
-            is_object |= tag == ffi::R_ClassSymbol;
             head = p.protect(ffi::Rf_cons(value, head));
             ffi::SET_TAG(head, tag);
         }
     }
     check_attributes(x, head)?;
-    // SAFETY: x is a vector we just made; the pairlist is complete.
-    unsafe {
-        ffi::SET_ATTRIB(x, head);
-        if is_object {
-            ffi::SET_OBJECT(x, 1);
-        }
-    }
+    rapi::set_attribute_list(x, head);
     Ok(())
 }
 
@@ -255,7 +247,7 @@ pub fn materialize(x: SEXP, depth: usize) -> Result<SEXP> {
                 if bytes > 0 {
                     std::ptr::copy_nonoverlapping(
                         ffi::DATAPTR_RO(x).cast::<u8>(),
-                        ffi::DATAPTR(out).cast::<u8>(),
+                        rapi::atomic_data_mut(out),
                         bytes,
                     );
                 }
@@ -274,13 +266,7 @@ pub fn materialize(x: SEXP, depth: usize) -> Result<SEXP> {
             ffi::SET_TAG(head, tag);
         }
     }
-    // SAFETY: out is fresh; OBJECT mirrors x's class attribute.
-    unsafe {
-        ffi::SET_ATTRIB(out, head);
-        if ffi::Rf_getAttrib(x, ffi::R_ClassSymbol) != rapi::nil() {
-            ffi::SET_OBJECT(out, 1);
-        }
-    }
+    rapi::set_attribute_list(out, head);
     Ok(out)
 }
 
@@ -294,7 +280,10 @@ pub fn materialize(x: SEXP, depth: usize) -> Result<SEXP> {
 /// extent; class and comment character vectors, and class "factor" only on
 /// an integer vector; tsp three doubles; row.names integer (possibly the
 /// compact c(NA, n)) or character. Anything else, levels included, may hold
-/// any value.
+/// any value. The attributes are then set through R's setter
+/// (`Rf_setAttrib`, R's API has no other way), so what it would refuse with
+/// an R error is refused here first: dimnames before dim, a tsp that does
+/// not fit the rows (tspgets).
 fn check_attributes(x: SEXP, attrs: SEXP) -> Result<()> {
     let bad = |what: &str| Err(Error::corrupt(format!("invalid '{what}' attribute")));
     let len = rapi::xlength(x);
@@ -315,6 +304,16 @@ fn check_attributes(x: SEXP, attrs: SEXP) -> Result<()> {
             }
             b"comment" if ty != SEXPTYPE::STRSXP => return bad("comment"),
             b"tsp" if ty != SEXPTYPE::REALSXP || n != 3 => return bad("tsp"),
+            b"tsp" => {
+                // R's tspgets: the rows (dim[1] if set by now) must span
+                // start..end at the frequency.
+                let rows = dim.as_ref().map_or(len, |d| d[0]);
+                // SAFETY: a double vector of length 3.
+                let [start, end, frequency] = [0, 1, 2].map(|i| unsafe { ffi::REAL_ELT(value, i) });
+                if frequency <= 0.0 || rows == 0 || (end - start - (rows - 1) as f64 / frequency).abs() > 1e-5 {
+                    return bad("tsp");
+                }
+            }
             b"row.names" if !matches!(ty, SEXPTYPE::INTSXP | SEXPTYPE::STRSXP) => return bad("row.names"),
             b"dim" => {
                 if ty != SEXPTYPE::INTSXP || n == 0 {
@@ -331,6 +330,7 @@ fn check_attributes(x: SEXP, attrs: SEXP) -> Result<()> {
                 }
                 dim = Some(d);
             }
+            b"dimnames" if dim.is_none() => return bad("dimnames"),
             b"dimnames" => dimnames = Some(value),
             _ => {}
         }

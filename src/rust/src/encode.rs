@@ -231,7 +231,7 @@ fn attributes_key(symbols: &[SEXP], values: &[SEXP]) -> Option<Vec<u8>> {
     for (&tag, &value) in symbols.iter().zip(values) {
         let kind = kind_of(value)?;
         let n = rapi::xlength(value);
-        if n > SHARED_ATTRIBUTE_LIMIT || rapi::attrib(value) != rapi::nil() || matches!(kind, Kind::List | Kind::Null) {
+        if n > SHARED_ATTRIBUTE_LIMIT || rapi::has_attributes(value) || matches!(kind, Kind::List | Kind::Null) {
             return None;
         }
         // SAFETY: PRINTNAME of a symbol.

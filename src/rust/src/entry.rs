@@ -17,7 +17,7 @@ use crate::{decode, encode};
 /// without attributes of its own (R gives a slice of a named vector its
 /// names, which the name of the slice does not carry).
 fn is_shared_slice(x: SEXP) -> bool {
-    altrep::view_of(x).is_some_and(|v| v.slice().is_some() && !v.is_modified()) && rapi::attrib(x) == rapi::nil()
+    altrep::view_of(x).is_some_and(|v| v.slice().is_some() && !v.is_modified()) && !rapi::has_attributes(x)
 }
 
 unsafe extern "C" fn mori_share(x: SEXP, name: SEXP) -> SEXP {

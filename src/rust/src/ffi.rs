@@ -9,7 +9,21 @@ use std::os::raw::c_int;
 // SEXPREC is opaque on purpose: R objects are only ever handled by pointer.
 #[allow(improper_ctypes)]
 extern "C" {
+    /// Not part of R's API from R 4.5 on: used only where R lacks the
+    /// replacement (`ANY_ATTRIB` 4.5, `R_mapAttrib` 4.6).
+    #[cfg(not(r_map_attrib))]
     pub fn ATTRIB(x: SEXP) -> SEXP;
+    #[cfg(r_any_attrib)]
+    pub fn ANY_ATTRIB(x: SEXP) -> c_int;
+    /// For Dataptr methods only (R_ext/Altrep.h); `DATAPTR` before R 4.6.
+    #[cfg(r_dataptr_rw)]
+    pub fn DATAPTR_RW(x: SEXP) -> *mut std::os::raw::c_void;
+    #[cfg(r_map_attrib)]
+    pub fn R_mapAttrib(
+        x: SEXP,
+        fun: Option<unsafe extern "C" fn(tag: SEXP, value: SEXP, data: *mut std::os::raw::c_void) -> SEXP>,
+        data: *mut std::os::raw::c_void,
+    ) -> SEXP;
     pub fn Rf_getCharCE(x: SEXP) -> cetype_t;
     pub fn Rf_installChar(x: SEXP) -> SEXP;
     pub fn Rf_ScalarString(x: SEXP) -> SEXP;

@@ -58,23 +58,78 @@ pub fn is_altrep(x: SEXP) -> bool {
     unsafe { ffi::ALTREP(x) != 0 }
 }
 
-pub fn attrib(x: SEXP) -> SEXP {
+/// Whether `x` has any attribute.
+pub fn has_attributes(x: SEXP) -> bool {
     // SAFETY: reads a field of a valid SEXP.
-    unsafe { ffi::ATTRIB(x) }
+    #[cfg(r_any_attrib)]
+    return unsafe { ffi::ANY_ATTRIB(x) != 0 };
+    #[cfg(not(r_any_attrib))]
+    return unsafe { ffi::ATTRIB(x) } != nil();
 }
 
-/// `x`'s attributes as (tag, value) pairs, in order.
+/// `x`'s attributes as (tag, value) pairs, in order, as stored (compact row
+/// names stay compact). Allocates nothing in R.
 pub fn attribute_pairs(x: SEXP) -> Vec<(SEXP, SEXP)> {
-    let mut pairs = Vec::new();
-    let mut cell = attrib(x);
-    while cell != nil() {
-        // SAFETY: walking a pairlist's TAG/CAR/CDR.
-        unsafe {
-            pairs.push((ffi::TAG(cell), ffi::CAR(cell)));
-            cell = ffi::CDR(cell);
+    let mut pairs: Vec<(SEXP, SEXP)> = Vec::new();
+    #[cfg(r_map_attrib)]
+    {
+        unsafe extern "C" fn push(tag: SEXP, value: SEXP, data: *mut c_void) -> SEXP {
+            // SAFETY: data is the &mut Vec passed below, alive for the call.
+            unsafe { (*data.cast::<Vec<(SEXP, SEXP)>>()).push((tag, value)) };
+            std::ptr::null_mut() // go on
+        }
+        // SAFETY: R_mapAttrib calls `push` once per attribute and nothing
+        // else (push never returns non-NULL, allocates no R memory and
+        // cannot signal an R error).
+        unsafe { ffi::R_mapAttrib(x, Some(push), (&mut pairs as *mut Vec<(SEXP, SEXP)>).cast()) };
+    }
+    #[cfg(not(r_map_attrib))]
+    {
+        // SAFETY: walking the attribute pairlist's TAG/CAR/CDR (what
+        // R_mapAttrib does from R 4.6 on).
+        let mut cell = unsafe { ffi::ATTRIB(x) };
+        while cell != nil() {
+            unsafe {
+                pairs.push((ffi::TAG(cell), ffi::CAR(cell)));
+                cell = ffi::CDR(cell);
+            }
         }
     }
     pairs
+}
+
+/// Sets the attributes in the pairlist `attrs` on `x`, in order, through
+/// R's setter, which also sets the object bit for a class (R's API has no
+/// way to hand over a whole attribute list). `attrs` must satisfy what the
+/// setter checks for names, dim, dimnames, class and tsp, or R signals an
+/// error.
+pub fn set_attribute_list(x: SEXP, attrs: SEXP) {
+    let mut cell = attrs;
+    while cell != nil() {
+        // SAFETY: walking a pairlist the caller keeps protected; setAttrib
+        // protects x and the value while it allocates.
+        unsafe {
+            ffi::Rf_setAttrib(x, ffi::TAG(cell), ffi::CAR(cell));
+            cell = ffi::CDR(cell);
+        }
+    }
+}
+
+/// Where the elements of `x`, a fresh (non-ALTREP) logical, integer,
+/// double, complex or raw vector, start, for writing; NULL for other types.
+pub fn atomic_data_mut(x: SEXP) -> *mut u8 {
+    // SAFETY: each accessor matches the vector's type (DATAPTR, which takes
+    // any type, is not part of R's API).
+    unsafe {
+        match type_of(x) {
+            SEXPTYPE::LGLSXP => ffi::LOGICAL(x).cast(),
+            SEXPTYPE::INTSXP => ffi::INTEGER(x).cast(),
+            SEXPTYPE::REALSXP => ffi::REAL(x).cast(),
+            SEXPTYPE::CPLXSXP => ffi::COMPLEX(x).cast(),
+            SEXPTYPE::RAWSXP => ffi::RAW(x).cast(),
+            _ => std::ptr::null_mut(),
+        }
+    }
 }
 
 pub fn install(name: &CStr) -> SEXP {

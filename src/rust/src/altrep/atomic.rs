@@ -256,8 +256,8 @@ fn gather(v: &super::View, indx: SEXP, k: u64) -> Result<SEXP> {
     // SAFETY: a fresh vector of k elements; nothing Rust-owned is live if
     // the allocation fails.
     let out = unsafe { ffi::Rf_allocVector(ty, k as R_xlen_t) };
-    // SAFETY: DATAPTR of a fresh, non-ALTREP vector of k elements.
-    let dst = unsafe { ffi::DATAPTR(out) }.cast::<u8>();
+    // a fresh, non-ALTREP vector of k elements
+    let dst = rapi::atomic_data_mut(out);
     /// The copy loop for one element type: per index, one load and one
     /// store with no branch (an index out of range loads element 0 and
     /// stores NA instead), so the processor keeps many of these random reads

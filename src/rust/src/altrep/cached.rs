@@ -284,7 +284,10 @@ pub unsafe extern "C" fn dataptr<const LIST: bool>(x: SEXP, writeable: Rboolean)
             if writeable == Rboolean::TRUE {
                 c = own_cache(LIST, x, v);
             }
-            Ok(ffi::DATAPTR(c))
+            #[cfg(r_dataptr_rw)]
+            return Ok(ffi::DATAPTR_RW(c));
+            #[cfg(not(r_dataptr_rw))]
+            return Ok(ffi::DATAPTR(c));
         }
     })
 }
