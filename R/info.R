@@ -101,3 +101,9 @@ format_bytes <- function(bytes) {
   k <- max(1, min(length(units), floor(log(max(bytes, 1), 1024)) + 1))
   if (k == 1) sprintf("%d B", as.integer(bytes)) else sprintf("%.1f %s", bytes / 1024^(k - 1), units[k])
 }
+
+# How the views read R's object fields (internal, for tests and CI):
+# "direct" at the offsets verified when the package loaded, or "checked"
+# through R's API, when R's layout differs or MORI_CHECKED_FIELDS=1 was set
+# at load (DESIGN.md, "Strings and lists").
+field_reads <- function() .Call(mori_field_reads)

@@ -58,3 +58,35 @@ test_that("shared_info reports the region, slices, private pages and plain objec
   expect_true(shared_info(p)$region$published)
   expect_match(format(shared_info(p)), ", published", all = FALSE, fixed = TRUE)
 })
+
+# The views' fast reads of R's object fields have an API fallback for an R
+# whose layout differs; MORI_CHECKED_FIELDS=1 at load forces it (CI runs the
+# suite once that way: R-4.2-checked).
+field_reads_workout <- function() {
+  strings <- rep(c("a", "b", NA, "", "\u00e9"), 2000)
+  lists <- rep(list(1:3, "z", NULL, list(a = 1)), 2000)
+  s <- mori::share(strings)
+  l <- mori::share(lists)
+  c(path = mori:::field_reads(),
+    compare = identical(s == "a", strings == "a"),
+    subset = identical(s[c(5, 1, 9999)], strings[c(5, 1, 9999)]),
+    strings = identical(s, strings),
+    match = identical(match(strings, s), match(strings, strings)),
+    lists = identical(l, lists),
+    elements = identical(lapply(l, length), lapply(lists, length)))
+}
+
+test_that("MORI_CHECKED_FIELDS=1 at load switches the views to the checked field reads, with the same results", {
+  checked_here <- tolower(Sys.getenv("MORI_CHECKED_FIELDS")) %in% c("1", "true")
+  here <- field_reads_workout()
+  expect_identical(here[["path"]], if (checked_here) "checked" else "direct")
+  expect_true(all(as.logical(here[-1])), info = paste(names(here), here, collapse = " "))
+  skip_on_cran()
+  skip_if_not_installed("callr")
+  for (setting in c("1", "true", "0", "")) {
+    there <- callr::r(field_reads_workout, libpath = .libPaths(),
+                      env = c(callr::rcmd_safe_env(), MORI_CHECKED_FIELDS = setting))
+    expect_identical(there[["path"]], if (setting %in% c("1", "true")) "checked" else "direct")
+    expect_true(all(as.logical(there[-1])), info = paste(setting, names(there), there, collapse = " "))
+  }
+})

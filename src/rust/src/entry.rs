@@ -111,6 +111,12 @@ unsafe extern "C" fn mori_lists_are_altrep() -> SEXP {
     guard(|| Ok(rapi::scalar_logical(LISTS_ARE_ALTREP)))
 }
 
+/// How the views read R's object fields: "direct" or "checked" (through R's
+/// API; see rapi::fields). For tests.
+unsafe extern "C" fn mori_field_reads() -> SEXP {
+    guard(|| Ok(rapi::scalar_string(if rapi::fields::direct() { "direct" } else { "checked" })))
+}
+
 /// `shared_info()`'s view of `x`: list(bytes, made, private, modified), or
 /// NULL if `x` is not one of mori's views.
 unsafe extern "C" fn mori_view_state(x: SEXP) -> SEXP {
@@ -202,6 +208,7 @@ pub extern "C" fn mori_init(dll: *mut DllInfo) {
         call_method!(mori_lists_are_altrep, 0),
         call_method!(mori_regions, 0),
         call_method!(mori_view_state, 1),
+        call_method!(mori_field_reads, 0),
         R_CallMethodDef { name: std::ptr::null(), fun: None, numArgs: 0 },
     ];
     guard(|| {
