@@ -82,5 +82,5 @@ test_that("an element keeps its region alive after the list is dropped", {
   expect_identical(map_shared(name)$b, letters)
   rm(b)
   gc()
-  expect_error(map_shared(name), "not found")
+  expect_error(map_shared(name), "not found", class = "mori_error_not_found")
 })

@@ -20,7 +20,7 @@ test_that("a region lives while the owner holds it and is gone after the owner d
   expect_false(maps_region(nm))
   expect_false(fds_region(nm))
   expect_false(nm %in% shared_regions()$name)
-  expect_error(map_shared(nm), "not found")
+  expect_error(map_shared(nm), "not found", class = "mori_error_not_found")
   expect_match(child_map_error(nm), "not found")
 })
 
@@ -111,7 +111,7 @@ test_that("a child that shares and exits normally leaves nothing behind", {
   })
   expect_false(dir.exists(file.path("/proc", out$pid)))
   for (nm in out$names) {
-    expect_error(map_shared(nm), "not found")
+    expect_error(map_shared(nm), "not found", class = "mori_error_not_found")
     expect_match(child_map_error(nm), "not found")
     expect_false(region_anywhere(nm), label = nm)
   }
@@ -126,7 +126,7 @@ test_that("a child that shares and exits normally leaves nothing behind", {
   ))
   nm <- trimws(lines[length(lines)])
   expect_match(nm, "^/mori_[0-9a-f]+_[0-9a-f]+_[0-9a-f]+$")
-  expect_error(map_shared(nm), "not found")
+  expect_error(map_shared(nm), "not found", class = "mori_error_not_found")
   expect_false(region_anywhere(nm))
 })
 

@@ -49,18 +49,18 @@ test_that("a well-formed name whose region is gone is a 'not found' error", {
     mori::shared_name(x)
   })
   expect_match(nm, "^/mori_[0-9a-f]+_[0-9a-f]+_[0-9a-f]+$")
-  expect_error(map_shared(nm), "not found")
+  expect_error(map_shared(nm), "not found", class = "mori_error_not_found")
   expect_error(map_shared(paste0(nm, "[1]")), "not found")
   # a region of this process that was dropped
   x <- share(rnorm(1e4))
   gone <- shared_name(x)
   rm(x)
   full_gc()
-  expect_error(map_shared(gone), "not found")
+  expect_error(map_shared(gone), "not found", class = "mori_error_not_found")
   # a serial this process never used, and a process that does not exist
   parts <- strsplit(sub("^/mori_", "", gone), "_")[[1]]
   never <- sprintf("/mori_%s_%x_%s", parts[1], 1e6, parts[3])
-  expect_error(map_shared(never), "not found")
+  expect_error(map_shared(never), "not found", class = "mori_error_not_found")
   expect_error(map_shared("/mori_7ffffffe_1_3"), "not found")
   expect_error(map_shared("/mori_7ffffffe_1_3[2,3]"), "not found")
 })
@@ -71,7 +71,7 @@ test_that("a name with the right pid and fd but another serial is not found", {
   parts <- strsplit(sub("^/mori_", "", nm), "_")[[1]]
   serial <- strtoi(parts[2], 16L)
   wrong <- sprintf("/mori_%s_%x_%s", parts[1], serial + 1000L, parts[3])
-  expect_error(map_shared(wrong), "not found")
+  expect_error(map_shared(wrong), "not found", class = "mori_error_not_found")
   # consumer side: same check in another process
   expect_match(child_map_error(wrong), "not found")
   expect_identical(child_map_error(nm), "")
@@ -84,9 +84,9 @@ test_that("map_shared() of an element path returns that element, and bad paths f
   expect_identical(map_shared(paste0(nm, "[2,2]")), c(x = 2.5))
   expect_identical(map_shared(paste0(nm, "[2,1]")), "a")
   expect_identical(map_shared(paste0(nm, "[3]")), letters)
-  expect_error(map_shared(paste0(nm, "[4]")))
-  expect_error(map_shared(paste0(nm, "[2,7]")))
-  expect_error(map_shared(paste0(nm, "[1,1]")))
+  expect_error(map_shared(paste0(nm, "[4]")), "out of bounds", class = "mori_error_bad_path")
+  expect_error(map_shared(paste0(nm, "[2,7]")), "out of bounds", class = "mori_error_bad_path")
+  expect_error(map_shared(paste0(nm, "[1,1]")), "not a nested list", class = "mori_error_bad_path")
 })
 
 test_that("a gone region whose descriptor number now holds a socket is 'not found'", {
@@ -110,6 +110,6 @@ test_that("a gone region whose descriptor number now holds a socket is 'not foun
     socks[[i]] <- serverSocket(port + i)
   }
   expect_match(link(), "^socket:")
-  expect_error(map_shared(nm), "not found")
+  expect_error(map_shared(nm), "not found", class = "mori_error_not_found")
   expect_match(child_map_error(nm), "not found")
 })

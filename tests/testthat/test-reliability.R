@@ -715,7 +715,7 @@ test_that("a region file planted by another user is not trusted", {
   system2("setpriv", c("--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c",
                        shQuote(sprintf("cp %s %s && chmod 666 %s", src, shm, shm))))
   expect_equal(file.info(shm)$uname, "nobody")
-  expect_error(map_shared(name))
+  expect_error(map_shared(name), "belongs to another user", class = "mori_error_out_of_sight")
 })
 
 test_that("a FIFO planted under a region's name does not hang map_shared() or prune_shared()", {

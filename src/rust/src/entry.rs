@@ -29,7 +29,7 @@ unsafe extern "C" fn mori_share(x: SEXP, name: SEXP) -> SEXP {
                 Error::bad_argument(
                     "name",
                     "a single string or NULL",
-                    format!("Give NULL, or a name other processes open the region by. {}", region::NAME_RULE),
+                    format!("Give NULL for an unnamed region, or a name to publish it under. {}", region::NAME_RULE),
                 )
             })?;
             Some(RegionName::published(chosen).ok_or_else(|| region::bad_published_name(chosen))?.base())

@@ -186,7 +186,7 @@ impl Error {
         match self {
             Error::Os(e) => os_parts(e),
             Error::Layout(e) if self.kind() == Kind::Truncated => {
-                (format!("shared region is truncated: {e}"), s(TRUNCATED_HINT))
+                (format!("shared {e}"), s(TRUNCATED_HINT))
             }
             Error::Layout(e) if self.kind() == Kind::BadPath => (e.to_string(), s(BAD_PATH_HINT)),
             Error::Layout(e) => (format!("corrupted shared region: {e}"), s(CORRUPT_HINT)),
