@@ -23,7 +23,7 @@ fn one_node(push: impl FnOnce(&mut Plan) -> u32, fill: impl FnOnce(&Plan, &mut V
     push(&mut p);
     let mut buf = vec![0u8; p.total_size().unwrap() as usize];
     fill(&p, &mut buf);
-    p.write_header(&mut buf, &Identity { name: "mori_1_1".into(), creator_pid: 1, host_id: [0; 16], created_ms: 0 });
+    p.write_header(&mut buf, &Identity { name: "mori_1_1".into(), creator_pid: 1, host_id: [0; 8], nonce: 0, created_ms: 0 });
     buf
 }
 

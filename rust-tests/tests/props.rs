@@ -62,12 +62,15 @@ fn tree() -> impl Strategy<Value = Tree> {
 }
 
 fn identity() -> impl Strategy<Value = Identity> {
-    (1u32.., any::<u64>(), any::<[u8; 16]>(), any::<u64>()).prop_map(|(pid, serial, host_id, created_ms)| Identity {
-        name: format!("mori_{pid:x}_{serial:x}"),
-        creator_pid: pid,
-        host_id,
-        created_ms,
-    })
+    (1u32.., any::<u64>(), any::<[u8; 8]>(), any::<u64>(), any::<u64>()).prop_map(
+        |(pid, serial, host_id, nonce, created_ms)| Identity {
+            name: format!("mori_{pid:x}_{serial:x}"),
+            creator_pid: pid,
+            host_id,
+            nonce,
+            created_ms,
+        },
+    )
 }
 
 fn region() -> impl Strategy<Value = Built> {
@@ -95,6 +98,34 @@ proptest! {
         // A valid region walks without a single error.
         let w = walk(&l, &mut XorShift::new(1));
         prop_assert!(w.clean() && w.known_bug_panics.is_empty(), "{:?}", w);
+    }
+
+    /// A published region's reader parses a private copy of the header and
+    /// node table: once copied, rewriting the region's own table (as another
+    /// process could) changes nothing the layout reports, and no accessor
+    /// panics on the rewritten bytes.
+    #[test]
+    fn a_copied_table_is_immune_to_rewrites(b in region(), junk in vec(any::<u8>(), 1..64), at in any::<prop::sample::Index>(), seed in any::<u64>()) {
+        let table_len = Layout::table_len(&b.bytes).unwrap();
+        prop_assert_eq!(table_len, HEADER_SIZE + b.nodes.len() * NODE_SIZE);
+        let copy = b.bytes[..table_len].to_vec();
+        let mut live = b.bytes.clone();
+        let start = at.index(table_len);
+        for (i, &x) in junk.iter().enumerate() {
+            if start + i < table_len {
+                live[start + i] ^= x | 1;
+            }
+        }
+        let l = Layout::parse_with_table(&copy, &live).unwrap();
+        let original = Layout::parse(&b.bytes).unwrap();
+        prop_assert!(l.data_may_change());
+        prop_assert!(!original.data_may_change());
+        prop_assert_eq!(l.nonce(), original.nonce());
+        prop_assert_eq!(l.name(), original.name());
+        for i in 0..original.node_count() {
+            prop_assert_eq!(l.node(i).unwrap(), original.node(i).unwrap());
+        }
+        must_not_panic(&l, seed)?;
     }
 
     // ------------------------------------------------------------ (b) rejection

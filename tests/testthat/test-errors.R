@@ -207,11 +207,12 @@ test_that("paths past the end say out of bounds at every depth, and into non-lis
 test_that("a reference from another machine is other_host", {
   x <- share(rnorm(10))
   s <- serialize(x, NULL)
+  # References carry the first 8 bytes of the boot id, in binary.
   boot <- gsub("-", "", readLines("/proc/sys/kernel/random/boot_id"))
-  tag <- charToRaw(substr(boot, 1, 16))
-  at <- which(vapply(seq_len(length(s) - 15), function(i) all(s[i:(i + 15)] == tag), TRUE))
+  tag <- as.raw(strtoi(substring(boot, seq(1, 15, 2), seq(2, 16, 2)), 16L))
+  at <- which(vapply(seq_len(length(s) - 7), function(i) all(s[i:(i + 7)] == tag), TRUE))
   expect_length(at, 1)
-  s[at:(at + 15)] <- charToRaw(if (substr(boot, 1, 1) == "0") strrep("1", 16) else strrep("0", 16))
+  s[at:(at + 7)] <- if (tag[1] == as.raw(0)) as.raw(rep(1, 8)) else as.raw(rep(0, 8))
   expect_mori_error(unserialize(s), "other_host", "another machine")
   expect_snapshot(show_error(unserialize(s)), cran = TRUE, transform = scrub)
 })

@@ -264,6 +264,7 @@ pub fn check_round_trip(built: &Built) -> Result<(), String> {
     ensure!(l.creator_pid() == built.identity.creator_pid, "creator pid");
     ensure!(l.created_ms() == built.identity.created_ms, "creation time");
     ensure!(l.host_id() == built.identity.host_id, "host id");
+    ensure!(l.nonce() == built.identity.nonce, "nonce");
     ensure!(l.root() == l.node(0).unwrap(), "root");
     ensure!(l.node(nc).is_err(), "node past the end accepted");
     for (i, e) in built.nodes.iter().enumerate() {
@@ -418,9 +419,9 @@ pub fn random_tree(r: &mut XorShift, depth: u32, budget: &mut i32) -> Tree {
 pub fn random_identity(r: &mut XorShift) -> Identity {
     let pid = (r.next() as u32).max(1);
     let name = format!("mori_{:x}_{:x}", pid, r.next() >> r.below(64));
-    let mut host_id = [0u8; 16];
-    host_id.copy_from_slice(&r.bytes(16));
-    Identity { name, creator_pid: pid, host_id, created_ms: r.next() }
+    let mut host_id = [0u8; 8];
+    host_id.copy_from_slice(&r.bytes(8));
+    Identity { name, creator_pid: pid, host_id, nonce: r.next(), created_ms: r.next() }
 }
 
 // ---------------------------------------------------------------- checksum

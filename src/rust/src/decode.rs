@@ -83,7 +83,11 @@ fn stored_object(region: &Arc<Region>, layout: &Layout, index: u32, node: &Node)
         return Ok(original);
     }
     let mut p = Protector::new();
-    let raw = p.protect(rapi::raw_vector(layout.serialized(index, node)?));
+    // Copied first, then checked: a published region's bytes could be
+    // rewritten between a check on the mapping and the copy, and R's
+    // unserialize trusts what it is given.
+    let raw = p.protect(rapi::raw_vector(layout.serialized_unchecked(index, node)?));
+    Layout::check_serialized(index, node, rapi::raw_bytes(raw))?;
     rapi::try_call(c"unserialize", &[raw]).ok_or_else(|| {
         Error::report(
             crate::error::Kind::Unrestorable,
@@ -145,6 +149,15 @@ pub fn make_char(layout: &Layout, index: u32, node: &Node, i: u64) -> Result<SEX
             StringEntry::Na => Ok(ffi::R_NaString),
             StringEntry::Text { bytes: [], .. } => Ok(ffi::R_BlankString),
             StringEntry::Text { bytes, encoding, ascii } => {
+                // A published region's text could change between the NUL
+                // check and R's copy: check and hand R a copy of our own.
+                let copy;
+                let bytes = if layout.data_may_change() {
+                    copy = bytes.to_vec();
+                    &copy[..]
+                } else {
+                    bytes
+                };
                 if bytes.contains(&0) {
                     return Err(Error::corrupt(format!("string {} of node {index} contains a NUL byte", i + 1)));
                 }
@@ -278,13 +291,14 @@ pub fn materialize(x: SEXP, depth: usize) -> Result<SEXP> {
 /// vector of non-negative extents whose product is the length; dimnames,
 /// with a dim, a list of that many NULL or character vectors of each
 /// extent; class and comment character vectors, and class "factor" only on
-/// an integer vector; tsp three doubles; row.names integer (possibly the
+/// an integer vector; tsp three doubles that fit the number of rows
+/// (R's tspgets); row.names integer (possibly the
 /// compact c(NA, n)) or character. Anything else, levels included, may hold
 /// any value. The attributes are then set through R's setter
 /// (`Rf_setAttrib`, R's API has no other way), so what it would refuse with
 /// an R error is refused here first: dimnames before dim, a tsp that does
 /// not fit the rows (tspgets).
-fn check_attributes(x: SEXP, attrs: SEXP) -> Result<()> {
+pub(crate) fn check_attributes(x: SEXP, attrs: SEXP) -> Result<()> {
     let bad = |what: &str| Err(Error::corrupt(format!("invalid '{what}' attribute")));
     let len = rapi::xlength(x);
     let mut dim: Option<Vec<u64>> = None;

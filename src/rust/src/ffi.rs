@@ -9,6 +9,7 @@ use std::os::raw::c_int;
 // SEXPREC is opaque on purpose: R objects are only ever handled by pointer.
 #[allow(improper_ctypes)]
 extern "C" {
+    pub fn Rf_asS4(x: SEXP, flag: Rboolean, complete: c_int) -> SEXP;
     /// Not part of R's API from R 4.5 on: used only where R lacks the
     /// replacement (`ANY_ATTRIB` 4.5, `R_mapAttrib` 4.6).
     #[cfg(not(r_map_attrib))]

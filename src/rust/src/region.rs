@@ -48,12 +48,14 @@ impl Drop for Region {
 
 impl Region {
     fn new(name: RegionName, sealed: SealedRegion) -> Arc<Region> {
-        Arc::new(Region {
+        let region = Arc::new(Region {
             name,
             sealed,
             originals: Mutex::new(Originals(HashMap::new())),
             name_checked_at: AtomicU64::new(os::coarse_clock_ns()),
-        })
+        });
+        remember_nonce(&region);
+        region
     }
 
     /// Whether the published name `published` still names this region (not
@@ -74,7 +76,12 @@ impl Region {
     }
 
     pub fn layout(&self) -> Layout<'_> {
-        Layout::assume_valid(self.sealed.bytes())
+        self.sealed.layout()
+    }
+
+    /// The random number drawn when the region was created, which references carry.
+    pub fn nonce(&self) -> u64 {
+        self.layout().nonce()
     }
 
     pub fn sealed(&self) -> &SealedRegion {
@@ -151,6 +158,39 @@ fn with_open<R>(f: impl FnOnce(&mut HashMap<String, Weak<Region>>) -> R) -> R {
     f(guard.get_or_insert_with(HashMap::new))
 }
 
+/// Every region this process has open, by nonce: a reference is resolved
+/// to the region it was made for even when its name has since come to name
+/// another (which `OPEN` then holds). Dead entries are swept when the table
+/// has doubled since the last sweep.
+struct ByNonce {
+    regions: HashMap<u64, Weak<Region>>,
+    sweep_at: usize,
+}
+
+static BY_NONCE: Mutex<Option<ByNonce>> = Mutex::new(None);
+
+fn remember_nonce(region: &Arc<Region>) {
+    let mut guard = BY_NONCE.lock().unwrap_or_else(|e| e.into_inner());
+    let table = guard.get_or_insert_with(|| ByNonce { regions: HashMap::new(), sweep_at: 64 });
+    if table.regions.len() >= table.sweep_at {
+        // Only weak references are dropped here: no region is freed under the lock.
+        table.regions.retain(|_, w| w.strong_count() > 0);
+        table.sweep_at = (table.regions.len() * 2).max(64);
+    }
+    table.regions.insert(region.nonce(), Arc::downgrade(region));
+}
+
+/// The region with this nonce, if this process has it open. The strong
+/// reference is made after the lock is released (dropping one may free a
+/// region, which must not happen under it).
+fn region_with_nonce(nonce: u64) -> Option<Arc<Region>> {
+    let weak = {
+        let guard = BY_NONCE.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref()?.regions.get(&nonce)?.clone()
+    };
+    weak.upgrade()
+}
+
 /// Opens the region `name` names (any element path is ignored here).
 pub fn open(name: &RegionName) -> Result<Arc<Region>> {
     let base = name.base();
@@ -165,6 +205,40 @@ pub fn open(name: &RegionName) -> Result<Arc<Region>> {
             return Ok(region);
         }
     }
+    open_uncached(name)
+}
+
+/// Opens the region a serialized reference was made for: the one whose
+/// header carries the reference's `nonce`. Its name may now be another
+/// region's (published again after `unshare()`, or made by a later process
+/// that got the same process id, serial and descriptor): that one is "not
+/// found", since its data is another object's and the reference's
+/// attributes would be attached to it.
+pub fn open_reference(name: &RegionName, nonce: u64) -> Result<Arc<Region>> {
+    let same_name = |r: &Region| {
+        (r.name.pid, r.name.serial, r.name.fd, &r.name.published) == (name.pid, name.serial, name.fd, &name.published)
+    };
+    if let Some(region) = region_with_nonce(nonce).filter(|r| same_name(r)) {
+        return Ok(region);
+    }
+    let region = open_uncached(name)?;
+    if region.nonce() != nonce {
+        return Err(Error::report(
+            crate::error::Kind::NotFound,
+            format!(
+                "shared region '{}' was not found: the reference was made for a region that no longer \
+                 exists, and the name now names another one",
+                crate::error::short(&name.base())
+            ),
+            "A reference opens only the region it was made for; map_shared() of the name gives the region it names now.",
+        ));
+    }
+    Ok(region)
+}
+
+/// Opens and checks the region `name` names now, and caches it.
+fn open_uncached(name: &RegionName) -> Result<Arc<Region>> {
+    let base = name.base();
     let opened = match &name.published {
         Some(published) => SealedRegion::open_published(published),
         None => SealedRegion::open(name.pid, name.fd, &name.file_name()),
@@ -174,7 +248,7 @@ pub fn open(name: &RegionName) -> Result<Arc<Region>> {
         OsError::PermissionDenied => Error::OutOfSight { name: base.clone(), published: name.published.is_some() },
         other => Error::Os(other),
     })?;
-    let layout = Layout::parse(sealed.bytes())?;
+    let layout = sealed.parse_layout()?;
     if layout.name() != header_name(name).as_bytes() {
         return Err(not_found(name));
     }
@@ -235,7 +309,13 @@ pub fn create(
     }
     let created_ms =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let identity = Identity { name: header_name(&name), creator_pid: pid, host_id: os::host_id(), created_ms };
+    let identity = Identity {
+        name: header_name(&name),
+        creator_pid: pid,
+        host_id: os::host_id(),
+        nonce: os::random_u64(),
+        created_ms,
+    };
     plan.write_header(writable.bytes_mut(), &identity);
     let sealed = writable.seal()?;
     let region = Region::new(name, sealed);

@@ -14,7 +14,7 @@ use std::fmt;
 /// The first eight bytes of every region.
 pub const MAGIC: [u8; 8] = *b"MORIrgn\x01";
 /// Bumped whenever the meaning of any byte changes.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// Size of the fixed header.
 pub const HEADER_SIZE: usize = 128;
 /// Size of one node record.
@@ -31,6 +31,8 @@ pub const STRING_ENTRY_SIZE: usize = 16;
 pub const NO_NODE: u32 = u32::MAX;
 /// Longest region name stored in the header, NUL padded (bytes 48..112).
 pub const NAME_CAPACITY: usize = 64;
+/// Bytes of the machine's boot id a header (and a reference) carries.
+pub const HOST_ID_SIZE: usize = 8;
 
 /// What a node holds. The numbers are R's SEXPTYPE codes where one exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -270,8 +272,13 @@ pub struct Identity {
     /// The region's base name, e.g. `mori_1a2b_7` (no leading slash).
     pub name: String,
     pub creator_pid: u32,
-    /// First 16 bytes identifying the machine's boot (see `os::host_id`).
-    pub host_id: [u8; 16],
+    /// First 8 bytes of the machine's boot id (see `os::host_id`).
+    pub host_id: [u8; HOST_ID_SIZE],
+    /// A random number drawn when the region is created. References carry
+    /// it, so a reference opens only the region it was made for: not a
+    /// region published later under the same name, nor one of a later
+    /// process that got the same process id, serial and descriptor.
+    pub nonce: u64,
     /// Creation time, milliseconds since the Unix epoch.
     pub created_ms: u64,
 }
@@ -469,7 +476,8 @@ impl Plan {
         put_u64(h, 16, total);
         put_u32(h, 24, self.nodes.len() as u32);
         put_u32(h, 28, identity.creator_pid);
-        h[32..48].copy_from_slice(&identity.host_id);
+        h[32..40].copy_from_slice(&identity.host_id);
+        put_u64(h, 40, identity.nonce);
         h[48..48 + identity.name.len()].copy_from_slice(identity.name.as_bytes());
         put_u64(h, 112, identity.created_ms);
         let sum = checksum(buf, self.nodes.len());
@@ -519,8 +527,15 @@ fn checksum(buf: &[u8], nodes: usize) -> u64 {
 }
 
 /// A validated view of a region's bytes.
+///
+/// The header and node table are read from `table`: the region's own bytes
+/// for a sealed region, which nothing can change, or a private copy taken
+/// once for a published one, which another process of the user could
+/// rewrite under its readers (a value checked and then read again from the
+/// mapping could have changed in between). Data blocks are read from `bytes`.
 #[derive(Clone, Copy, Debug)]
 pub struct Layout<'a> {
+    table: &'a [u8],
     bytes: &'a [u8],
     node_count: u32,
 }
@@ -536,30 +551,44 @@ impl<'a> Layout<'a> {
     /// Checks the header and every node record; data blocks are checked to lie
     /// inside the region, string entries are checked when read.
     pub fn parse(bytes: &'a [u8]) -> Result<Layout<'a>, LayoutError> {
+        Layout::parse_with_table(bytes, bytes)
+    }
+
+    /// How many bytes of header and node table a region whose first bytes
+    /// are `start` has (what a reader copies before `parse_with_table`), or
+    /// `None` if `start` is shorter than a header.
+    pub fn table_len(start: &[u8]) -> Option<usize> {
+        (start.len() >= HEADER_SIZE).then(|| HEADER_SIZE + get_u32(start, 24) as usize * NODE_SIZE)
+    }
+
+    /// `parse` with the header and node table taken from `table` (a copy
+    /// of the region's first bytes, at least `table_len` of them) and data
+    /// blocks from `bytes` (the whole region).
+    pub fn parse_with_table(table: &'a [u8], bytes: &'a [u8]) -> Result<Layout<'a>, LayoutError> {
         let actual = bytes.len() as u64;
-        if bytes.len() < HEADER_SIZE {
+        if bytes.len() < HEADER_SIZE || table.len() < HEADER_SIZE {
             return Err(LayoutError::TooShort { needed: HEADER_SIZE as u64, actual });
         }
-        if bytes[0..8] != MAGIC {
+        if table[0..8] != MAGIC {
             return Err(LayoutError::BadMagic);
         }
-        let version = get_u32(bytes, 8);
-        if version != LAYOUT_VERSION || get_u32(bytes, 12) as usize != HEADER_SIZE {
+        let version = get_u32(table, 8);
+        if version != LAYOUT_VERSION || get_u32(table, 12) as usize != HEADER_SIZE {
             return Err(LayoutError::UnsupportedVersion(version));
         }
-        let total = get_u64(bytes, 16);
+        let total = get_u64(table, 16);
         if total != actual {
             return Err(LayoutError::SizeMismatch { header: total, actual });
         }
-        let node_count = get_u32(bytes, 24);
+        let node_count = get_u32(table, 24);
         let table_end = HEADER_SIZE as u64 + node_count as u64 * NODE_SIZE as u64;
-        if node_count == 0 || table_end > actual {
+        if node_count == 0 || table_end > actual || table_end > table.len() as u64 {
             return Err(LayoutError::TooShort { needed: table_end.max(HEADER_SIZE as u64 + NODE_SIZE as u64), actual });
         }
-        if checksum(bytes, node_count as usize) != get_u64(bytes, 120) {
+        if checksum(table, node_count as usize) != get_u64(table, 120) {
             return Err(LayoutError::BadChecksum);
         }
-        let layout = Layout { bytes, node_count };
+        let layout = Layout { table, bytes, node_count };
         for i in 0..node_count {
             layout.check_node(i, table_end)?;
         }
@@ -570,7 +599,12 @@ impl<'a> Layout<'a> {
     /// have changed since (a sealed region). Accessors still bounds-check
     /// every slice, so wrong bytes here panic rather than read out of bounds.
     pub fn assume_valid(bytes: &'a [u8]) -> Layout<'a> {
-        Layout { bytes, node_count: get_u32(bytes, 24) }
+        Layout::assume_valid_with_table(bytes, bytes)
+    }
+
+    /// `assume_valid` for a layout that passed `parse_with_table`.
+    pub fn assume_valid_with_table(table: &'a [u8], bytes: &'a [u8]) -> Layout<'a> {
+        Layout { table, bytes, node_count: get_u32(table, 24) }
     }
 
     fn raw_node(&self, i: u32) -> Result<Node, LayoutError> {
@@ -578,7 +612,7 @@ impl<'a> Layout<'a> {
             return Err(LayoutError::NoSuchNode(i));
         }
         let at = HEADER_SIZE + i as usize * NODE_SIZE;
-        Node::decode(i, &self.bytes[at..at + NODE_SIZE])
+        Node::decode(i, &self.table[at..at + NODE_SIZE])
     }
 
     fn check_node(&self, i: u32, table_end: u64) -> Result<(), LayoutError> {
@@ -664,24 +698,29 @@ impl<'a> Layout<'a> {
 
     /// The region's base name as written by its creator.
     pub fn name(&self) -> &'a [u8] {
-        let field = &self.bytes[48..48 + NAME_CAPACITY];
+        let field = &self.table[48..48 + NAME_CAPACITY];
         let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
         &field[..end]
     }
 
     pub fn creator_pid(&self) -> u32 {
-        get_u32(self.bytes, 28)
+        get_u32(self.table, 28)
     }
 
     /// Creation time, milliseconds since the Unix epoch.
     pub fn created_ms(&self) -> u64 {
-        get_u64(self.bytes, 112)
+        get_u64(self.table, 112)
     }
 
-    pub fn host_id(&self) -> [u8; 16] {
-        let mut id = [0u8; 16];
-        id.copy_from_slice(&self.bytes[32..48]);
+    pub fn host_id(&self) -> [u8; HOST_ID_SIZE] {
+        let mut id = [0u8; HOST_ID_SIZE];
+        id.copy_from_slice(&self.table[32..40]);
         id
+    }
+
+    /// The random number drawn at creation (see [`Identity::nonce`]).
+    pub fn nonce(&self) -> u64 {
+        get_u64(self.table, 40)
     }
 
     /// A validated node record (see `parse`).
@@ -708,15 +747,38 @@ impl<'a> Layout<'a> {
     }
 
     /// The bytes of a serialized object, checked against their checksum.
+    /// Only for a region whose bytes cannot change (see `data_may_change`):
+    /// otherwise copy them with `serialized_unchecked` and check the copy
+    /// with `check_serialized`, since they could change after the check.
     pub fn serialized(&self, index: u32, n: &Node) -> Result<&'a [u8], LayoutError> {
+        let data = self.serialized_unchecked(index, n)?;
+        Layout::check_serialized(index, n, data)?;
+        Ok(data)
+    }
+
+    /// The bytes of a serialized object as they are in the region, unchecked.
+    pub fn serialized_unchecked(&self, index: u32, n: &Node) -> Result<&'a [u8], LayoutError> {
         if n.kind != Kind::Serialized {
             return Err(LayoutError::BadNode { node: index, why: "not a serialized object" });
         }
-        let data = self.data(n);
-        if fnv1a64(data) != n.aux_off {
+        Ok(self.data(n))
+    }
+
+    /// Checks (a copy of) a serialized object's bytes against their checksum:
+    /// R's unserialize trusts its input.
+    pub fn check_serialized(index: u32, n: &Node, bytes: &[u8]) -> Result<(), LayoutError> {
+        if bytes.len() as u64 != n.data_len || fnv1a64(bytes) != n.aux_off {
             return Err(LayoutError::BadNode { node: index, why: "serialized object damaged (checksum mismatch)" });
         }
-        Ok(data)
+        Ok(())
+    }
+
+    /// Whether the data blocks may change while they are read: the header
+    /// and node table were copied (see `parse_with_table`) because the
+    /// region is a plain file another process of the user could rewrite.
+    /// Readers then copy what they check before they use it.
+    pub fn data_may_change(&self) -> bool {
+        !std::ptr::eq(self.table.as_ptr(), self.bytes.as_ptr())
     }
 
     /// Child `slot` of a list node; the child's index is checked to come after
@@ -726,7 +788,7 @@ impl<'a> Layout<'a> {
             return Err(LayoutError::BadNode { node: list_index, why: "child slot out of range" });
         }
         let at = (list.aux_off + slot * 4) as usize;
-        let child = get_u32(self.bytes, at);
+        let child = read_once_u32(self.bytes, at);
         if child <= list_index || child >= self.node_count {
             return Err(LayoutError::BadNode { node: list_index, why: "child index out of order or range" });
         }
@@ -744,9 +806,11 @@ impl<'a> Layout<'a> {
             return Err(bad("index out of range"));
         }
         let at = (n.aux_off + i * STRING_ENTRY_SIZE as u64) as usize;
-        let off = get_u64(self.bytes, at);
-        let len = get_u32(self.bytes, at + 8) as u64;
-        let flags = get_u32(self.bytes, at + 12);
+        // One read of the entry: the fields are checked, then used, as read.
+        let entry = read_once::<STRING_ENTRY_SIZE>(self.bytes, at);
+        let off = get_u64(&entry, 0);
+        let len = get_u32(&entry, 8) as u64;
+        let flags = get_u32(&entry, 12);
         if flags & string_flags::NA != 0 {
             return Ok(StringEntry::Na);
         }
@@ -818,6 +882,19 @@ fn put_u64(b: &mut [u8], at: usize, v: u64) {
     b[at..at + 8].copy_from_slice(&v.to_le_bytes());
 }
 
+/// `N` bytes at `at`, copied once into a local: a value in a published
+/// region's data area may be rewritten by another process while it is read,
+/// and a check of a value is worth something only if what is used later is
+/// the value checked (`black_box` keeps the compiler from reading the
+/// region again instead of the local).
+fn read_once<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    std::hint::black_box(b[at..at + N].try_into().unwrap())
+}
+
+fn read_once_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(read_once::<4>(b, at))
+}
+
 fn get_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
 }
@@ -831,7 +908,7 @@ mod tests {
     use super::*;
 
     fn identity() -> Identity {
-        Identity { name: "mori_1_1".into(), creator_pid: 1, host_id: [7; 16], created_ms: 1_700_000_000_000 }
+        Identity { name: "mori_1_1".into(), creator_pid: 1, host_id: [7; 8], nonce: 0x1234_5678_9abc_def0, created_ms: 1_700_000_000_000 }
     }
 
     /// list(a = c(1.5, 2.5), b = c("x", NA))
@@ -875,7 +952,8 @@ mod tests {
         let buf = sample();
         let l = Layout::parse(&buf).unwrap();
         assert_eq!(l.name(), b"mori_1_1");
-        assert_eq!(l.host_id(), [7; 16]);
+        assert_eq!(l.host_id(), [7; 8]);
+        assert_eq!(l.nonce(), 0x1234_5678_9abc_def0);
         let root = l.root();
         assert_eq!(root.kind, Kind::List);
         let a = l.child(0, &root, 0).unwrap();

@@ -9,6 +9,8 @@
 //! only allows to processes that may inspect the owner (the same user).
 
 use std::ffi::CString;
+
+use crate::layout::Layout;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -307,6 +309,11 @@ pub struct SealedRegion {
     map: Mapping,
     /// A published region (a plain file another process could truncate).
     published: bool,
+    /// A published region's header and node table, copied once when it was
+    /// mapped: another process of the user could rewrite the file, and a
+    /// node checked by `Layout::parse` must be the node used afterwards.
+    /// (An ordinary region is sealed: its own bytes serve.)
+    table: Option<Box<[u8]>>,
 }
 
 /// Seals a region must carry before a reader trusts its bytes not to change.
@@ -315,7 +322,27 @@ const REQUIRED_SEALS: i32 = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SE
 impl SealedRegion {
     fn map(fd: OwnedFd, len: usize, published: bool) -> Result<SealedRegion, OsError> {
         let map = Mapping::new(fd.as_raw_fd(), 0, len, libc::PROT_READ, libc::MAP_SHARED)?.guarded(published);
-        Ok(SealedRegion { fd, map, published })
+        let mut region = SealedRegion { fd, map, published, table: None };
+        if published {
+            region.table = Some(copy_table(region.bytes()));
+        }
+        Ok(region)
+    }
+
+    /// The header and node table readers use (see `table`).
+    fn table(&self) -> &[u8] {
+        self.table.as_deref().unwrap_or(self.bytes())
+    }
+
+    /// Checks the region's layout (`Layout::parse`, on the private copy of
+    /// the header and node table for a published region).
+    pub fn parse_layout(&self) -> Result<Layout<'_>, crate::layout::LayoutError> {
+        Layout::parse_with_table(self.table(), self.bytes())
+    }
+
+    /// The layout of a region that passed `parse_layout`.
+    pub fn layout(&self) -> Layout<'_> {
+        Layout::assume_valid_with_table(self.table(), self.bytes())
     }
 
     /// Whether the region has been truncated under us: a read found pages
@@ -462,6 +489,18 @@ impl SealedRegion {
         .guarded(self.published);
         Ok(PrivateMapping { map, delta })
     }
+}
+
+/// A copy of the header and node table at the start of `bytes`: the node
+/// count is read once, from the copied header, and the table copied after
+/// it (as much of it as there is; `Layout::parse_with_table` refuses a short one).
+fn copy_table(bytes: &[u8]) -> Box<[u8]> {
+    let mut table = bytes[..bytes.len().min(crate::layout::HEADER_SIZE)].to_vec();
+    if let Some(len) = Layout::table_len(&table) {
+        let end = len.min(bytes.len());
+        table.extend_from_slice(&bytes[table.len()..end]);
+    }
+    table.into_boxed_slice()
 }
 
 fn stat_of(fd: &OwnedFd) -> Result<libc::stat, OsError> {
@@ -692,13 +731,14 @@ pub fn populate_read(bytes: &[u8]) {
 /// (or before a reboot) cannot name a live region here. Read once per process
 /// (it cannot change while the process runs): every reference opened checks
 /// it, and a list of 1e5 element references on R 4.2 opens 1e5 of them.
-pub fn host_id() -> [u8; 16] {
-    static HOST_ID: OnceLock<[u8; 16]> = OnceLock::new();
+/// The first 8 bytes of the boot id are plenty to tell boots apart.
+pub fn host_id() -> [u8; crate::layout::HOST_ID_SIZE] {
+    static HOST_ID: OnceLock<[u8; crate::layout::HOST_ID_SIZE]> = OnceLock::new();
     *HOST_ID.get_or_init(|| {
-        let mut id = [0u8; 16];
+        let mut id = [0u8; crate::layout::HOST_ID_SIZE];
         if let Ok(text) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
             let hex: Vec<u8> = text.bytes().filter(|b| b.is_ascii_hexdigit()).collect();
-            for (i, pair) in hex.chunks(2).take(16).enumerate() {
+            for (i, pair) in hex.chunks(2).take(id.len()).enumerate() {
                 let s = std::str::from_utf8(pair).unwrap_or("0");
                 id[i] = u8::from_str_radix(s, 16).unwrap_or(0);
             }
@@ -736,6 +776,30 @@ fn missing_descriptor(pid: u32) -> OsError {
     } else {
         OsError::NotFound
     }
+}
+
+/// A random 64-bit number from the kernel (`getrandom`), for a new region's
+/// nonce; if that fails, one mixed from the clock, the process id and a
+/// counter, which still differs between regions.
+pub fn random_u64() -> u64 {
+    let mut v = 0u64;
+    // SAFETY: getrandom writes at most 8 bytes into a local u64.
+    let n = unsafe { libc::getrandom((&mut v as *mut u64).cast(), 8, 0) };
+    if n == 8 {
+        return v;
+    }
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime with a valid clock id and a local struct.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    let seed = (ts.tv_sec as u64).wrapping_mul(1_000_000_007) ^ ts.tv_nsec as u64
+        ^ ((std::process::id() as u64) << 32)
+        ^ COUNTER.fetch_add(1, Ordering::Relaxed) as u64;
+    // splitmix64's finalizer spreads the bits.
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Nanoseconds on the kernel's coarse monotonic clock: a value the kernel

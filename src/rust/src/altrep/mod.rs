@@ -12,7 +12,6 @@ mod cached;
 mod list;
 mod string;
 
-use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use mori_core::layout::{Kind, Node};
@@ -391,8 +390,6 @@ pub fn register(dll: *mut DllInfo) {
     };
     let _ = CLASSES.set(classes);
     cached::make_sentinel();
-    make_host_tag_char();
-    make_pid_namespace_char();
 }
 
 /// The methods every class has.
@@ -404,6 +401,7 @@ unsafe fn set_common_methods(class: R_altrep_class_t) {
         ffi::R_set_altrep_Length_method(class, Some(length));
         ffi::R_set_altrep_Serialized_state_method(class, Some(serialized_state));
         ffi::R_set_altrep_Unserialize_method(class, Some(unserialize));
+        ffi::R_set_altrep_UnserializeEX_method(class, Some(unserialize_ex));
         ffi::R_set_altrep_Duplicate_method(class, Some(duplicate));
         ffi::R_set_altrep_Inspect_method(class, Some(inspect));
     }
@@ -463,9 +461,9 @@ unsafe extern "C" fn length(x: SEXP) -> ffi::R_xlen_t {
     guard(|| Ok(unsafe { view(x) }.length() as ffi::R_xlen_t))
 }
 
-/// A shared object serializes as its region name, this machine's id and this
-/// process's PID namespace; a modified one as its values (NULL tells R to
-/// serialize the data itself).
+/// A shared object serializes as a reference: one raw vector holding this
+/// machine's id, the region's nonce and the region name (see `Reference`);
+/// a modified one as its values (NULL tells R to serialize the data itself).
 unsafe extern "C" fn serialized_state(x: SEXP) -> SEXP {
     guard(|| {
         // SAFETY: R calls this method only on objects of our classes.
@@ -474,38 +472,61 @@ unsafe extern "C" fn serialized_state(x: SEXP) -> SEXP {
             return Ok(std::ptr::null_mut());
         }
         let name = v.reference_name().to_string();
-        let mut p = Protector::new();
-        // SAFETY: a fresh, protected STRSXP; each CHARSXP is set as soon as
-        // it is made (the host's and namespace's are preserved for the
-        // process's life).
-        unsafe {
-            let state = p.protect(ffi::Rf_allocVector(SEXPTYPE::STRSXP, 3));
-            ffi::SET_STRING_ELT(state, 0, rapi::utf8_char(&name));
-            ffi::SET_STRING_ELT(state, 1, host_tag_char());
-            ffi::SET_STRING_ELT(state, 2, pid_namespace_char());
-            Ok(state)
-        }
+        Ok(Reference::write(v.region.nonce(), &name))
     })
 }
 
-unsafe extern "C" fn unserialize(_class: SEXP, state: SEXP) -> SEXP {
-    guard(|| {
+/// A serialized reference: `[host id: 8][nonce: 8, LE][PID namespace: 4,
+/// LE][name]`, as one raw vector (binary: shorter than the name and hex
+/// tags as strings). The host id tells a reference from another machine or
+/// boot; the nonce, which the region's header must carry too, tells the
+/// region the reference was made for from a later one of the same name;
+/// the PID namespace (the inode of `/proc/self/ns/pid`, which fits 32 bits)
+/// tells an owner that may be alive out of sight from one that is gone.
+struct Reference;
+
+impl Reference {
+    const HOST: std::ops::Range<usize> = 0..mori_core::layout::HOST_ID_SIZE;
+    const NONCE: std::ops::Range<usize> = Reference::HOST.end..Reference::HOST.end + 8;
+    const PID_NS: std::ops::Range<usize> = Reference::NONCE.end..Reference::NONCE.end + 4;
+    const NAME: usize = Reference::PID_NS.end;
+
+    fn write(nonce: u64, name: &str) -> SEXP {
+        let mut bytes = [0u8; Reference::NAME];
+        bytes[Reference::HOST].copy_from_slice(&os::host_id());
+        bytes[Reference::NONCE].copy_from_slice(&nonce.to_le_bytes());
+        bytes[Reference::PID_NS].copy_from_slice(&(os::pid_namespace() as u32).to_le_bytes());
+        // SAFETY: a fresh raw vector as long as the reference, filled at once.
+        unsafe {
+            let state = ffi::Rf_allocVector(SEXPTYPE::RAWSXP, (Reference::NAME + name.len()) as ffi::R_xlen_t);
+            let out = ffi::RAW(state);
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), out, bytes.len());
+            std::ptr::copy_nonoverlapping(name.as_ptr(), out.add(bytes.len()), name.len());
+            state
+        }
+    }
+
+    /// The region, node and slice a reference names; errors "not found"
+    /// when the region its name opens is not the one it was made for.
+    fn open(state: SEXP) -> Result<(Arc<Region>, u32, Option<(u64, u64)>)> {
         let bad = || Error::corrupt("malformed shared-object reference in serialized data");
-        // Length 2: written before references carried the PID namespace.
-        let fields = rapi::xlength(state);
-        if rapi::type_of(state) != SEXPTYPE::STRSXP || !(2..=3).contains(&fields) {
+        if rapi::type_of(state) != SEXPTYPE::RAWSXP {
             return Err(bad());
         }
-        // SAFETY: state is a STRSXP of `fields` elements.
-        let field = |i| rapi::char_bytes(unsafe { ffi::STRING_ELT(state, i) });
-        let name = std::str::from_utf8(field(0)).ok().and_then(RegionName::parse).ok_or_else(bad)?;
-        if field(1) != host_tag().as_bytes() {
+        let bytes = rapi::raw_bytes(state);
+        if bytes.len() <= Reference::NAME {
+            return Err(bad());
+        }
+        let name = std::str::from_utf8(&bytes[Reference::NAME..]).ok().and_then(RegionName::parse).ok_or_else(bad)?;
+        if bytes[Reference::HOST] != os::host_id() {
             return Err(Error::OtherHost(name.base()));
         }
+        let nonce = u64::from_le_bytes(bytes[Reference::NONCE].try_into().expect("8 bytes"));
+        let pid_ns = u32::from_le_bytes(bytes[Reference::PID_NS].try_into().expect("4 bytes"));
         // A process id of another PID namespace names no process here (or
         // an unrelated one): a region that seems gone may be alive there.
-        let other_namespace = fields == 3 && field(2) != pid_namespace_tag().as_bytes();
-        let region = match region::open(&name) {
+        let other_namespace = pid_ns != os::pid_namespace() as u32;
+        let region = match region::open_reference(&name, nonce) {
             Err(Error::Gone(base)) if other_namespace => Err(Error::OutOfSight { name: base, published: false }),
             // Serialized data read after the region is gone: a saved file,
             // or a worker served late (see Error::ReferenceGone).
@@ -513,7 +534,45 @@ unsafe extern "C" fn unserialize(_class: SEXP, state: SEXP) -> SEXP {
             opened => opened,
         }?;
         let node = region.resolve(&name.target)?;
-        crate::decode::bare_object(&region, node, name.slice)
+        Ok((region, node, name.slice))
+    }
+}
+
+unsafe extern "C" fn unserialize(_class: SEXP, state: SEXP) -> SEXP {
+    guard(|| {
+        let (region, node, slice) = Reference::open(state)?;
+        crate::decode::bare_object(&region, node, slice)
+    })
+}
+
+/// `unserialize`, then the attributes the stream carried, checked against
+/// the object first as R would check them when setting them (a names
+/// vector as long as the object, dim whose product is its length...): they
+/// come from untrusted bytes, and R's C code trusts them once attached.
+/// (The object bit, `_objf`, follows from the class attribute.)
+unsafe extern "C" fn unserialize_ex(_class: SEXP, state: SEXP, attr: SEXP, _objf: i32, levs: i32) -> SEXP {
+    guard(|| {
+        let (region, node, slice) = Reference::open(state)?;
+        let mut p = Protector::new();
+        let x = p.protect(crate::decode::bare_object(&region, node, slice)?);
+        crate::decode::check_attributes(x, attr).map_err(|e| match e {
+            Error::Report { kind, problem, hint } => Error::Report {
+                kind,
+                problem: format!("{problem} in a serialized reference to shared region '{}'", region.name),
+                hint,
+            },
+            other => other,
+        })?;
+        // What R's default UnserializeEX does, through R's API: the setter
+        // sets the object bit for a class; the S4 bit is the one of the
+        // levels R's objects use.
+        rapi::set_attribute_list(x, attr);
+        const S4_OBJECT_MASK: i32 = 1 << 4;
+        if levs & S4_OBJECT_MASK != 0 {
+            // SAFETY: x is our protected object.
+            unsafe { ffi::Rf_asS4(x, Rboolean::TRUE, 0) };
+        }
+        Ok(x)
     })
 }
 
@@ -580,41 +639,4 @@ unsafe extern "C" fn inspect(
         unsafe { ffi::Rprintf(c"%s".as_ptr(), line.as_ptr()) };
         Ok(Rboolean::TRUE)
     })
-}
-
-/// This machine's boot identity as carried in references: 8 bytes of it in
-/// hex are plenty to tell machines (and boots) apart. Made once: every
-/// reference written or read carries it.
-fn host_tag() -> &'static str {
-    static TAG: OnceLock<String> = OnceLock::new();
-    TAG.get_or_init(|| os::host_id()[..8].iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// `host_tag` as an R string, made and preserved at load time (every
-/// reference written carries it: a list of 1e5 elements on R 4.2 writes 1e5).
-static HOST_TAG_CHAR: AtomicPtr<ffi::SEXPREC> = AtomicPtr::new(std::ptr::null_mut());
-
-fn make_host_tag_char() {
-    HOST_TAG_CHAR.store(rapi::preserved_utf8_char(host_tag()), Ordering::Relaxed);
-}
-
-fn host_tag_char() -> SEXP {
-    HOST_TAG_CHAR.load(Ordering::Relaxed)
-}
-
-/// This process's PID namespace as references carry it (decimal).
-fn pid_namespace_tag() -> &'static str {
-    static TAG: OnceLock<String> = OnceLock::new();
-    TAG.get_or_init(|| os::pid_namespace().to_string())
-}
-
-/// `pid_namespace_tag` as an R string, made and preserved at load time.
-static PID_NAMESPACE_CHAR: AtomicPtr<ffi::SEXPREC> = AtomicPtr::new(std::ptr::null_mut());
-
-fn make_pid_namespace_char() {
-    PID_NAMESPACE_CHAR.store(rapi::preserved_utf8_char(pid_namespace_tag()), Ordering::Relaxed);
-}
-
-fn pid_namespace_char() -> SEXP {
-    PID_NAMESPACE_CHAR.load(Ordering::Relaxed)
 }

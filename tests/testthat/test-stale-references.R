@@ -1,0 +1,297 @@
+# A reference only ever opens the region it was made for (issue 17, item 2).
+#
+# A serialized reference carries the region's name, this machine's id and
+# the random nonce written in the region's header at creation. A name can
+# come to mean another region: a published name unshared and published
+# again, or /mori_<pid>_<serial>_<fd> made again by a later process that got
+# the same pid (pid_max is 32768: reuse is quick). Such a reference must say
+# "not found", never open the new region and attach its own attributes to
+# unrelated data. And the attributes a stream carries are checked against
+# the region's object before they are attached.
+
+sr_tag <- sprintf("stale%x", Sys.getpid())
+sr_err <- function(expr) tryCatch({
+  force(expr)
+  ""
+}, error = function(e) conditionMessage(e))
+
+# The reference state inside a serialized stream (XDR): a raw vector
+# [host id: 8][nonce: 8][PID namespace: 4][name], preceded by its RAWSXP
+# flags and length.
+sr_host <- function() {
+  boot <- gsub("-", "", readLines("/proc/sys/kernel/random/boot_id"))
+  as.raw(strtoi(substring(boot, seq(1, 15, 2), seq(2, 16, 2)), 16L))
+}
+
+sr_find <- function(s) {
+  host <- sr_host()
+  hits <- which(vapply(seq_len(length(s) - 7), function(i) all(s[i:(i + 7)] == host), TRUE))
+  hits <- hits[hits > 8]
+  hits <- hits[vapply(hits, function(i) all(s[(i - 8):(i - 5)] == as.raw(c(0, 0, 0, 24))), TRUE)]
+  lapply(hits, function(at) {
+    len <- sum(as.integer(s[(at - 4):(at - 1)]) * 256^(3:0))
+    list(at = at, len = len, nonce = s[(at + 8):(at + 15)], ns = s[(at + 16):(at + 19)],
+         name = rawToChar(s[(at + 20):(at + len - 1)]))
+  })
+}
+
+# `s` with its `which`-th reference changed by `edit(ref)` (returning a ref).
+sr_rewrite <- function(s, edit, which = 1) {
+  ref <- sr_find(s)[[which]]
+  new <- edit(ref)
+  body <- c(sr_host(), new$nonce, new$ns, charToRaw(new$name))
+  len <- length(body)
+  len_bytes <- as.raw(c(len %/% 2^24, (len %/% 2^16) %% 256, (len %/% 2^8) %% 256, len %% 256))
+  c(s[seq_len(ref$at - 5)], len_bytes, body, s[(ref$at + ref$len):length(s)])
+}
+
+sr_child <- function(fun, args = list()) callr::r(fun, args = args, libpath = .libPaths())
+
+test_that("the reference carries the region's nonce and is shorter than name + hex host", {
+  x <- share(rnorm(1e5))
+  s <- serialize(x, NULL)
+  refs <- sr_find(s)
+  expect_length(refs, 1)
+  expect_identical(refs[[1]]$name, shared_name(x))
+  expect_false(all(refs[[1]]$nonce == as.raw(0)))
+  # Two regions never share a nonce (64 random bits).
+  nonces <- vapply(1:50, function(i) paste(sr_find(serialize(share(c(i, 0.5)), NULL))[[1]]$nonce, collapse = ""), "")
+  expect_equal(anyDuplicated(nonces), 0)
+  # 134 bytes on R 4.2 here (was 150 with the hex host tag and no nonce).
+  expect_lt(length(s), 150)
+})
+
+test_that("a reference saved before a published name was published again is not found", {
+  skip_on_cran()
+  name <- paste0(sr_tag, "_again")
+  olds <- list(
+    named3 = c(a = 1, b = 2, c = 3),
+    matrix = matrix(as.double(1:6), 2, dimnames = list(c("r1", "r2"), NULL)),
+    factor = factor(c("lo", "hi", "lo")),
+    strings = c(x = "p", y = "q"),
+    ints = 1:5
+  )
+  news <- list(
+    longer = rnorm(1e5),
+    other_type = letters,
+    same_shape = c(a = 10, b = 20, c = 30),
+    identical = NULL # the same object again: a new region all the same
+  )
+  cases <- 0
+  for (old_nm in names(olds)) {
+    for (new_nm in names(news)) {
+      old <- olds[[old_nm]]
+      new <- if (new_nm == "identical") old else news[[new_nm]]
+      s <- local({
+        x <- share(old, name = name)
+        serialize(map_shared(name), NULL)
+      })
+      expect_identical(unserialize(s), old)
+      unshare(name)
+      full_gc() # this process lets go of the old region
+      y <- share(new, name = name)
+      label <- paste(old_nm, "->", new_nm)
+      expect_match(sr_err(unserialize(s)), "not found", label = label)
+      # The name itself names the new region.
+      expect_identical(map_shared(name)[], new[], label = label)
+      # Another process, which never saw the old region, says the same.
+      if (old_nm == "named3") expect_match(sr_child(function(s) tryCatch({
+        unserialize(s)
+        "opened"
+      }, error = function(e) conditionMessage(e)), list(s = s)), "not found", label = label)
+      unshare(name)
+      rm(y)
+      full_gc()
+      cases <- cases + 1
+    }
+  }
+  expect_equal(cases, 20)
+})
+
+test_that("a process still holding the old region reads the old object from an old reference", {
+  name <- paste0(sr_tag, "_held")
+  x <- share(c(a = 1, b = 2), name = name)
+  s <- serialize(x, NULL)
+  unshare(name)
+  y <- share(rnorm(10), name = name)
+  on.exit(unshare(name))
+  # The reference was made for the region x still maps: that is what it opens.
+  expect_identical(unserialize(s), c(a = 1, b = 2))
+})
+
+test_that("a forged reference with the right name but another nonce is not found", {
+  skip_on_cran()
+  name <- paste0(sr_tag, "_forged")
+  objs <- list(anonymous = share(c(a = 1, b = 2, c = 3)), published = share(c(a = 1, b = 2, c = 3), name = name))
+  on.exit(unshare(name))
+  for (nm in names(objs)) {
+    s <- serialize(objs[[nm]], NULL)
+    expect_identical(unserialize(s), c(a = 1, b = 2, c = 3))
+    for (flip in list(1L, 8L, 1:8)) {
+      forged <- sr_rewrite(s, function(r) {
+        r$nonce[flip] <- xor(r$nonce[flip], as.raw(0x5a))
+        r
+      })
+      expect_match(sr_err(unserialize(forged)), "not found", label = nm)
+    }
+    zero <- sr_rewrite(s, function(r) {
+      r$nonce[] <- as.raw(0)
+      r
+    })
+    expect_match(sr_err(unserialize(zero)), "not found", label = nm)
+  }
+  # Element references (R 4.2 lists, attribute nodes) carry it too.
+  l <- share(list(a = c(x = 1, y = 2), b = letters))
+  s <- serialize(l[["a"]], NULL)
+  forged <- sr_rewrite(s, function(r) {
+    r$nonce[3] <- xor(r$nonce[3], as.raw(1))
+    r
+  })
+  expect_match(sr_err(unserialize(forged)), "not found")
+  expect_identical(unserialize(s), c(x = 1, y = 2))
+})
+
+test_that("a reference to a live region of another process with a wrong nonce is not found", {
+  skip_on_cran()
+  skip_if_not_installed("callr")
+  bg <- callr::r_bg(function() {
+    options(mori.materialize_own = FALSE) # a callr child sends its own regions' values otherwise
+    x <- mori::share(c(a = 1, b = 2, c = 3))
+    cat(paste(serialize(x, NULL), collapse = ""), "\n")
+    Sys.sleep(60)
+  }, libpath = .libPaths(), stdout = "|")
+  on.exit(bg$kill())
+  hex <- NULL
+  end <- Sys.time() + 20
+  while (is.null(hex) && Sys.time() < end && bg$is_alive()) {
+    bg$poll_io(200)
+    l <- bg$read_output_lines()
+    if (length(l)) hex <- trimws(l[1])
+  }
+  expect_false(is.null(hex))
+  s <- as.raw(strtoi(substring(hex, seq(1, nchar(hex), 2), seq(2, nchar(hex), 2)), 16L))
+  expect_identical(unserialize(s), c(a = 1, b = 2, c = 3))
+  full_gc()
+  forged <- sr_rewrite(s, function(r) {
+    r$nonce[1] <- xor(r$nonce[1], as.raw(0x80))
+    r
+  })
+  expect_match(sr_err(unserialize(forged)), "not found")
+})
+
+test_that("pid reuse: a reference naming another live process's region of the same serial and fd is not found", {
+  skip_on_cran()
+  skip_if_not_installed("callr")
+  # Both processes open files until their lowest free descriptor is 40,
+  # so that their first region (serial 1) gets descriptor 40 in each.
+  fill_fds <- function() {
+    used <- function() as.integer(list.files("/proc/self/fd"))
+    cons <- list()
+    while (min(setdiff(0:4096, used())) < 40) cons[[length(cons) + 1]] <- file(tempfile(), "w")
+    cons
+  }
+  # Process A shares c(a = 1, b = 2, c = 3) as its first region.
+  a <- callr::r(function(fill_fds) {
+    options(mori.materialize_own = FALSE) # a callr child sends its own regions' values otherwise
+    cons <- fill_fds()
+    x <- mori::share(c(a = 1, b = 2, c = 3))
+    list(pid = Sys.getpid(), name = mori::shared_name(x), s = serialize(x, NULL))
+  }, list(fill_fds = fill_fds), libpath = .libPaths())
+  expect_match(a$name, sprintf("^/mori_%x_1_[0-9a-f]+$", a$pid))
+  fd_a <- strtoi(sub("^.*_", "", a$name), 16L)
+  expect_gte(fd_a, 39)
+  # Process B, alive, makes its first region (serial 1) on the same
+  # descriptor number: what a later process that got A's pid would do.
+  bg <- callr::r_bg(function(fill_fds) {
+    cons <- fill_fds()
+    y <- mori::share(rnorm(1e5))
+    cat(mori::shared_name(y), "\n")
+    Sys.sleep(60)
+  }, args = list(fill_fds = fill_fds), libpath = .libPaths(), stdout = "|")
+  on.exit(bg$kill())
+  b_name <- NULL
+  end <- Sys.time() + 20
+  while (is.null(b_name) && Sys.time() < end && bg$is_alive()) {
+    bg$poll_io(200)
+    l <- bg$read_output_lines()
+    if (length(l)) b_name <- trimws(l[1])
+  }
+  expect_false(is.null(b_name))
+  expect_identical(b_name, sprintf("/mori_%x_1_%x", bg$get_pid(), fd_a))
+  # A's reference, with B's pid in the name: the region it names exists
+  # and is called what the name says, but it is not the one the reference
+  # was made for (3 names would be attached to 1e5 values).
+  forged <- sr_rewrite(a$s, function(r) {
+    r$name <- b_name
+    r
+  })
+  expect_match(sr_err(unserialize(forged)), "not found")
+  # B's region itself opens by name.
+  expect_length(map_shared(b_name), 1e5)
+})
+
+test_that("attributes in a hand-edited stream are checked against the region's object", {
+  skip_on_cran()
+  big <- share(rnorm(1e5))
+  ints <- share(1:1e5)
+  strs <- share(as.character(1:1e5))
+  five <- share(c(1, 2, 3, 4, 5))
+  target <- function(x) sr_find(serialize(x, NULL))[[1]]
+  # Each donor's attributes, moved onto another region's reference.
+  donors <- list(
+    names = c(a = 1, b = 2, c = 3),
+    dim = matrix(as.double(1:4), 2),
+    dim_3d = array(as.double(1:8), c(2, 2, 2)),
+    dimnames = matrix(as.double(1:4), 2, dimnames = list(c("a", "b"), c("c", "d"))),
+    tsp = ts(as.double(1:4)),
+    class_names = structure(c(a = 1, b = 2), class = "foo")
+  )
+  cases <- 0
+  for (dn in names(donors)) {
+    s <- serialize(share(donors[[dn]]), NULL)
+    for (tn in c("big", "ints", "strs", "five")) {
+      tgt <- target(get(tn))
+      forged <- sr_rewrite(s, function(r) {
+        r$name <- tgt$name
+        r$nonce <- tgt$nonce
+        r
+      })
+      msg <- sr_err(unserialize(forged))
+      expect_match(msg, "invalid", label = paste(dn, "on", tn))
+      expect_false(grepl("internal error", msg), label = paste(dn, "on", tn))
+      cases <- cases + 1
+    }
+  }
+  expect_equal(cases, 24)
+  # Attributes that fit are attached, as R's own default would.
+  ok <- serialize(share(c(v = 1, w = 2, x = 3, y = 4, z = 5)), NULL)
+  moved <- sr_rewrite(ok, function(r) {
+    t5 <- target(five)
+    r$name <- t5$name
+    r$nonce <- t5$nonce
+    r
+  })
+  expect_identical(unserialize(moved), c(v = 1, w = 2, x = 3, y = 4, z = 5))
+  m <- serialize(share(matrix(1:6, 2)), NULL)
+  expect_identical(unserialize(m), matrix(1:6, 2))
+  # S4 bit and object bit survive (UnserializeEX sets what R's default sets).
+  f <- factor(c("a", "b"))
+  expect_identical(unserialize(serialize(share(f), NULL)), f)
+  expect_true(is.object(unserialize(serialize(share(f), NULL))))
+})
+
+test_that("a malformed reference state is refused cleanly", {
+  x <- share(c(1, 2, 3))
+  s <- serialize(x, NULL)
+  ref <- sr_find(s)[[1]]
+  # Cut the name to nothing, to garbage, or to another form.
+  for (name in c("", "x", "/mori_", "/mori_1_1", "\x01\x02", strrep("a", 5000))) {
+    bad <- sr_rewrite(s, function(r) {
+      r$name <- name
+      r
+    })
+    msg <- sr_err(unserialize(bad))
+    expect_true(nzchar(msg), label = name)
+    expect_false(grepl("internal error", msg), label = name)
+  }
+})
