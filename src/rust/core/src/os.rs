@@ -130,11 +130,14 @@ impl Mapping {
         Ok(Mapping { ptr: NonNull::new(ptr.cast()).expect("mmap never returns NULL on success"), len, guard: None })
     }
 
-    fn guarded(mut self, on: bool) -> Mapping {
+    /// Registers the mapping with the SIGBUS guard when `on` (a published
+    /// file, which could be truncated under it). A mapping the guard cannot
+    /// cover is refused: reading it after a truncation would kill R.
+    fn guarded(mut self, on: bool) -> Result<Mapping, OsError> {
         if on {
-            self.guard = crate::sigbus::Guard::new(self.ptr.as_ptr() as usize, self.len);
+            self.guard = Some(crate::sigbus::Guard::new(self.ptr.as_ptr() as usize, self.len).ok_or(OsError::TooManyMappings)?);
         }
-        self
+        Ok(self)
     }
 
     fn truncated(&self) -> bool {
@@ -321,7 +324,7 @@ const REQUIRED_SEALS: i32 = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SE
 
 impl SealedRegion {
     fn map(fd: OwnedFd, len: usize, published: bool) -> Result<SealedRegion, OsError> {
-        let map = Mapping::new(fd.as_raw_fd(), 0, len, libc::PROT_READ, libc::MAP_SHARED)?.guarded(published);
+        let map = Mapping::new(fd.as_raw_fd(), 0, len, libc::PROT_READ, libc::MAP_SHARED)?.guarded(published)?;
         let mut region = SealedRegion { fd, map, published, table: None };
         if published {
             region.table = Some(copy_table(region.bytes()));
@@ -486,7 +489,7 @@ impl SealedRegion {
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE,
         )?
-        .guarded(self.published);
+        .guarded(self.published)?;
         Ok(PrivateMapping { map, delta })
     }
 }
@@ -985,6 +988,24 @@ mod tests {
         assert!(reader.truncated());
         assert_eq!(reader.bytes()[5], 7);
         unpublish(&name).unwrap();
+        drop(r);
+    }
+
+    #[test]
+    fn more_than_4096_guarded_mappings_all_survive_truncation() {
+        let name = format!("test-many-{}", current_pid());
+        let page = page_size() as usize;
+        let mut w = WritableRegion::create_published(&name, (2 * page) as u64).unwrap();
+        w.bytes_mut().fill(3);
+        let r = w.seal().unwrap();
+        let maps: Vec<PrivateMapping> = (0..5000).map(|_| r.map_private(page as u64, page as u64).unwrap()).collect();
+        assert!(crate::sigbus::guarded_count() >= 5001);
+        assert!(maps.iter().all(|m| m.bytes()[7] == 3));
+        std::fs::OpenOptions::new().write(true).open(published_path(&name)).unwrap().set_len(page as u64).unwrap();
+        // Every one of them reads a zero page and records the fault.
+        assert!(maps.iter().all(|m| m.bytes()[7] == 0 && m.truncated()));
+        unpublish(&name).unwrap();
+        drop(maps);
         drop(r);
     }
 

@@ -8,11 +8,15 @@
 //!
 //! Ordinary regions need none of this: they are sealed against shrinking.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Once;
 
-/// Most guarded mappings at once; more are simply not guarded.
-const SLOTS: usize = 4096;
+/// Slots per chunk of the table of guarded mappings.
+const CHUNK: usize = 4096;
+/// Chunks the table can grow to: 4M mappings, far beyond what the kernel
+/// lets a process map (`vm.max_map_count`, 65530 by default), so the limit
+/// a process meets is the kernel's, never the guard's.
+const MAX_CHUNKS: usize = 1024;
 
 struct Slot {
     start: AtomicUsize,
@@ -20,27 +24,82 @@ struct Slot {
     truncated: AtomicBool,
 }
 
+impl Slot {
+    fn new() -> Slot {
+        Slot { start: AtomicUsize::new(0), len: AtomicUsize::new(0), truncated: AtomicBool::new(false) }
+    }
+}
+
+/// The table: chunks of `CHUNK` slots, allocated (by `Guard::new`, never in
+/// the handler) as more mappings are registered, and never freed, so the
+/// handler can walk them without a lock and without allocating: it reads
+/// only atomics. A chunk's pointer is published once, before any of its
+/// slots is used, and `CHUNKS_IN_USE` counts the chunks published.
 #[allow(clippy::declare_interior_mutable_const)]
-const EMPTY: Slot = Slot { start: AtomicUsize::new(0), len: AtomicUsize::new(0), truncated: AtomicBool::new(false) };
-static TABLE: [Slot; SLOTS] = [EMPTY; SLOTS];
+const NO_CHUNK: AtomicPtr<Slot> = AtomicPtr::new(std::ptr::null_mut());
+static CHUNKS: [AtomicPtr<Slot>; MAX_CHUNKS] = [NO_CHUNK; MAX_CHUNKS];
+static CHUNKS_IN_USE: AtomicUsize = AtomicUsize::new(0);
+/// Where `Guard::new` starts looking for a free slot (after the last one
+/// taken), so registering n mappings does not cost n^2 slot reads.
+static NEXT_FREE: AtomicUsize = AtomicUsize::new(0);
 static INSTALL: Once = Once::new();
 /// The handler that was installed before ours (R's), to pass other faults on.
 static mut PREVIOUS: Option<libc::sigaction> = None;
 
+/// Slot `i` of chunk `chunk`, if that chunk exists. Async-signal-safe.
+fn slot(chunk: usize, i: usize) -> Option<&'static Slot> {
+    let first = CHUNKS[chunk].load(Ordering::Acquire);
+    // SAFETY: a published chunk is CHUNK slots that are never freed.
+    (!first.is_null()).then(|| unsafe { &*first.add(i) })
+}
+
+/// Publishes chunk `chunk` if no one has yet (outside the handler).
+fn grow(chunk: usize) {
+    if !CHUNKS[chunk].load(Ordering::Acquire).is_null() {
+        return;
+    }
+    let slots: Box<[Slot]> = (0..CHUNK).map(|_| Slot::new()).collect();
+    let first = Box::into_raw(slots) as *mut Slot;
+    match CHUNKS[chunk].compare_exchange(std::ptr::null_mut(), first, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {
+            CHUNKS_IN_USE.fetch_max(chunk + 1, Ordering::AcqRel);
+        }
+        // SAFETY: another thread published its chunk first; ours was never
+        // shared, so it is freed as the boxed slice it was made as.
+        Err(_) => drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(first, CHUNK)) }),
+    }
+}
+
 /// A registered mapping; unregistered on drop.
 #[derive(Debug)]
-pub struct Guard(usize);
+pub struct Guard(&'static Slot);
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Slot({:#x}, {})", self.start.load(Ordering::Relaxed), self.len.load(Ordering::Relaxed))
+    }
+}
 
 impl Guard {
-    /// Registers `[start, start + len)`; `None` if every slot is taken.
+    /// Registers `[start, start + len)`, growing the table as needed; `None`
+    /// only if all `MAX_CHUNKS * CHUNK` slots are taken.
     pub fn new(start: usize, len: usize) -> Option<Guard> {
         INSTALL.call_once(install);
-        for (i, slot) in TABLE.iter().enumerate() {
+        let capacity = MAX_CHUNKS * CHUNK;
+        let from = NEXT_FREE.load(Ordering::Relaxed) % capacity;
+        for k in 0..capacity {
+            let i = (from + k) % capacity;
+            let (chunk, at) = (i / CHUNK, i % CHUNK);
+            if chunk >= CHUNKS_IN_USE.load(Ordering::Acquire) {
+                grow(chunk);
+            }
+            let Some(slot) = slot(chunk, at) else { continue };
             if slot.len.compare_exchange(0, usize::MAX, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
                 slot.truncated.store(false, Ordering::Release);
                 slot.start.store(start, Ordering::Release);
                 slot.len.store(len, Ordering::Release);
-                return Some(Guard(i));
+                NEXT_FREE.store(i + 1, Ordering::Relaxed);
+                return Some(Guard(slot));
             }
         }
         None
@@ -48,16 +107,24 @@ impl Guard {
 
     /// Whether a read faulted on a page cut off by truncation.
     pub fn truncated(&self) -> bool {
-        TABLE[self.0].truncated.load(Ordering::Acquire)
+        self.0.truncated.load(Ordering::Acquire)
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let slot = &TABLE[self.0];
-        slot.start.store(0, Ordering::Release);
-        slot.len.store(0, Ordering::Release);
+        self.0.start.store(0, Ordering::Release);
+        self.0.len.store(0, Ordering::Release);
     }
+}
+
+/// How many mappings are guarded now (for tests).
+pub fn guarded_count() -> usize {
+    let chunks = CHUNKS_IN_USE.load(Ordering::Acquire);
+    (0..chunks)
+        .flat_map(|c| (0..CHUNK).filter_map(move |i| slot(c, i)))
+        .filter(|s| !matches!(s.len.load(Ordering::Acquire), 0 | usize::MAX))
+        .count()
 }
 
 fn install() {
@@ -75,11 +142,13 @@ fn install() {
     }
 }
 
-/// Async-signal-safe: atomics, `mmap` and calling the previous handler.
+/// Async-signal-safe: atomic loads and stores over chunks that are never
+/// freed (no lock, no allocation), `mmap`, and calling the previous handler.
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
-    for slot in TABLE.iter() {
+    let chunks = CHUNKS_IN_USE.load(Ordering::Acquire);
+    for slot in (0..chunks).flat_map(|c| (0..CHUNK).filter_map(move |i| slot(c, i))) {
         let (start, len) = (slot.start.load(Ordering::Acquire), slot.len.load(Ordering::Acquire));
         if len != 0 && len != usize::MAX && addr >= start && addr - start < len {
             let page = crate::os::page_size() as usize;

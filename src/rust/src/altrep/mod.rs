@@ -168,7 +168,13 @@ impl View {
         if self.is_slice() || self.is_modified() {
             return None;
         }
-        self.region.layout().stats(&self.node)
+        let stats = self.region.layout().stats(&self.node);
+        // A published region's block may have been truncated away as it was
+        // read (it then reads as zeros): R computes instead, and fails cleanly.
+        if self.faulted() {
+            return None;
+        }
+        stats
     }
 
     /// R's sortedness code from the node's flags (1 increasing, -1
