@@ -116,7 +116,7 @@ pub(crate) fn attribute_value(region: &Arc<Region>, index: u32, depth: usize) ->
     Ok(x)
 }
 
-fn sexptype(kind: Kind) -> SEXPTYPE {
+pub(crate) fn sexptype(kind: Kind) -> SEXPTYPE {
     match kind {
         Kind::Logical => SEXPTYPE::LGLSXP,
         Kind::Integer => SEXPTYPE::INTSXP,

@@ -6,12 +6,18 @@
 //! element of one shared list node) *and* its attributes are still the
 //! node's: changing only `names(x)` or `attr(x, "a")` makes it a different
 //! object, which a reference to the node would not reproduce.
+//!
+//! A list view (R >= 4.3) is unchanged only while every element it has made
+//! is, in turn, an unchanged object of its node: C code edits elements in
+//! place (`data.table::set()` writes a column, `setattr()` and `setnames()`
+//! change attributes) without the list's `Set_elt` ever seeing it, so the
+//! list checks its elements whenever it is asked.
 
 use std::sync::Arc;
 
-use mori_core::layout::{Kind, StringEntry, NO_NODE};
+use mori_core::layout::{Encoding, Kind, Layout, StringEntry, NO_NODE};
 
-use crate::altrep::{self, LISTS_ARE_ALTREP};
+use crate::altrep::{self, View, LISTS_ARE_ALTREP};
 use crate::decode;
 use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
 use crate::rapi::{self, Protector};
@@ -27,7 +33,7 @@ fn identity(x: SEXP, depth: usize) -> Option<(Arc<Region>, u32)> {
         return None;
     }
     let (region, node) = if let Some(v) = altrep::view_of(x) {
-        if v.slice().is_some() || v.is_modified() {
+        if v.slice().is_some() || !unchanged_at(x, v, depth) {
             return None;
         }
         (v.region.clone(), v.node_index)
@@ -37,6 +43,42 @@ fn identity(x: SEXP, depth: usize) -> Option<(Arc<Region>, u32)> {
         return None;
     };
     attributes_match(x, &region, node, depth).then_some((region, node))
+}
+
+/// Whether view `x` (whose view is `v`) still holds exactly its node's
+/// values: its data unmodified and, for a list, every element it has made
+/// unchanged too (attributes included). Its own attributes are not part of
+/// this: serialization writes them beside the reference.
+pub fn view_unchanged(x: SEXP, v: &View) -> bool {
+    unchanged_at(x, v, 0)
+}
+
+fn unchanged_at(x: SEXP, v: &View, depth: usize) -> bool {
+    !v.is_modified() && (v.node.kind != Kind::List || made_elements_unchanged(x, v, depth))
+}
+
+/// The elements a list view has made (its cache) are each still an
+/// unchanged object of their child node. Elements not made yet are the
+/// region's by definition.
+fn made_elements_unchanged(x: SEXP, v: &View, depth: usize) -> bool {
+    // SAFETY: x is a list view of ours; the cache stays x's data2 (alive
+    // with x) while this runs: nothing below changes this view.
+    let Some(slots) = (unsafe { altrep::cached_elements(x, v) }) else {
+        return true;
+    };
+    let layout = v.region.layout();
+    slots.iter().enumerate().all(|(i, &e)| {
+        let Ok(child) = layout.child(v.node_index, &v.node, i as u64) else { return false };
+        let Ok(node) = layout.node(child) else { return false };
+        match node.kind {
+            Kind::Null => e == rapi::nil(),
+            // NULL in the cache is "not made yet", unless the cache is the
+            // whole vector (then NULL was written in place of an element).
+            _ if e == rapi::nil() => !v.complete,
+            Kind::Serialized => crate::encode::kind_of(e).is_none(),
+            _ => same(&identity(e, depth + 1), &v.region, child),
+        }
+    })
 }
 
 fn same(a: &Option<(Arc<Region>, u32)>, region: &Arc<Region>, node: u32) -> bool {
@@ -126,10 +168,67 @@ fn value_matches(value: SEXP, region: &Arc<Region>, child: u32, depth: usize) ->
     if altrep::view_of(value).is_some() {
         return same(&identity(value, depth + 1), region, child);
     }
+    if plainly_equal(value, &region.layout(), child) {
+        return true;
+    }
     let Ok(stored) = decode::attribute_value(region, child, depth + 1) else { return false };
     let mut p = Protector::new();
     p.protect(stored);
     // SAFETY: compares two protected R values; flags 0 = the strictest test
     // (bitwise doubles, NA vs NaN distinguished).
     unsafe { ffi::R_compute_identical(value, stored, 0) == ffi::Rboolean::TRUE }
+}
+
+/// A quick yes for the common attribute value (names, levels, class, dim):
+/// a plain vector without attributes whose bytes are the node's, compared
+/// in place with nothing allocated. `false` means "compare the slow way":
+/// a list element's check runs for every made element of every list asked
+/// about (1e5 named elements took 0.15 s through decoding and identical()).
+fn plainly_equal(value: SEXP, layout: &Layout, index: u32) -> bool {
+    let Ok(node) = layout.node(index) else { return false };
+    if node.attrs != NO_NODE
+        || rapi::has_attributes(value)
+        || rapi::is_altrep(value)
+        || rapi::xlength(value) != node.length
+        || rapi::type_of(value) != decode::sexptype(node.kind)
+    {
+        return false;
+    }
+    match node.kind {
+        Kind::String => (0..node.length).all(|i| {
+            // SAFETY: i < length of a character vector.
+            let c = unsafe { ffi::STRING_ELT(value, i as R_xlen_t) };
+            matches!(layout.string(index, &node, i), Ok(entry) if same_string(c, &entry))
+        }),
+        kind if kind.is_atomic_array() => {
+            let stored = layout.data(&node);
+            // SAFETY: a plain (non-ALTREP) vector of the node's type and
+            // length has exactly the node's data length in bytes.
+            let mine = unsafe { std::slice::from_raw_parts(ffi::DATAPTR_RO(value).cast::<u8>(), stored.len()) };
+            mine == stored
+        }
+        _ => false,
+    }
+}
+
+/// The same text with the same encoding mark (ASCII text carries none).
+fn same_string(c: SEXP, entry: &StringEntry) -> bool {
+    match entry {
+        StringEntry::Na => rapi::is_na_string(c),
+        StringEntry::Text { bytes, encoding, ascii } => {
+            if rapi::is_na_string(c) || rapi::char_bytes(c) != *bytes {
+                return false;
+            }
+            // SAFETY: reads the encoding bits of a CHARSXP.
+            let ce = unsafe { ffi::Rf_getCharCE(c) };
+            *ascii
+                || matches!(
+                    (encoding, ce),
+                    (Encoding::Native, ffi::cetype_t::CE_NATIVE)
+                        | (Encoding::Utf8, ffi::cetype_t::CE_UTF8)
+                        | (Encoding::Latin1, ffi::cetype_t::CE_LATIN1)
+                        | (Encoding::Bytes, ffi::cetype_t::CE_BYTES)
+                )
+        }
+    }
 }

@@ -157,7 +157,7 @@ pub unsafe fn element(lists: bool, x: SEXP, v: &mut View, i: u64) -> Result<SEXP
 ///
 /// # Safety
 /// `x` must be one of our views; the slice must not outlive the cache.
-unsafe fn cache_slots<'a>(x: SEXP, v: &View) -> Option<&'a [SEXP]> {
+pub(super) unsafe fn cache_slots<'a>(x: SEXP, v: &View) -> Option<&'a [SEXP]> {
     // SAFETY: data2 is NULL or a plain vector of SEXPs (a character vector
     // or a list) of the view's length.
     unsafe {

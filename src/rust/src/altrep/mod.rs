@@ -374,7 +374,19 @@ pub fn view_state(x: SEXP) -> Option<ViewState> {
         Some(_) => v.shared_bytes().len() as u64,
         None => v.node.data_len + v.node.aux_len,
     };
-    Some(ViewState { bytes, made, private: v.private.is_some(), modified: v.is_modified() })
+    let modified = !crate::identity::view_unchanged(x, v);
+    Some(ViewState { bytes, made, private: v.private.is_some(), modified })
+}
+
+/// The elements a list view has made so far (its cache: unmade slots are
+/// NULL), or `None` before it made any.
+///
+/// # Safety
+/// `x` must be one of our list views, `v` its view; the slice must not
+/// outlive `x`'s cache.
+pub unsafe fn cached_elements<'a>(x: SEXP, v: &View) -> Option<&'a [SEXP]> {
+    // SAFETY: as the function's contract says.
+    unsafe { cached::cache_slots(x, v) }
 }
 
 /// Registers every class; called once from `R_init_mori`.
@@ -474,7 +486,9 @@ unsafe extern "C" fn serialized_state(x: SEXP) -> SEXP {
     guard(|| {
         // SAFETY: R calls this method only on objects of our classes.
         let v = unsafe { view(x) };
-        if v.is_modified() || (v.region.is_owned_here() && crate::worker::materialize_own_regions()) {
+        if !crate::identity::view_unchanged(x, v)
+            || (v.region.is_owned_here() && crate::worker::materialize_own_regions())
+        {
             return Ok(std::ptr::null_mut());
         }
         let name = v.reference_name().to_string();
@@ -638,7 +652,7 @@ unsafe extern "C" fn inspect(
             " mori view of {} ({} elements{})\n",
             v.user_name(),
             v.length(),
-            if v.is_modified() { ", modified" } else { "" }
+            if crate::identity::view_unchanged(x, v) { "" } else { ", modified" }
         );
         let line = std::ffi::CString::new(line).unwrap_or_default();
         // SAFETY: printing a NUL-terminated string through "%s".
