@@ -36,6 +36,8 @@
 #'   process, for instance for want of a package.
 #' * `system`: a system call failed unexpectedly.
 #' * `internal`: a bug in mori.
+#' * `interrupted`: a share interrupted while R held interrupts back (an
+#'   interrupt R acts on is R's own `interrupt` condition, as always).
 #'
 #' @name mori_errors
 #' @aliases mori_error

@@ -27,6 +27,14 @@
 #' name (processes that mapped it keep reading it), [prune_shared()] removes
 #' it after its creator has exited, or the machine reboots.
 #'
+#' A long share (gigabytes take seconds) stops at once when interrupted
+#' (Ctrl-C), signalling R's usual interrupt condition, and leaves nothing
+#' behind: no memory, no descriptor, and a chosen `name` free again; so does
+#' any other failure. A share that runs longer than
+#' `getOption("mori.progress_delay", 2)` seconds shows a progress bar (with
+#' the cli package, else a message line) when `getOption("mori.progress")`
+#' is `TRUE`; unset, it shows one in interactive sessions only.
+#'
 #' @param x An R object.
 #' @param name `NULL`, or a name to publish the region under: 1 to 64
 #'   letters, digits, `.`, `_` or `-`, starting with a letter or digit and not

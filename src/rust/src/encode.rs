@@ -10,6 +10,7 @@ use mori_core::two_way::TwoWay;
 
 use crate::decode::MAX_DEPTH;
 use crate::error::{Error, Result};
+use crate::pace;
 use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
 use crate::rapi::{self, Protector};
 use crate::region::{self, Region};
@@ -120,6 +121,7 @@ impl Planner {
                 "Flatten the object, or share its deep parts separately.",
             ));
         }
+        pace::check()?;
         let Some(kind) = kind_of(x) else { return self.serialized(x) };
         let len = rapi::xlength(x);
         let node = match kind {
@@ -129,6 +131,7 @@ impl Planner {
                 let mut recent = RecentStrings::new(len);
                 let mut bytes = 0u64;
                 for i in 0..len {
+                    pace::check()?;
                     // SAFETY: i < length of a character vector.
                     let c = unsafe { ffi::STRING_ELT(strings, i as R_xlen_t) };
                     if !rapi::is_na_string(c) && recent.find(c).is_none() {
@@ -281,8 +284,7 @@ fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8], stats: &mut Summary) -> Resu
         // nothing changes while we run (we are inside .Call; the second
         // thread only reads it and calls no R function).
         let src = unsafe { std::slice::from_raw_parts(direct, dst.len()) };
-        copy_and_summarise_in_parallel(src, dst, stats);
-        return Ok(());
+        return copy_and_summarise_in_parallel(src, dst, stats);
     }
     let mut i = 0;
     while i < n {
@@ -314,6 +316,7 @@ fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8], stats: &mut Summary) -> Resu
         };
         stats.update(&dst[i * size..(i + got) * size]);
         i += got;
+        pace::advance((got * size) as u64)?;
     }
     Ok(())
 }
@@ -326,18 +329,31 @@ const PARALLEL_SUMMARY_BYTES: usize = 4 << 20;
 /// summaries from `src`: the copy is bound by memory and page faults, the
 /// summaries by arithmetic (R's sums are one chain of extended-precision
 /// additions), so with two cores the summaries cost next to nothing.
-fn copy_and_summarise_in_parallel(src: &[u8], dst: &mut [u8], stats: &mut Summary) {
+/// Only this (R's) thread looks for interrupts; on one it tells the
+/// summariser to stop, waits for it, and returns the error.
+fn copy_and_summarise_in_parallel(src: &[u8], dst: &mut [u8], stats: &mut Summary) -> Result<()> {
+    let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
         let summariser = scope.spawn(|| {
             for chunk in src.chunks(CHUNK_ELEMENTS * 8) {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
                 stats.update(chunk);
             }
         });
+        let mut copied = Ok(());
         for (from, to) in src.chunks(1 << 20).zip(dst.chunks_mut(1 << 20)) {
             to.copy_from_slice(from);
+            copied = pace::advance(from.len() as u64);
+            if copied.is_err() {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                break;
+            }
         }
         summariser.join().expect("computing summaries does not panic");
-    });
+        copied
+    })
 }
 
 /// Summaries being gathered for one vector.
@@ -451,6 +467,7 @@ fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<It
     let mut recent = RecentStrings::new(planned.length);
     let mut offset = 0u64;
     for (i, c) in chars.enumerate() {
+        pace::check()?;
         if i as u64 >= planned.length {
             return Err(changed_while_shared());
         }
@@ -469,6 +486,7 @@ fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<It
         }
         let at = base + offset as usize;
         buf[at..at + bytes.len()].copy_from_slice(bytes);
+        pace::advance_quietly(bytes.len() as u64);
         plan.write_string_entry(buf, node, i as u64, offset, bytes.len() as u32, flags);
         recent.remember(c, offset);
         offset += bytes.len() as u64;
@@ -481,6 +499,7 @@ fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<It
 fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) -> Result<Vec<(u32, u8)>> {
     let mut flags = Vec::new();
     for item in items {
+        pace::check()?;
         match item {
             Item::Atomic { node, x } => {
                 let n = plan.node(*node);
@@ -527,6 +546,7 @@ fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) -> Result<Vec<(u32, u8)>> 
 /// Writes `x` into a new sealed region (published under `published` if
 /// given) and returns the region.
 pub fn share(x: SEXP, published: Option<&str>) -> Result<Arc<Region>> {
+    let _work = pace::begin();
     let mut p = Protector::new();
     // SAFETY: one protected cell anchoring what planning makes.
     let keep = p.protect(unsafe { ffi::Rf_cons(rapi::nil(), rapi::nil()) });
@@ -539,7 +559,10 @@ pub fn share(x: SEXP, published: Option<&str>) -> Result<Arc<Region>> {
     };
     planner.object(x, 0)?;
     let items = std::mem::take(&mut planner.items);
-    let region = region::create(&mut planner.plan, published, |plan, buf| write(plan, &items, buf))?;
+    let region = region::create(&mut planner.plan, published, |plan, buf| {
+        pace::writing(buf.len() as u64);
+        write(plan, &items, buf)
+    })?;
     for &(node, original) in &planner.originals {
         region.keep_original(node, original);
     }

@@ -50,6 +50,8 @@ pub enum Kind {
     System,
     /// A bug in mori.
     Internal,
+    /// The user interrupted (Ctrl-C) and R held the interrupt back.
+    Interrupted,
 }
 
 impl Kind {
@@ -69,6 +71,7 @@ impl Kind {
             Kind::Unrestorable => "unrestorable",
             Kind::System => "system",
             Kind::Internal => "internal",
+            Kind::Interrupted => "interrupted",
         }
     }
 }
@@ -95,6 +98,9 @@ pub enum Error {
     /// Any other failure, with its kind, problem and hint spelled out where
     /// it is found (see the constructors below).
     Report { kind: Kind, problem: String, hint: String },
+    /// The user asked to interrupt long work (`pace::check`); raised as R's
+    /// own interrupt.
+    Interrupted,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -177,6 +183,7 @@ impl Error {
             Error::OutOfSight { .. } => Kind::OutOfSight,
             Error::OtherHost(_) => Kind::OtherHost,
             Error::Report { kind, .. } => *kind,
+            Error::Interrupted => Kind::Interrupted,
         }
     }
 
@@ -234,6 +241,10 @@ impl Error {
                    a plain copy (materialize(x)) instead of the shared object."),
             ),
             Error::Report { problem, hint, .. } => (problem.clone(), hint.clone()),
+            Error::Interrupted => (
+                s("sharing was interrupted"),
+                s("Nothing was shared: the region being written was freed (and a published name left free)."),
+            ),
         }
     }
 }
@@ -320,6 +331,15 @@ pub fn guard<T>(body: impl FnOnce() -> Result<T>) -> T {
     let kind = err.kind();
     let (problem, hint) = err.parts();
     drop(err);
+    if kind == Kind::Interrupted {
+        // Every Rust value of the body is gone: R may now act on the
+        // pending interrupt (signal its interrupt condition and jump). Only
+        // if R no longer sees it pending does the error below stand in.
+        drop((problem, hint));
+        crate::rapi::resignal_interrupt();
+        let (problem, hint) = Error::Interrupted.parts();
+        raise(kind, problem, hint)
+    }
     raise(kind, problem, hint)
 }
 

@@ -37,3 +37,15 @@ extern "C" {
     pub fn R_MakeWeakRef(key: SEXP, val: SEXP, fin: SEXP, onexit: Rboolean) -> SEXP;
     pub fn R_WeakRefKey(w: SEXP) -> SEXP;
 }
+
+// Interrupts and interactivity (R_ext/Utils.h, Rinterface.h).
+#[allow(improper_ctypes)]
+extern "C" {
+    pub fn R_CheckUserInterrupt();
+    /// Set (to 1) by R's SIGINT handler and by front-ends (RStudio) when the
+    /// user asks to interrupt; R acts on it at its next check.
+    pub static mut R_interrupts_pending: c_int;
+    /// Non-zero while R holds interrupts back (they stay pending).
+    pub static mut R_interrupts_suspended: c_int;
+    pub static R_Interactive: c_int;
+}

@@ -12,6 +12,7 @@
 //! | `altrep` | the ALTREP classes (views)                                  |
 //! | `identity` | whether an object still reads, unchanged, from a region  |
 //! | `worker` | whether this process is a parallel worker                  |
+//! | `pace`   | long work: stopping at Ctrl-C, showing progress            |
 //! | `entry`  | `.Call` entry points and registration                      |
 
 mod altrep;
@@ -21,6 +22,7 @@ mod entry;
 mod error;
 mod ffi;
 mod identity;
+mod pace;
 mod rapi;
 mod region;
 mod worker;

@@ -405,3 +405,74 @@ pub mod fields {
         }
     }
 }
+
+/// Whether the user has asked to interrupt (Ctrl-C) and R would act on it
+/// now. Only reads R's flag: the interrupt stays pending, so that
+/// [`resignal_interrupt`] can let R act on it once the Rust frames that
+/// own things are gone (R's own check would long-jump over them).
+pub fn interrupt_pending() -> bool {
+    // SAFETY: plain reads of two ints R's signal handler may set at any time
+    // (volatile, so every call reads them again).
+    unsafe {
+        std::ptr::read_volatile(std::ptr::addr_of!(ffi::R_interrupts_pending)) != 0
+            && std::ptr::read_volatile(std::ptr::addr_of!(ffi::R_interrupts_suspended)) == 0
+    }
+}
+
+/// Lets R act on a pending interrupt: signals R's own `interrupt`
+/// condition (so `tryCatch(interrupt = )` sees it) and long-jumps. Returns
+/// only if no interrupt is pending any more. Call it with no Rust value
+/// with a destructor live.
+pub fn resignal_interrupt() {
+    // SAFETY: R's documented check; it long-jumps if an interrupt is pending.
+    unsafe { ffi::R_CheckUserInterrupt() }
+}
+
+/// Runs `f` with R's interrupts held back: one that arrives meanwhile stays
+/// pending (for [`interrupt_pending`]) instead of being taken by an R error
+/// handler inside `f` (`try_call` would swallow it).
+pub fn with_interrupts_held<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: the flag R's BEGIN_SUSPEND_INTERRUPTS sets, restored below;
+    // only R's thread calls this, and `f` (an R_tryEvalSilent) neither
+    // panics nor long-jumps.
+    let old = unsafe { std::ptr::replace(std::ptr::addr_of_mut!(ffi::R_interrupts_suspended), 1) };
+    let out = f();
+    // SAFETY: as above.
+    unsafe { std::ptr::write(std::ptr::addr_of_mut!(ffi::R_interrupts_suspended), old) };
+    out
+}
+
+/// Whether R runs interactively (a console a person types into).
+pub fn is_interactive() -> bool {
+    // SAFETY: reads R's global flag.
+    unsafe { std::ptr::read_volatile(std::ptr::addr_of!(ffi::R_Interactive)) != 0 }
+}
+
+/// The value of R option `name` (R_NilValue if unset; does not allocate).
+pub fn option(name: &CStr) -> SEXP {
+    // SAFETY: GetOption1 looks the symbol up in .Options without allocating.
+    unsafe { ffi::Rf_GetOption1(install(name)) }
+}
+
+/// Evaluates `mori:::fun(args...)` without letting an R error escape (nor
+/// an interrupt be taken: it stays pending); `None` if it failed.
+pub fn try_call_own(fun: &CStr, args: &[SEXP]) -> Option<SEXP> {
+    let mut p = Protector::new();
+    // SAFETY: building and evaluating a call on protected objects, as in
+    // try_call; R_tryEvalSilent catches any R error.
+    unsafe {
+        let mut list = p.protect(nil());
+        for &arg in args.iter().rev() {
+            list = p.protect(ffi::Rf_cons(arg, list));
+        }
+        let target = p.protect(ffi::Rf_cons(install(fun), nil()));
+        let target = p.protect(ffi::Rf_cons(install(c"mori"), target));
+        let getter = p.protect(ffi::Rf_lcons(install(c":::"), target));
+        let call = p.protect(ffi::Rf_lcons(getter, list));
+        with_interrupts_held(|| {
+            let mut failed = 0;
+            let result = ffi::R_tryEvalSilent(call, ffi::R_BaseNamespace, &mut failed);
+            (failed == 0).then_some(result)
+        })
+    }
+}
