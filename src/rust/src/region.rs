@@ -353,8 +353,7 @@ pub fn prune() -> Vec<String> {
     for entry in entries.flatten() {
         let file = entry.file_name().to_string_lossy().into_owned();
         let Some(name) = file.strip_prefix(os::PUBLISHED_PREFIX) else { continue };
-        let Some(pid) = os::published_creator(&entry.path()) else { continue };
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() && os::unpublish(name).unwrap_or(false) {
+        if os::prune_published(name) {
             removed.push(name.to_string());
         }
     }

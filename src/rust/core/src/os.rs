@@ -179,6 +179,10 @@ impl Drop for PublishedFile {
     fn drop(&mut self) {
         if let Some(path) = &self.0 {
             let _ = std::fs::remove_file(path);
+            let name = path.file_name().and_then(|f| f.to_str()).and_then(|f| f.strip_prefix(PUBLISHED_PREFIX));
+            if let Some(name) = name {
+                release_liveness_lock(name);
+            }
         }
     }
 }
@@ -232,6 +236,9 @@ impl WritableRegion {
         let published = PublishedFile(Some(path));
         // SAFETY: raw is a fresh descriptor we own.
         let fd = leaving_reserve(unsafe { OwnedFd::from_raw_fd(raw) })?;
+        // Taken before the header exists, so no valid region is ever unlocked
+        // while its creator lives (see `hold_liveness_lock`).
+        hold_liveness_lock(name, &fd)?;
         Self::reserve_and_map(fd, size, published)
     }
 
@@ -298,6 +305,7 @@ impl WritableRegion {
 /// Removes a published region's name: processes that mapped it keep it; the
 /// memory is freed when the last one lets go.
 pub fn unpublish(name: &str) -> Result<bool, OsError> {
+    release_liveness_lock(name);
     match std::fs::remove_file(published_path(name)) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -523,21 +531,82 @@ pub fn published_file_id(name: &str) -> Option<(u64, u64)> {
     Some((meta.dev(), meta.ino()))
 }
 
-/// The creator pid in the header of a published region file owned by this
-/// user, without blocking on anything that is not a regular file.
-pub fn published_creator(path: &std::path::Path) -> Option<u32> {
+/// The creator of a published region holds a shared `flock` on its file
+/// for as long as the creator lives: on a descriptor of its own, kept open
+/// until the process exits (or unpublishes the name), not only while the
+/// region is mapped, since a published region outlives its objects on
+/// purpose. The kernel drops the lock when the process dies, however it
+/// dies, and the lock is seen from any PID namespace, so `prune_published`
+/// asks the lock, not `/proc/<pid>` (which another PID namespace's
+/// processes do not have, and which a reused pid fakes). Forked children
+/// inherit the descriptor: they keep the region alive until they exit too.
+static LIVENESS_LOCKS: std::sync::Mutex<Vec<(String, OwnedFd)>> = std::sync::Mutex::new(Vec::new());
+
+fn hold_liveness_lock(name: &str, fd: &OwnedFd) -> Result<(), OsError> {
+    // SAFETY: flock and fcntl on our own descriptor; the duplicate is a
+    // fresh descriptor we own.
+    let keeper = unsafe {
+        if libc::flock(fd.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) != 0 {
+            return Err(last_error("locking the published region"));
+        }
+        let raw = libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0);
+        if raw < 0 {
+            return Err(match io::Error::last_os_error().raw_os_error() {
+                Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
+                _ => last_error("keeping the published region's lock"),
+            });
+        }
+        leaving_reserve(OwnedFd::from_raw_fd(raw))?
+    };
+    let mut locks = LIVENESS_LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    locks.retain(|(n, _)| n != name);
+    locks.push((name.to_string(), keeper));
+    Ok(())
+}
+
+/// Closes this process's liveness lock on `name`'s file, if it holds one.
+fn release_liveness_lock(name: &str) {
+    let mut locks = LIVENESS_LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    locks.retain(|(n, _)| n != name);
+}
+
+/// Removes the published region `name` if its creator is gone: nothing
+/// holds its liveness lock (files of layout version 1, whose creators
+/// took no lock, fall back on the creator's `/proc/<pid>`). Never blocks on
+/// anything that is not a regular file of this user; a file that is not
+/// (yet) a region, or is locked, is left alone. Returns whether it removed it.
+pub fn prune_published(name: &str) -> bool {
     use std::io::Read;
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let meta = std::fs::symlink_metadata(path).ok()?;
+    let path = published_path(name);
+    let Ok(mut file) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+    else {
+        return false;
+    };
+    let Ok(meta) = file.metadata() else { return false };
     // SAFETY: geteuid has no preconditions.
     if !meta.file_type().is_file() || meta.uid() != unsafe { libc::geteuid() } {
-        return None;
+        return false;
     }
-    let mut file =
-        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(path).ok()?;
     let mut header = [0u8; 32];
-    file.read_exact(&mut header).ok()?;
-    (header[..8] == crate::layout::MAGIC).then(|| u32::from_le_bytes(header[28..32].try_into().unwrap()))
+    if file.read_exact(&mut header).is_err() || header[..8] != crate::layout::MAGIC {
+        return false;
+    }
+    let version = u32::from_le_bytes(header[8..12].try_into().unwrap());
+    let creator_gone = if version >= 2 {
+        // SAFETY: flock on our own descriptor; released when `file` closes.
+        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+    } else {
+        let pid = u32::from_le_bytes(header[28..32].try_into().unwrap());
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    };
+    // The name must still be this file: it may have been published again
+    // since it was opened.
+    let same_file = published_file_id(name) == Some((meta.dev(), meta.ino()));
+    creator_gone && same_file && std::fs::remove_file(&path).is_ok()
 }
 
 fn file_size(fd: &OwnedFd) -> Result<usize, OsError> {
@@ -966,6 +1035,25 @@ mod tests {
         // A failed creation leaves no file behind.
         assert!(WritableRegion::create_published(&name, u64::MAX / 2).is_err());
         assert!(!published_path(&name).exists());
+    }
+
+    #[test]
+    fn a_published_region_is_pruned_only_once_its_creator_lets_go_of_the_lock() {
+        let name = format!("test-prune-{}", current_pid());
+        let mut w = WritableRegion::create_published(&name, 4096).unwrap();
+        w.bytes_mut()[..8].copy_from_slice(&crate::layout::MAGIC);
+        w.bytes_mut()[8..12].copy_from_slice(&crate::layout::LAYOUT_VERSION.to_le_bytes());
+        let r = w.seal().unwrap();
+        // Alive: held, even once the region itself is dropped.
+        assert!(!prune_published(&name));
+        drop(r);
+        assert!(!prune_published(&name));
+        assert!(published_path(&name).exists());
+        // The creator gone (its lock closed): pruned.
+        release_liveness_lock(&name);
+        assert!(prune_published(&name));
+        assert!(!published_path(&name).exists());
+        assert!(!prune_published(&name));
     }
 
     #[test]
