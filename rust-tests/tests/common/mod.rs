@@ -282,7 +282,7 @@ pub fn check_round_trip(built: &Built) -> Result<(), String> {
                     let got = l.string(i, &n, k as u64).map_err(|err| format!("node {i} string {k}: {err}"))?;
                     let ok = match (s, got) {
                         (None, StringEntry::Na) => true,
-                        (Some(s), StringEntry::Text { bytes, encoding, ascii }) => {
+                        (Some(s), StringEntry::Text { bytes, encoding, ascii, .. }) => {
                             bytes == &s.bytes[..] && encoding == s.encoding && ascii == s.ascii
                         }
                         _ => false,

@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use mori_core::layout::{Kind, Layout, Node, StringEntry, NO_NODE};
+use mori_core::layout::{Kind, Layout, NativeEncoding, Node, StringEntry, NO_NODE};
+use mori_core::os;
 
 use crate::altrep::{self, LISTS_ARE_ALTREP};
 use crate::error::{Error, Result};
@@ -148,7 +149,7 @@ pub fn make_char(layout: &Layout, index: u32, node: &Node, i: u64) -> Result<SEX
         match entry {
             StringEntry::Na => Ok(ffi::R_NaString),
             StringEntry::Text { bytes: [], .. } => Ok(ffi::R_BlankString),
-            StringEntry::Text { bytes, encoding, ascii } => {
+            StringEntry::Text { bytes, encoding, ascii, native } => {
                 // A published region's text could change between the NUL
                 // check and R's copy: check and hand R a copy of our own.
                 let copy;
@@ -167,11 +168,29 @@ pub fn make_char(layout: &Layout, index: u32, node: &Node, i: u64) -> Result<SEX
                     Encoding::Utf8 => ffi::cetype_t::CE_UTF8,
                     Encoding::Latin1 => ffi::cetype_t::CE_LATIN1,
                     Encoding::Bytes => ffi::cetype_t::CE_BYTES,
-                    Encoding::Native => ffi::cetype_t::CE_NATIVE,
+                    Encoding::Native => native_as(native),
                 };
                 Ok(ffi::Rf_mkCharLenCE(bytes.as_ptr().cast(), bytes.len() as i32, ce))
             }
         }
+    }
+}
+
+/// How to mark a native-encoded, non-ASCII string written by a process
+/// whose native encoding was `writer`, as R's unserialize() does for a
+/// stream from another locale: native when this process's native encoding
+/// is the writer's (or the writer's is unknown), otherwise marked as what
+/// its bytes are (UTF-8 or latin1), so that R translates it when it is used.
+/// (R first tries converting to the reader's native encoding, and marks
+/// UTF-8 only if that fails, as it does for any non-ASCII text in a C
+/// locale; where conversion would succeed, ours keeps the writer's mark:
+/// the same characters, another `Encoding()`.)
+pub(crate) fn native_as(writer: NativeEncoding) -> ffi::cetype_t {
+    match writer {
+        NativeEncoding::Unknown => ffi::cetype_t::CE_NATIVE,
+        w if w == os::native_encoding() => ffi::cetype_t::CE_NATIVE,
+        NativeEncoding::Utf8 => ffi::cetype_t::CE_UTF8,
+        NativeEncoding::Latin1 => ffi::cetype_t::CE_LATIN1,
     }
 }
 

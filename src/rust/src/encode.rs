@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use mori_core::layout::{node_flags, string_flags, Kind, Plan};
+use mori_core::os;
 use mori_core::stats::{DoubleStats, IntStats, Stored, STATS_SIZE};
 use mori_core::two_way::TwoWay;
 
@@ -420,7 +421,11 @@ fn string_flags_of(c: SEXP, bytes: &[u8]) -> u32 {
         _ => 0,
     };
     let ascii = if bytes.is_ascii() { string_flags::ASCII } else { 0 };
-    (encoding << string_flags::ENCODING_SHIFT) | ascii
+    // A native non-ASCII string also records the writer's native encoding,
+    // as R's serialize() records it for the whole stream: a reader in
+    // another locale translates it (see decode::make_char).
+    let native = if encoding == 0 && ascii == 0 { os::native_encoding() as u32 } else { 0 };
+    (encoding << string_flags::ENCODING_SHIFT) | ascii | (native << string_flags::NATIVE_SHIFT)
 }
 
 /// Texts already written, by R string. R keeps one CHARSXP per distinct

@@ -215,20 +215,22 @@ fn plainly_equal(value: SEXP, layout: &Layout, index: u32) -> bool {
 fn same_string(c: SEXP, entry: &StringEntry) -> bool {
     match entry {
         StringEntry::Na => rapi::is_na_string(c),
-        StringEntry::Text { bytes, encoding, ascii } => {
+        StringEntry::Text { bytes, encoding, ascii, native } => {
             if rapi::is_na_string(c) || rapi::char_bytes(c) != *bytes {
                 return false;
             }
             // SAFETY: reads the encoding bits of a CHARSXP.
             let ce = unsafe { ffi::Rf_getCharCE(c) };
+            // A native string is marked as a reader in this locale marks it
+            // (decode::native_as).
             *ascii
                 || matches!(
                     (encoding, ce),
-                    (Encoding::Native, ffi::cetype_t::CE_NATIVE)
-                        | (Encoding::Utf8, ffi::cetype_t::CE_UTF8)
+                    (Encoding::Utf8, ffi::cetype_t::CE_UTF8)
                         | (Encoding::Latin1, ffi::cetype_t::CE_LATIN1)
                         | (Encoding::Bytes, ffi::cetype_t::CE_BYTES)
                 )
+                || (*encoding == Encoding::Native && ce as i32 == crate::decode::native_as(*native) as i32)
         }
     }
 }

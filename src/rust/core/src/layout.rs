@@ -114,6 +114,41 @@ pub mod string_flags {
     pub const ENCODING_SHIFT: u32 = 1;
     pub const ENCODING_MASK: u32 = 0b11 << ENCODING_SHIFT;
     pub const ASCII: u32 = 1 << 3;
+    /// A native-encoded, non-ASCII string: the writer's native encoding
+    /// ([`super::NativeEncoding`]) in bits 4..=5, so that a reader in
+    /// another locale can translate it, as R's unserialize does.
+    pub const NATIVE_SHIFT: u32 = 4;
+    pub const NATIVE_MASK: u32 = 0b11 << NATIVE_SHIFT;
+}
+
+/// The native encoding of the process that wrote a native-encoded string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NativeEncoding {
+    /// Not recorded, or neither of the two below: read as native, as R does
+    /// when a stream does not say.
+    Unknown = 0,
+    Utf8 = 1,
+    Latin1 = 2,
+}
+
+impl NativeEncoding {
+    pub fn from_bits(bits: u32) -> NativeEncoding {
+        match bits & 0b11 {
+            1 => NativeEncoding::Utf8,
+            2 => NativeEncoding::Latin1,
+            _ => NativeEncoding::Unknown,
+        }
+    }
+
+    /// From a `nl_langinfo(CODESET)` name.
+    pub fn from_codeset(name: &[u8]) -> NativeEncoding {
+        let lower: Vec<u8> = name.iter().filter(|b| b.is_ascii_alphanumeric()).map(u8::to_ascii_lowercase).collect();
+        match &lower[..] {
+            b"utf8" => NativeEncoding::Utf8,
+            b"iso88591" | b"latin1" => NativeEncoding::Latin1,
+            _ => NativeEncoding::Unknown,
+        }
+    }
 }
 
 /// Encoding of one string, as R's `cetype_t` knows it.
@@ -544,7 +579,9 @@ pub struct Layout<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StringEntry<'a> {
     Na,
-    Text { bytes: &'a [u8], encoding: Encoding, ascii: bool },
+    /// `native`: for a native-encoded non-ASCII string, the encoding of the
+    /// process that wrote it.
+    Text { bytes: &'a [u8], encoding: Encoding, ascii: bool, native: NativeEncoding },
 }
 
 impl<'a> Layout<'a> {
@@ -822,6 +859,7 @@ impl<'a> Layout<'a> {
             bytes: &self.bytes[start..start + len as usize],
             encoding: Encoding::from_bits(flags >> string_flags::ENCODING_SHIFT),
             ascii: flags & string_flags::ASCII != 0,
+            native: NativeEncoding::from_bits(flags >> string_flags::NATIVE_SHIFT),
         })
     }
 
@@ -992,6 +1030,34 @@ mod tests {
             b[i] ^= 0x5a;
             assert!(Layout::parse(&b).is_err(), "flip at byte {i} was accepted");
         }
+    }
+
+    #[test]
+    fn native_encodings_are_read_from_codeset_names_and_string_flags() {
+        assert_eq!(NativeEncoding::from_codeset(b"UTF-8"), NativeEncoding::Utf8);
+        assert_eq!(NativeEncoding::from_codeset(b"utf8"), NativeEncoding::Utf8);
+        assert_eq!(NativeEncoding::from_codeset(b"ISO-8859-1"), NativeEncoding::Latin1);
+        assert_eq!(NativeEncoding::from_codeset(b"ANSI_X3.4-1968"), NativeEncoding::Unknown);
+        assert_eq!(NativeEncoding::from_codeset(b"ISO-8859-15"), NativeEncoding::Unknown);
+        let mut p = Plan::new();
+        let s = p.push_strings(3, 3).unwrap();
+        let mut buf = vec![0u8; p.total_size().unwrap() as usize];
+        let off = p.data_offset(s) as usize;
+        buf[off..off + 3].copy_from_slice(b"abc");
+        let native = |n: NativeEncoding| (n as u32) << string_flags::NATIVE_SHIFT;
+        p.write_string_entry(&mut buf, s, 0, 0, 1, native(NativeEncoding::Utf8));
+        p.write_string_entry(&mut buf, s, 1, 1, 1, native(NativeEncoding::Latin1));
+        p.write_string_entry(&mut buf, s, 2, 2, 1, 1 << string_flags::ENCODING_SHIFT);
+        p.write_header(&mut buf, &identity());
+        let l = Layout::parse(&buf).unwrap();
+        let n = l.root();
+        let native_of = |i| match l.string(0, &n, i).unwrap() {
+            StringEntry::Text { native, .. } => native,
+            StringEntry::Na => panic!("not NA"),
+        };
+        assert_eq!(native_of(0), NativeEncoding::Utf8);
+        assert_eq!(native_of(1), NativeEncoding::Latin1);
+        assert_eq!(native_of(2), NativeEncoding::Unknown);
     }
 
     #[test]

@@ -850,6 +850,21 @@ fn missing_descriptor(pid: u32) -> OsError {
     }
 }
 
+/// This process's native encoding now (`nl_langinfo(CODESET)`, which
+/// follows `setlocale(LC_CTYPE)` as R's own idea of it does).
+pub fn native_encoding() -> crate::layout::NativeEncoding {
+    // SAFETY: nl_langinfo returns a pointer to a NUL-terminated string that
+    // stays valid until the next setlocale; it is read at once.
+    let name = unsafe {
+        let p = libc::nl_langinfo(libc::CODESET);
+        if p.is_null() {
+            return crate::layout::NativeEncoding::Unknown;
+        }
+        std::ffi::CStr::from_ptr(p).to_bytes()
+    };
+    crate::layout::NativeEncoding::from_codeset(name)
+}
+
 /// A random 64-bit number from the kernel (`getrandom`), for a new region's
 /// nonce; if that fails, one mixed from the clock, the process id and a
 /// counter, which still differs between regions.
