@@ -101,10 +101,15 @@ fn stored_object(region: &Arc<Region>, layout: &Layout, index: u32, node: &Node)
 
 /// Attribute values: small vectors as plain copies, large ones as views.
 pub(crate) fn attribute_value(region: &Arc<Region>, index: u32, depth: usize) -> Result<SEXP> {
+    attribute_value_as(region, index, depth, false)
+}
+
+/// `attribute_value`, made a plain copy whatever its size when `copy`.
+fn attribute_value_as(region: &Arc<Region>, index: u32, depth: usize, copy: bool) -> Result<SEXP> {
     check_depth(depth)?;
     let layout = region.layout();
     let node = layout.node(index)?;
-    let small = node.length <= PLAIN_ATTRIBUTE_LIMIT;
+    let small = node.length <= PLAIN_ATTRIBUTE_LIMIT || (copy && node.kind.is_atomic_array());
     let x = match node.kind {
         Kind::List => plain_list(region, index, &node, depth, true)?,
         Kind::String if small => plain_strings(&layout, index, &node)?,
@@ -226,8 +231,12 @@ fn set_attributes(region: &Arc<Region>, x: SEXP, node: &Node, depth: usize) -> R
     // Built back to front so each cell is consed onto the protected rest.
     for slot in (0..list.length).rev() {
         let child = layout.child(node.attrs, &list, slot)?;
-        let value = p.protect(attribute_value(region, child, depth + 1)?);
         let tag_char = p.protect(make_char(&layout, list.attrs, &tags, slot)?);
+        // dim and tsp are checked here and then trusted by R's C code: always
+        // a copy, so that the values checked are the values R reads (a view
+        // of a published region could change under it).
+        let copy = matches!(rapi::char_bytes(tag_char), b"dim" | b"tsp");
+        let value = p.protect(attribute_value_as(region, child, depth + 1, copy)?);
         // SAFETY: installChar makes a symbol from a CHARSXP; cons and SET_TAG
         // on protected objects.
         unsafe {
