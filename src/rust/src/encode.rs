@@ -170,7 +170,9 @@ impl Planner {
     fn serialized(&mut self, x: SEXP) -> Result<u32> {
         // serialize(quote(x), connection = NULL): the argument is quoted, or
         // a call or symbol would be evaluated (run, with its side effects)
-        // and its result stored instead of itself.
+        // and its result stored instead of itself. R's serialize() never
+        // checks for interrupts; one that arrives meanwhile stays pending
+        // (try_call holds them back) and stops the share right after.
         let mut p = Protector::new();
         // SAFETY: a two-cell call built from protected objects (x is
         // reachable from the object being shared; symbols are never collected).

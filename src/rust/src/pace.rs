@@ -167,7 +167,7 @@ fn draw_progress(done: u64, total: u64, finished: bool) {
             p.protect(rapi::scalar_logical(finished)),
         ]
     };
-    if rapi::try_call_own(c"progress", &args).is_none() {
+    if rapi::with_interrupts_held(|| rapi::try_call_own(c"progress", &args)).is_none() {
         STATE.with_borrow_mut(|s| s.show = false);
     }
 }

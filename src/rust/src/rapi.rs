@@ -228,7 +228,7 @@ pub unsafe fn extptr_ref<'a, T>(ptr: SEXP) -> Option<&'a mut T> {
 }
 
 /// Evaluates `fun(args...)` in the base namespace without letting an R
-/// error escape: `None` if it failed.
+/// error escape (`None` if it failed), nor an interrupt be taken for one.
 pub fn try_call(fun: &CStr, args: &[SEXP]) -> Option<SEXP> {
     let mut p = Protector::new();
     // SAFETY: building and evaluating a call on protected objects (each cell
@@ -240,9 +240,13 @@ pub fn try_call(fun: &CStr, args: &[SEXP]) -> Option<SEXP> {
             list = p.protect(ffi::Rf_cons(arg, list));
         }
         let call = p.protect(ffi::Rf_lcons(install(fun), list));
-        let mut failed = 0;
-        let result = ffi::R_tryEvalSilent(call, ffi::R_BaseNamespace, &mut failed);
-        (failed == 0).then_some(result)
+        // Interrupts held: a Ctrl-C during a long serialize() stays pending
+        // (for pace::check, or R afterwards) instead of becoming a failure.
+        with_interrupts_held(|| {
+            let mut failed = 0;
+            let result = ffi::R_tryEvalSilent(call, ffi::R_BaseNamespace, &mut failed);
+            (failed == 0).then_some(result)
+        })
     }
 }
 
@@ -419,13 +423,17 @@ pub fn interrupt_pending() -> bool {
     }
 }
 
-/// Lets R act on a pending interrupt: signals R's own `interrupt`
-/// condition (so `tryCatch(interrupt = )` sees it) and long-jumps. Returns
-/// only if no interrupt is pending any more. Call it with no Rust value
-/// with a destructor live.
+/// Lets R act on the user's interrupt: marks it pending again (in case R
+/// code on the way cleared the flag) and asks R to check, which signals R's own `interrupt` condition (so
+/// `tryCatch(interrupt = )` sees it) and long-jumps. Returns only if R holds
+/// interrupts back. Call it with no Rust value with a destructor live.
 pub fn resignal_interrupt() {
-    // SAFETY: R's documented check; it long-jumps if an interrupt is pending.
-    unsafe { ffi::R_CheckUserInterrupt() }
+    // SAFETY: sets R's own flag, as its SIGINT handler does; then R's
+    // documented check, which long-jumps if the interrupt is taken.
+    unsafe {
+        std::ptr::write_volatile(std::ptr::addr_of_mut!(ffi::R_interrupts_pending), 1);
+        ffi::R_CheckUserInterrupt()
+    }
 }
 
 /// Runs `f` with R's interrupts held back: one that arrives meanwhile stays
@@ -454,8 +462,8 @@ pub fn option(name: &CStr) -> SEXP {
     unsafe { ffi::Rf_GetOption1(install(name)) }
 }
 
-/// Evaluates `mori:::fun(args...)` without letting an R error escape (nor
-/// an interrupt be taken: it stays pending); `None` if it failed.
+/// Evaluates `mori:::fun(args...)` without letting an R error escape;
+/// `None` if it failed.
 pub fn try_call_own(fun: &CStr, args: &[SEXP]) -> Option<SEXP> {
     let mut p = Protector::new();
     // SAFETY: building and evaluating a call on protected objects, as in
@@ -469,10 +477,8 @@ pub fn try_call_own(fun: &CStr, args: &[SEXP]) -> Option<SEXP> {
         let target = p.protect(ffi::Rf_cons(install(c"mori"), target));
         let getter = p.protect(ffi::Rf_lcons(install(c":::"), target));
         let call = p.protect(ffi::Rf_lcons(getter, list));
-        with_interrupts_held(|| {
-            let mut failed = 0;
-            let result = ffi::R_tryEvalSilent(call, ffi::R_BaseNamespace, &mut failed);
-            (failed == 0).then_some(result)
-        })
+        let mut failed = 0;
+        let result = ffi::R_tryEvalSilent(call, ffi::R_BaseNamespace, &mut failed);
+        (failed == 0).then_some(result)
     }
 }
