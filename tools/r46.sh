@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# R 4.6 (Debian forky) in a chroot at /opt/mori-r46: tools/rchroot.sh 4.6 ...
+exec bash "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/rchroot.sh" 4.6 "$@"
