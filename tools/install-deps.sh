@@ -5,7 +5,7 @@ set -euo pipefail
 
 debian_pkgs=(r-cran-testthat r-cran-callr r-cran-processx r-cran-ps r-cran-future r-cran-future.apply
              r-cran-foreach r-cran-doparallel r-cran-data.table r-cran-tibble r-cran-lobstr
-             r-cran-roxygen2 r-cran-knitr r-cran-markdown xz-utils strace)
+             r-cran-roxygen2 r-cran-knitr r-cran-markdown xz-utils strace qpdf)
 missing=()
 for p in "${debian_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

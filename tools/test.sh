@@ -1,44 +1,77 @@
 #!/usr/bin/env bash
-# Runs every test: the Rust core's unit and property tests, R CMD check, and
-# the testthat suite on this machine's R; with CI=true or MORI_R45=1 also the
-# testthat suite on R 4.5 (a Debian trixie root made by tools/r45.sh).
+# Runs every test: the Rust core's unit and property tests, R CMD check
+# --as-cran and the testthat suite on this machine's R (R 4.2 in CI). With
+# CI=true also:
+#   - the host's suite again with MORI_CHECKED_FIELDS=1 (the views' checked
+#     field reads, label R-<x.y>-checked);
+#   - on R 4.6 (a Debian forky root) the suite and R CMD check --as-cran;
+#   - on R 4.5 (a Debian trixie root) the suite.
+# MORI_R46=1 or MORI_R45=1 add those roots outside CI. The roots are made by
+# tools/rchroot.sh on first use (a few minutes each) and reused after.
+# Any test failure, and any R CMD check ERROR, WARNING or NOTE (but CRAN
+# incoming feasibility's), makes the exit status 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:$HOME/.cargo/bin"
 # Run the whole suite, including tests testthat skips on CRAN (child
 # processes, cgroups, other users, large vectors).
 export NOT_CRAN=true
-bash tools/install-deps.sh
+ci=${CI:-}
 status=0
+t_start=$SECONDS
+TIMINGS=()
+# timed NAME CMD...: runs CMD, notes its time, and a failure in status
+timed() {
+  local name=$1 t0=$SECONDS rc=0
+  shift
+  "$@" || rc=$?
+  TIMINGS+=("$(printf '  %-34s %5ss%s' "$name" $((SECONDS - t0)) "$([ $rc -eq 0 ] || echo " (failed)")")")
+  [ $rc -eq 0 ] || status=1
+}
+
+timed "install-deps" bash tools/install-deps.sh
 # Each testthat run appends its "label: N passed, N failed, N skipped" here;
 # the totals are the last line printed.
 MORI_SUMMARY_FILE=$(mktemp /tmp/mori-summary.XXXXXX)
 export MORI_SUMMARY_FILE
+host=R-$(Rscript -e 'cat(format(getRversion()[, 1:2]))')
 
 echo "== Rust: cargo test (core unit tests, property tests, fuzzing)"
-bash rust-tests/run.sh || status=1
-
-echo "== R CMD build + check"
-check=$(mktemp -d /tmp/mori-check.XXXXXX)
-R CMD build . > "$check/build.log" 2>&1 || { cat "$check/build.log"; exit 1; }
-mv mori_*.tar.gz "$check/"
-( cd "$check" && _R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual --no-tests mori_*.tar.gz > check.log 2>&1 ) || true
-grep -E "^Status:|^\* checking .*\.\.\. (WARNING|ERROR|NOTE)" "$check/check.log" || true
-if ! grep -qE "^Status: (OK|[0-9]+ NOTEs?)$" "$check/check.log"; then
-  echo "R CMD check reported errors or warnings:"; sed -n '/WARNING\|ERROR/,+8p' "$check/check.log"; status=1
+timed "cargo test" bash rust-tests/run.sh
+timed "$host R CMD check --as-cran" bash tools/r-check.sh "$host" --as-cran
+timed "$host testthat" bash tools/run-r-tests.sh "$host"
+if [ "$ci" = "true" ]; then
+  timed "$host-checked testthat" env MORI_CHECKED_FIELDS=1 bash tools/run-r-tests.sh "$host-checked"
 fi
 
-bash tools/run-r-tests.sh "R-$(Rscript -e 'cat(format(getRversion()))')" || status=1
+# in_root VERSION LABEL CMD...: runs CMD in the R VERSION root (which sees
+# the checkout as /work/pkg, not /tmp: its summary lines are written into
+# the checkout and moved over afterwards).
+in_root() {
+  local version=$1 label=$2 file=".summary-$2" rc=0
+  shift 2
+  rm -f "$file"
+  MORI_SUMMARY_FILE="/work/pkg/$file" bash tools/rchroot.sh "$version" run "$@" || rc=$?
+  if [ -f "$file" ]; then cat "$file" >> "$MORI_SUMMARY_FILE"; rm -f "$file"; fi
+  return $rc
+}
+for version in 4.6 4.5; do
+  flag=MORI_R${version/./}
+  if [ "$ci" = "true" ] || [ "${!flag:-}" = "1" ]; then
+    # a separate step, so that its time shows apart from the tests'
+    timed "R-$version root setup" bash tools/rchroot.sh "$version" setup
+    timed "R-$version testthat" in_root "$version" "R-$version" bash tools/run-r-tests.sh "R-$version"
+    if [ "$version" = "4.6" ]; then
+      timed "R-$version R CMD check --as-cran" in_root "$version" "R-$version" bash tools/r-check.sh "R-$version" --as-cran
+    fi
+  fi
+done
 
-if [ "${CI:-}" = "true" ] || [ "${MORI_R45:-}" = "1" ]; then
-  # The chroot sees the checkout, not /tmp: the R 4.5 run writes its
-  # summary into the checkout and it is moved over afterwards.
-  MORI_SUMMARY_FILE=/work/pkg/.r45-summary bash tools/r45.sh run bash tools/run-r-tests.sh R-4.5 || status=1
-  if [ -f .r45-summary ]; then cat .r45-summary >> "$MORI_SUMMARY_FILE"; rm -f .r45-summary; fi
-fi
-
+echo "== timings"
+printf '%s\n' "${TIMINGS[@]}"
+printf '  %-34s %5ss\n' "total" $((SECONDS - t_start))
 echo "== summary"
 cat "$MORI_SUMMARY_FILE"
-awk -F'[:,]' '{ p += $2 + 0; f += $3 + 0; s += $4 + 0 } END { printf "all: %d passed, %d failed, %d skipped\n", p, f, s }' "$MORI_SUMMARY_FILE"
+awk -F'[:,]' '/ passed, / { p += $2 + 0; f += $3 + 0; s += $4 + 0 } END { printf "all: %d passed, %d failed, %d skipped\n", p, f, s }' "$MORI_SUMMARY_FILE"
 rm -f "$MORI_SUMMARY_FILE"
 exit $status
