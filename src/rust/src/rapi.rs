@@ -98,19 +98,45 @@ pub fn attribute_pairs(x: SEXP) -> Vec<(SEXP, SEXP)> {
     pairs
 }
 
-/// Sets the attributes in the pairlist `attrs` on `x`, in order, through
-/// R's setter, which also sets the object bit for a class (R's API has no
-/// way to hand over a whole attribute list). `attrs` must satisfy what the
-/// setter checks for names, dim, dimnames, class and tsp, or R signals an
-/// error.
+/// Sets the attributes in the pairlist `attrs` on `x`, in order. `attrs`
+/// must satisfy what R's setter checks for names, dim, dimnames, class and
+/// tsp (decode::check_attributes), or R signals an error.
+///
+/// From R 4.6 on, through R's setter one by one (which also sets the object
+/// bit for a class): R's API has no way to hand over a whole attribute list,
+/// and `SET_ATTRIB`/`SET_OBJECT` are not part of it. Before, the list is
+/// installed as it is, which costs no allocation: decoding a list of 1e5
+/// small classed vectors took 1.5x as long through the setter on R 4.2.
 pub fn set_attribute_list(x: SEXP, attrs: SEXP) {
-    let mut cell = attrs;
-    while cell != nil() {
-        // SAFETY: walking a pairlist the caller keeps protected; setAttrib
-        // protects x and the value while it allocates.
+    #[cfg(not(r_map_attrib))]
+    {
+        let mut is_object = false;
+        let mut cell = attrs;
+        while cell != nil() {
+            // SAFETY: walking a pairlist the caller keeps protected.
+            unsafe {
+                is_object |= ffi::TAG(cell) == ffi::R_ClassSymbol;
+                cell = ffi::CDR(cell);
+            }
+        }
+        // SAFETY: x is an object the caller just made; the list is complete.
         unsafe {
-            ffi::Rf_setAttrib(x, ffi::TAG(cell), ffi::CAR(cell));
-            cell = ffi::CDR(cell);
+            ffi::SET_ATTRIB(x, attrs);
+            if is_object {
+                ffi::SET_OBJECT(x, 1);
+            }
+        }
+    }
+    #[cfg(r_map_attrib)]
+    {
+        let mut cell = attrs;
+        while cell != nil() {
+            // SAFETY: walking a pairlist the caller keeps protected; setAttrib
+            // protects x and the value while it allocates.
+            unsafe {
+                ffi::Rf_setAttrib(x, ffi::TAG(cell), ffi::CAR(cell));
+                cell = ffi::CDR(cell);
+            }
         }
     }
 }
