@@ -15,6 +15,9 @@ export _R_CHECK_CRAN_INCOMING_REMOTE_=${_R_CHECK_CRAN_INCOMING_REMOTE_:-false}
 # Likewise the future-timestamps check asks a time server (a NOTE "unable to
 # verify current time" without it).
 export _R_CHECK_FUTURE_FILE_TIMESTAMPS_=${_R_CHECK_FUTURE_FILE_TIMESTAMPS_:-false}
+# And the orphaned-dependencies check of --as-cran reads CRAN's packages.rds
+# (the proxy here answers 404 at times, which stops the check).
+export _R_CHECK_ORPHANED_=${_R_CHECK_ORPHANED_:-false}
 src=$(cd "$(dirname "$0")/.." && pwd)
 label=${1:?usage: r-check.sh LABEL [check options]}
 shift
