@@ -27,8 +27,10 @@ en_run <- function(code, locale) {
 }
 
 # The writer: strings of every mark, as elements, names, levels and list
-# names; published under `name` and saved with saveRDS() to `file`.
-en_writer <- function(name, file) {
+# names; published under `name` and saved with saveRDS() to `file`. It
+# stays alive until `done` exists: a region whose creator exited may be
+# pruned by any prune_shared() on the machine.
+en_writer <- function(name, file, done) {
   c(
     "library(mori)",
     "f <- tempfile(); writeBin(as.raw(c(0x63, 0x61, 0x66, 0xc3, 0xa9, 0x0a, 0x6e, 0x61, 0xc3, 0xaf, 0x76, 0x65, 0x0a)), f)",
@@ -48,8 +50,25 @@ en_writer <- function(name, file) {
     ")",
     sprintf("saveRDS(obj, '%s')", file),
     sprintf("invisible(share(obj, name = '%s'))", name),
-    "cat('WROTE', l10n_info()$`UTF-8`, '\\n')"
+    "cat('WROTE', l10n_info()$`UTF-8`, '\\n')",
+    sprintf("while (!file.exists('%s')) Sys.sleep(0.05)", done)
   )
+}
+
+# Starts the writer in `locale`; returns the process once it has published.
+en_start_writer <- function(code, locale) {
+  script <- tempfile(fileext = ".R")
+  writeLines(c(sprintf(".libPaths(c(%s, .libPaths()))", paste(deparse(.libPaths()), collapse = "")), code), script)
+  p <- processx::process$new(file.path(R.home("bin"), "Rscript"), c("--vanilla", script),
+    stdout = "|", stderr = "2>&1", env = c("current", LANG = locale, LC_ALL = locale))
+  end <- Sys.time() + 30
+  out <- character()
+  while (Sys.time() < end && !any(grepl("^WROTE", out))) {
+    p$poll_io(200)
+    out <- c(out, p$read_output_lines())
+    if (!p$is_alive()) break
+  }
+  list(process = p, out = out)
 }
 
 # The reader: for every part, what map_shared() gives against readRDS().
@@ -78,6 +97,7 @@ en_reader <- function(name, file) {
 
 test_that("strings of every encoding mark read in every locale as readRDS() reads them", {
   skip_on_cran()
+  skip_if_not_installed("processx")
   locales <- en_locales()
   writers <- intersect(c("C.UTF-8", "en_US.UTF-8", "C"), locales)
   skip_if(!("C.UTF-8" %in% writers), "no UTF-8 locale")
@@ -87,8 +107,10 @@ test_that("strings of every encoding mark read in every locale as readRDS() read
     file <- tempfile(fileext = ".rds")
     on.exit(try(unshare(name), silent = TRUE), add = TRUE)
     on.exit(unlink(file), add = TRUE)
-    out <- en_run(en_writer(name, file), w)
-    expect_true(any(grepl("^WROTE", out)), label = paste(out, collapse = "\n"))
+    done <- tempfile()
+    writer <- en_start_writer(en_writer(name, file, done), w)
+    on.exit(writer$process$kill(), add = TRUE)
+    expect_true(any(grepl("^WROTE", writer$out)), label = paste(writer$out, collapse = "\n"))
     for (r in locales) {
       out <- en_run(en_reader(name, file), r)
       label <- paste("writer", w, "reader", r, ":", paste(out, collapse = "\n"))
@@ -103,7 +125,10 @@ test_that("strings of every encoding mark read in every locale as readRDS() read
       # The issue's case: 'café' written in a UTF-8 session, read in C.
       if (w == "C.UTF-8") expect_true(any(grepl("^NCHAR 4 4", out)), label = label)
     }
+    file.create(done)
+    writer$process$wait(10000)
     unshare(name)
+    unlink(done)
   }
   expect_gte(cases, 7 * 3)
 })

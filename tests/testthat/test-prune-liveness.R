@@ -64,13 +64,13 @@ test_that("a live creator in another PID namespace keeps its region; once killed
   expect_length(kids, 1)
   tools::pskill(kids, tools::SIGKILL)
   p$wait(10000)
+  # (Any prune_shared() on the machine may be the one that removes it.)
   end <- Sys.time() + 10
   repeat {
-    removed <- prune_shared()
-    if (name %in% removed || Sys.time() > end) break
+    prune_shared()
+    if (!file.exists(pl_path(name)) || Sys.time() > end) break
     Sys.sleep(0.2)
   }
-  expect_true(name %in% removed)
   expect_false(file.exists(pl_path(name)))
 })
 
@@ -88,7 +88,7 @@ test_that("a live creator that dropped its object keeps its region; SIGKILLed, i
   expect_true(file.exists(pl_path(name)))
   p$signal(tools::SIGKILL)
   p$wait(10000)
-  expect_true(name %in% prune_shared())
+  prune_shared() # (or any other on the machine)
   expect_false(file.exists(pl_path(name)))
 })
 
@@ -110,7 +110,7 @@ test_that("a dead creator whose pid now belongs to a live process is pruned", {
   seek(con, 28, rw = "write")
   writeBin(as.integer(Sys.getpid()), con, size = 4, endian = "little")
   close(con)
-  expect_true(name %in% prune_shared())
+  prune_shared() # (or any other on the machine)
   expect_false(file.exists(path))
 })
 
