@@ -788,10 +788,12 @@ pub fn page_size() -> u64 {
 /// Asks the kernel to fault in a whole range at once before a full scan
 /// (`MADV_POPULATE_READ`, Linux 5.14+); silently does nothing where unsupported.
 pub fn populate_read(bytes: &[u8]) {
-    if bytes.is_empty() {
+    let page = page_size() as usize;
+    // Within a page or two the system call costs more than the faults it
+    // saves (R 4.2 serializes a list of small views one Dataptr each).
+    if bytes.len() < 2 * page {
         return;
     }
-    let page = page_size() as usize;
     let start = bytes.as_ptr() as usize / page * page;
     let len = bytes.as_ptr() as usize + bytes.len() - start;
     // SAFETY: the range lies within a live mapping (rounded down to its page);
