@@ -153,7 +153,9 @@ test_that("nested lists, NULL elements and functions inside lists", {
   expect_identical(res$deep, l$deep)
   expect_true(res$n)
   expect_identical(res$names, names(l))
-  expect_true(res$shared)
+  # On R < 4.3 a part of a shared list this small (1:3) travels as its
+  # values (test-old-r-lists.R); on R >= 4.3 the list is one reference.
+  expect_identical(res$shared, getRversion() >= "4.3.0")
 })
 
 test_that("shared_name() of an element has a 1-based path and map_shared() returns it", {
