@@ -47,5 +47,4 @@ extern "C" {
     pub static mut R_interrupts_pending: c_int;
     /// Non-zero while R holds interrupts back (they stay pending).
     pub static mut R_interrupts_suspended: c_int;
-    pub static R_Interactive: c_int;
 }

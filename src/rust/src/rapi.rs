@@ -476,10 +476,13 @@ pub fn with_interrupts_held<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
-/// Whether R runs interactively (a console a person types into).
+/// Whether R runs interactively (a console a person types into), as R's
+/// `interactive()` says (the `R_Interactive` variable is not part of R's
+/// API: R CMD check on R 4.6 notes it).
 pub fn is_interactive() -> bool {
-    // SAFETY: reads R's global flag.
-    unsafe { std::ptr::read_volatile(std::ptr::addr_of!(ffi::R_Interactive)) != 0 }
+    // SAFETY: LOGICAL_ELT of the logical scalar interactive() returns.
+    try_call(c"interactive", &[])
+        .is_some_and(|v| type_of(v) == SEXPTYPE::LGLSXP && xlength(v) == 1 && unsafe { ffi::LOGICAL_ELT(v, 0) } == 1)
 }
 
 /// The value of R option `name` (R_NilValue if unset; does not allocate).
