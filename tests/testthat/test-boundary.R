@@ -27,13 +27,43 @@ static SEXP fresh_elt(SEXP x, R_xlen_t i) {
 
 SEXP fresh_strings(SEXP n) { return R_new_altrep(fresh_class, n, R_NilValue); }
 
+/* Classes whose elements cannot be read: Elt and Get_region signal an R
+   error at element data1[1] (0-based); data1[0] is the length. */
+static R_altrep_class_t failing_string_class, failing_real_class;
+
+static void fail_at(SEXP x, R_xlen_t i, R_xlen_t n) {
+  R_xlen_t bad = (R_xlen_t) REAL(R_altrep_data1(x))[1];
+  if (bad >= i && bad < i + n) error("element %d cannot be read", (int) bad + 1);
+}
+
+static SEXP failing_string_elt(SEXP x, R_xlen_t i) { fail_at(x, i, 1); return mkChar("ok"); }
+static double failing_real_elt(SEXP x, R_xlen_t i) { fail_at(x, i, 1); return (double) i; }
+static R_xlen_t failing_real_region(SEXP x, R_xlen_t i, R_xlen_t n, double *buf) {
+  R_xlen_t len = fresh_length(x);
+  if (n > len - i) n = len - i;
+  fail_at(x, i, n);
+  for (R_xlen_t k = 0; k < n; k++) buf[k] = (double) (i + k);
+  return n;
+}
+
+SEXP failing(SEXP type, SEXP spec) {
+  return R_new_altrep(asInteger(type) == 1 ? failing_string_class : failing_real_class, spec, R_NilValue);
+}
+
 static const R_CallMethodDef fresh_calls[] = {
-  {"fresh_strings", (DL_FUNC) &fresh_strings, 1}, {NULL, NULL, 0}};
+  {"fresh_strings", (DL_FUNC) &fresh_strings, 1}, {"failing", (DL_FUNC) &failing, 2}, {NULL, NULL, 0}};
 
 void R_init_fresh_strings(DllInfo *dll) {
   fresh_class = R_make_altstring_class("fresh_string", "fresh_strings", dll);
   R_set_altrep_Length_method(fresh_class, fresh_length);
   R_set_altstring_Elt_method(fresh_class, fresh_elt);
+  failing_string_class = R_make_altstring_class("failing_string", "fresh_strings", dll);
+  R_set_altrep_Length_method(failing_string_class, fresh_length);
+  R_set_altstring_Elt_method(failing_string_class, failing_string_elt);
+  failing_real_class = R_make_altreal_class("failing_real", "fresh_strings", dll);
+  R_set_altrep_Length_method(failing_real_class, fresh_length);
+  R_set_altreal_Elt_method(failing_real_class, failing_real_elt);
+  R_set_altreal_Get_region_method(failing_real_class, failing_real_region);
   R_registerRoutines(dll, NULL, fresh_calls, NULL, NULL);
 }
 '
@@ -56,10 +86,10 @@ fresh_strings_lib <- local({
   }
 })
 
-# Runs `fun(lib)` in a fresh R process (a broken write may crash it).
-in_fresh_child <- function(fun) {
+# Runs `fun(lib, ...)` in a fresh R process (a broken write may crash it).
+in_fresh_child <- function(fun, ...) {
   lib <- fresh_strings_lib()
-  in_child(fun, list(lib = lib))
+  in_child(fun, list(lib = lib, ...))
 }
 
 # The shapes the class's strings can take; element i (1-based) starts "s<(i-1) %% 3>-".
@@ -121,4 +151,49 @@ test_that("share() of changing strings holds up under gctorture", {
   expect_true(res$shared)
   expect_true(fresh_ok(res$values[1:20]), info = paste(res$values, collapse = " "))
   expect_true(fresh_ok(res$values[21:22]), info = paste(res$values, collapse = " "))
+})
+
+# Descriptors and region mappings of this process, and the regions mori has open.
+process_resources <- function() {
+  maps <- readLines("/proc/self/maps")
+  c(
+    fds = length(list.files("/proc/self/fd")),
+    mappings = sum(grepl("memfd:mori_|/dev/shm/mori\\.", maps)),
+    regions = nrow(mori::shared_regions())
+  )
+}
+
+test_that("an R error inside a foreign ALTREP method while sharing is that R error, and leaves nothing behind", {
+  res <- in_fresh_child(function(lib, resources) {
+    dyn.load(lib)
+    failing <- function(type, n, at) .Call("failing", type, as.double(c(n, at)))
+    cases <- list(
+      string = function() failing(1L, 10, 3),
+      string_late = function() failing(1L, 5000, 4999),
+      real = function() failing(2L, 1e5, 7e4),
+      in_list = function() list(a = 1:3, b = letters, c = list(failing(1L, 10, 0))),
+      after_stored = function() list(f = function(x) x, s = failing(2L, 10, 9)),
+      as_names = function() structure(as.double(1:10), names = failing(1L, 10, 5)),
+      as_attribute = function() structure(1:3, tag = failing(2L, 200, 150)),
+      published = function() list(1, failing(1L, 10, 2))
+    )
+    keep <- mori::share(list(1:10, "held")) # a region open throughout
+    before <- resources()
+    out <- lapply(names(cases), function(case) {
+      x <- cases[[case]]()
+      name <- if (case == "published") sprintf("boundary-%x", Sys.getpid()) else NULL
+      e <- tryCatch({ mori::share(x, name = name); NULL }, error = function(e) e)
+      list(class = class(e), message = if (!is.null(e)) conditionMessage(e))
+    })
+    names(out) <- names(cases)
+    invisible(gc())
+    list(out = out, before = before, after = resources(), still = identical(keep[[2]], "held"))
+  }, resources = process_resources)
+  for (case in names(res$out)) {
+    r <- res$out[[case]]
+    expect_true("simpleError" %in% r$class, info = case)
+    expect_match(r$message, "^element [0-9]+ cannot be read$", info = case)
+  }
+  expect_identical(res$after, res$before)
+  expect_true(res$still)
 })

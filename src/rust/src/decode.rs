@@ -62,8 +62,7 @@ fn plain_list(region: &Arc<Region>, index: u32, node: &Node, depth: usize, plain
     check_depth(depth)?;
     let layout = region.layout();
     let mut p = Protector::new();
-    // SAFETY: a fresh list, protected while filled.
-    let list = p.protect(unsafe { ffi::Rf_allocVector(SEXPTYPE::VECSXP, node.length as R_xlen_t) });
+    let list = p.protect(rapi::alloc_vector(SEXPTYPE::VECSXP, node.length)?);
     for slot in 0..node.length {
         let child = layout.child(index, node, slot)?;
         let value = if plain_elements {
@@ -87,9 +86,9 @@ fn stored_object(region: &Arc<Region>, layout: &Layout, index: u32, node: &Node)
     // Copied first, then checked: a published region's bytes could be
     // rewritten between a check on the mapping and the copy, and R's
     // unserialize trusts what it is given.
-    let raw = p.protect(rapi::raw_vector(layout.serialized_unchecked(index, node)?));
+    let raw = p.protect(rapi::raw_vector(layout.serialized_unchecked(index, node)?)?);
     Layout::check_serialized(index, node, rapi::raw_bytes(raw))?;
-    rapi::try_call(c"unserialize", &[raw]).ok_or_else(|| {
+    rapi::try_call(c"unserialize", &[raw])?.ok_or_else(|| {
         Error::report(
             crate::error::Kind::Unrestorable,
             format!("could not restore the object stored at node {index} of a shared region"),
@@ -113,7 +112,7 @@ fn attribute_value_as(region: &Arc<Region>, index: u32, depth: usize, copy: bool
     let x = match node.kind {
         Kind::List => plain_list(region, index, &node, depth, true)?,
         Kind::String if small => plain_strings(&layout, index, &node)?,
-        k if k.is_atomic_array() && small => plain_atomic(&layout, &node),
+        k if k.is_atomic_array() && small => plain_atomic(&layout, &node)?,
         _ => return object_at_depth(region, index, depth),
     };
     let mut p = Protector::new();
@@ -135,50 +134,70 @@ pub(crate) fn sexptype(kind: Kind) -> SEXPTYPE {
     }
 }
 
-fn plain_atomic(layout: &Layout, node: &Node) -> SEXP {
+fn plain_atomic(layout: &Layout, node: &Node) -> Result<SEXP> {
     let bytes = layout.data(node);
+    let x = rapi::alloc_vector(sexptype(node.kind), node.length)?;
     // SAFETY: a fresh vector of the node's type and length, whose data area
     // has exactly `bytes.len()` bytes.
-    unsafe {
-        let x = ffi::Rf_allocVector(sexptype(node.kind), node.length as R_xlen_t);
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), rapi::atomic_data_mut(x), bytes.len());
-        x
-    }
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), rapi::atomic_data_mut(x), bytes.len()) };
+    Ok(x)
 }
 
 /// Makes string `i` of a character node (allocates).
 pub fn make_char(layout: &Layout, index: u32, node: &Node, i: u64) -> Result<SEXP> {
-    let entry = layout.string(index, node, i)?;
-    // SAFETY: R constants; mkCharLenCE copies the bytes.
-    unsafe {
-        match entry {
-            StringEntry::Na => Ok(ffi::R_NaString),
-            StringEntry::Text { bytes: [], .. } => Ok(ffi::R_BlankString),
-            StringEntry::Text { bytes, encoding, ascii, native } => {
-                // A published region's text could change between the NUL
-                // check and R's copy: check and hand R a copy of our own.
-                let copy;
-                let bytes = if layout.data_may_change() {
-                    copy = bytes.to_vec();
-                    &copy[..]
-                } else {
-                    bytes
-                };
-                if bytes.contains(&0) {
-                    return Err(Error::corrupt(format!("string {} of node {index} contains a NUL byte", i + 1)));
-                }
-                use mori_core::layout::Encoding;
-                let ce = match encoding {
-                    _ if ascii => ffi::cetype_t::CE_NATIVE,
-                    Encoding::Utf8 => ffi::cetype_t::CE_UTF8,
-                    Encoding::Latin1 => ffi::cetype_t::CE_LATIN1,
-                    Encoding::Bytes => ffi::cetype_t::CE_BYTES,
-                    Encoding::Native => native_as(native),
-                };
-                Ok(ffi::Rf_mkCharLenCE(bytes.as_ptr().cast(), bytes.len() as i32, ce))
-            }
+    make_char_with(layout, index, node, i, rapi::char_ce)
+}
+
+/// `make_char` for the per-element path of character views (`Elt` on first
+/// touch, once per string), where the protected call would be most of the
+/// cost: R's error, if allocating fails, jumps straight out (a published
+/// region's text, copied first, still goes through the protected call: the
+/// copy is owned).
+///
+/// # Safety
+/// No Rust frame between R's call of the method and this one may own a value
+/// with a destructor.
+pub unsafe fn make_char_owning_nothing(layout: &Layout, index: u32, node: &Node, i: u64) -> Result<SEXP> {
+    // SAFETY: per the contract, a jump out of the allocation skips no destructor.
+    make_char_with(layout, index, node, i, |bytes, ce| Ok(unsafe { rapi::char_ce_owning_nothing(bytes, ce) }))
+}
+
+fn make_char_with(
+    layout: &Layout,
+    index: u32,
+    node: &Node,
+    i: u64,
+    make: impl FnOnce(&[u8], ffi::cetype_t) -> Result<SEXP>,
+) -> Result<SEXP> {
+    use mori_core::layout::Encoding;
+    // SAFETY: reading R's constants.
+    let (na, blank) = unsafe { (ffi::R_NaString, ffi::R_BlankString) };
+    let (bytes, encoding, ascii, native) = match layout.string(index, node, i)? {
+        StringEntry::Na => return Ok(na),
+        StringEntry::Text { bytes: [], .. } => return Ok(blank),
+        StringEntry::Text { bytes, encoding, ascii, native } => (bytes, encoding, ascii, native),
+    };
+    let ce = match encoding {
+        _ if ascii => ffi::cetype_t::CE_NATIVE,
+        Encoding::Utf8 => ffi::cetype_t::CE_UTF8,
+        Encoding::Latin1 => ffi::cetype_t::CE_LATIN1,
+        Encoding::Bytes => ffi::cetype_t::CE_BYTES,
+        Encoding::Native => native_as(native),
+    };
+    let nul = || Error::corrupt(format!("string {} of node {index} contains a NUL byte", i + 1));
+    if layout.data_may_change() {
+        // A published region's text could change between the NUL check and
+        // R's copy: check and hand R a copy of our own.
+        let copy = bytes.to_vec();
+        if copy.contains(&0) {
+            return Err(nul());
         }
+        return rapi::char_ce(&copy, ce);
     }
+    if bytes.contains(&0) {
+        return Err(nul());
+    }
+    make(bytes, ce)
 }
 
 /// How to mark a native-encoded, non-ASCII string written by a process
@@ -201,8 +220,7 @@ pub(crate) fn native_as(writer: NativeEncoding) -> ffi::cetype_t {
 
 fn plain_strings(layout: &Layout, index: u32, node: &Node) -> Result<SEXP> {
     let mut p = Protector::new();
-    // SAFETY: a fresh, protected character vector filled element by element.
-    let x = p.protect(unsafe { ffi::Rf_allocVector(SEXPTYPE::STRSXP, node.length as R_xlen_t) });
+    let x = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, node.length)?);
     for i in 0..node.length {
         let c = make_char(layout, index, node, i)?;
         // SAFETY: i < length.
@@ -237,16 +255,14 @@ fn set_attributes(region: &Arc<Region>, x: SEXP, node: &Node, depth: usize) -> R
         // of a published region could change under it).
         let copy = matches!(rapi::char_bytes(tag_char), b"dim" | b"tsp");
         let value = p.protect(attribute_value_as(region, child, depth + 1, copy)?);
-        // SAFETY: installChar makes a symbol from a CHARSXP; cons and SET_TAG
-        // on protected objects.
-        unsafe {
-            let tag = ffi::Rf_installChar(tag_char);
-            head = p.protect(ffi::Rf_cons(value, head));
-            ffi::SET_TAG(head, tag);
-        }
+        // SAFETY: installChar makes a symbol from a CHARSXP (allocates).
+        let tag = rapi::unwind::protect(|| unsafe { ffi::Rf_installChar(tag_char) })?;
+        head = p.protect(rapi::cons(value, head)?);
+        // SAFETY: SET_TAG on a fresh cell.
+        unsafe { ffi::SET_TAG(head, tag) };
     }
     check_attributes(x, head)?;
-    rapi::set_attribute_list(x, head);
+    rapi::set_attribute_list(x, head)?;
     Ok(())
 }
 
@@ -267,47 +283,49 @@ pub fn materialize(x: SEXP, depth: usize) -> Result<SEXP> {
     }
     let mut p = Protector::new();
     let n = rapi::xlength(x);
-    // SAFETY: a fresh vector of x's type and length, filled from x through
-    // R's accessors (which read our views), protected throughout.
-    let out = unsafe {
-        let out = p.protect(ffi::Rf_allocVector(ty, n as R_xlen_t));
-        match ty {
-            SEXPTYPE::STRSXP => {
-                for i in 0..n as R_xlen_t {
-                    ffi::SET_STRING_ELT(out, i, ffi::STRING_ELT(x, i));
-                }
-            }
-            SEXPTYPE::VECSXP => {
-                for i in 0..n as R_xlen_t {
-                    ffi::SET_VECTOR_ELT(out, i, materialize(ffi::VECTOR_ELT(x, i), depth + 1)?);
-                }
-            }
-            _ => {
-                let size = crate::encode::kind_of(x).and_then(Kind::element_size).unwrap_or(0);
-                let bytes = n as usize * size as usize;
-                if bytes > 0 {
-                    std::ptr::copy_nonoverlapping(
-                        ffi::DATAPTR_RO(x).cast::<u8>(),
-                        rapi::atomic_data_mut(out),
-                        bytes,
-                    );
-                }
+    // A fresh vector of x's type and length, filled from x through R's
+    // accessors (which read our views, and may signal an error), protected
+    // throughout.
+    let out = p.protect(rapi::alloc_vector(ty, n)?);
+    match ty {
+        SEXPTYPE::STRSXP => {
+            for i in 0..n {
+                let c = rapi::string_elt(x, i)?;
+                // SAFETY: i < length of the fresh vector.
+                unsafe { ffi::SET_STRING_ELT(out, i as R_xlen_t, c) };
             }
         }
-        out
-    };
+        SEXPTYPE::VECSXP => {
+            for i in 0..n {
+                let element = materialize(rapi::vector_elt(x, i)?, depth + 1)?;
+                // SAFETY: i < length of the fresh list.
+                unsafe { ffi::SET_VECTOR_ELT(out, i as R_xlen_t, element) };
+            }
+        }
+        _ => {
+            let size = crate::encode::kind_of(x).and_then(Kind::element_size).unwrap_or(0);
+            let bytes = n as usize * size as usize;
+            if bytes > 0 {
+                // SAFETY: our view's data pointer (its method may signal an
+                // error: a truncated region).
+                let src = rapi::unwind::protect(|| unsafe { ffi::DATAPTR_RO(x) })?;
+                // SAFETY: both hold `bytes` bytes: x is an atomic vector of
+                // n elements of this size, out a fresh one.
+                unsafe { std::ptr::copy_nonoverlapping(src.cast::<u8>(), rapi::atomic_data_mut(out), bytes) };
+            }
+        }
+    }
     // Attributes: the same tags, values materialized (large names are views).
     let values = rapi::attribute_pairs(x);
     let mut head = rapi::nil();
     for &(tag, value) in values.iter().rev() {
         let value = p.protect(materialize(value, depth + 1)?);
-        // SAFETY: consing onto the protected rest of the list.
-        unsafe {
-            head = p.protect(ffi::Rf_cons(value, head));
-            ffi::SET_TAG(head, tag);
-        }
+        // Consed onto the protected rest of the list.
+        head = p.protect(rapi::cons(value, head)?);
+        // SAFETY: SET_TAG on a fresh cell.
+        unsafe { ffi::SET_TAG(head, tag) };
     }
-    rapi::set_attribute_list(out, head);
+    rapi::set_attribute_list(out, head)?;
     Ok(out)
 }
 
@@ -361,8 +379,11 @@ pub(crate) fn check_attributes(x: SEXP, attrs: SEXP) -> Result<()> {
                 if ty != SEXPTYPE::INTSXP || n == 0 {
                     return bad("dim");
                 }
-                // SAFETY: an integer vector of length n.
-                let d: Vec<i32> = (0..n).map(|i| unsafe { ffi::INTEGER_ELT(value, i as R_xlen_t) }).collect();
+                // SAFETY: an integer vector of length n (a large one is a
+                // view, whose method may signal an error).
+                let d = (0..n)
+                    .map(|i| rapi::unwind::protect(|| unsafe { ffi::INTEGER_ELT(value, i as R_xlen_t) }))
+                    .collect::<Result<Vec<i32>>>()?;
                 if d.iter().any(|&v| v < 0) {
                     return bad("dim");
                 }
@@ -400,9 +421,8 @@ pub(crate) fn check_attributes(x: SEXP, attrs: SEXP) -> Result<()> {
 /// Whether the character vector `class` has the element "factor" (which R
 /// gives only to integer vectors).
 fn has_factor(class: SEXP) -> bool {
-    // SAFETY: i < length of a character vector; CHARSXPs are read in place.
-    (0..rapi::xlength(class)).any(|i| {
-        let c = unsafe { ffi::STRING_ELT(class, i as R_xlen_t) };
-        !rapi::is_na_string(c) && rapi::char_bytes(c) == b"factor"
-    })
+    // A large class vector is a view, whose strings are made when read: if
+    // that fails, the caught R error is resumed by `guard`.
+    (0..rapi::xlength(class))
+        .any(|i| rapi::string_elt(class, i).is_ok_and(|c| !rapi::is_na_string(c) && rapi::char_bytes(c) == b"factor"))
 }

@@ -11,8 +11,8 @@ use mori_core::two_way::TwoWay;
 
 use crate::decode::MAX_DEPTH;
 use crate::error::{Error, Result};
-use crate::pace;
 use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
+use crate::pace;
 use crate::rapi::{self, Protector};
 use crate::region::{self, Region};
 
@@ -82,15 +82,15 @@ pub fn kind_of(x: SEXP) -> Option<Kind> {
 
 impl Planner {
     /// Keeps `x` reachable until sharing ends by consing it onto `keep`.
-    fn keep(&mut self, x: SEXP) -> SEXP {
-        // SAFETY: `keep` is a protected cons cell; x is protected while the
-        // new cell is allocated.
-        unsafe {
-            ffi::Rf_protect(x);
-            ffi::SETCDR(self.keep, ffi::Rf_cons(x, ffi::CDR(self.keep)));
-            ffi::Rf_unprotect(1);
-        }
-        x
+    /// (The planner owns Rust values, so every R call it makes goes through
+    /// `rapi`'s protected calls.)
+    fn keep(&mut self, x: SEXP) -> Result<SEXP> {
+        // SAFETY: reading the tail of the protected `keep` cell.
+        let rest = unsafe { ffi::CDR(self.keep) };
+        let cell = rapi::cons(x, rest)?;
+        // SAFETY: `keep` is a protected cons cell.
+        unsafe { ffi::SETCDR(self.keep, cell) };
+        Ok(x)
     }
 
     /// The strings of character vector `x` as they will be written: `x`
@@ -99,20 +99,20 @@ impl Planner {
     /// ends. An ALTREP class may make a fresh string on every read, with
     /// other text once a garbage collection has freed the last one: the plan
     /// and the write must see the same strings, alive throughout.
-    fn stable_strings(&mut self, x: SEXP) -> SEXP {
+    fn stable_strings(&mut self, x: SEXP) -> Result<SEXP> {
         if !rapi::is_altrep(x) {
-            return x;
+            return Ok(x);
         }
-        let n = rapi::xlength(x) as R_xlen_t;
-        // SAFETY: a fresh character vector, kept (so protected) before it is
-        // filled; each string is stored as soon as it is read.
-        unsafe {
-            let copy = self.keep(ffi::Rf_allocVector(SEXPTYPE::STRSXP, n));
-            for i in 0..n {
-                ffi::SET_STRING_ELT(copy, i, ffi::STRING_ELT(x, i));
-            }
-            copy
+        let n = rapi::xlength(x);
+        // A fresh character vector, kept (so protected) before it is filled.
+        let copy = rapi::alloc_vector(SEXPTYPE::STRSXP, n)?;
+        let copy = self.keep(copy)?;
+        for i in 0..n {
+            let c = rapi::string_elt(x, i)?;
+            // SAFETY: i < n; each string is stored as soon as it is read.
+            unsafe { ffi::SET_STRING_ELT(copy, i as R_xlen_t, c) };
         }
+        Ok(copy)
     }
 
     fn object(&mut self, x: SEXP, depth: usize) -> Result<u32> {
@@ -128,7 +128,7 @@ impl Planner {
         let node = match kind {
             Kind::Null => return Ok(self.plan.push_null()?),
             Kind::String => {
-                let strings = self.stable_strings(x);
+                let strings = self.stable_strings(x)?;
                 let mut recent = RecentStrings::new(len);
                 let mut bytes = 0u64;
                 for i in 0..len {
@@ -148,8 +148,7 @@ impl Planner {
                 let node = self.plan.push_list(len)?;
                 let mut children = Vec::with_capacity(len as usize);
                 for i in 0..len {
-                    // SAFETY: i < length of a list.
-                    let child = self.object(unsafe { ffi::VECTOR_ELT(x, i as R_xlen_t) }, depth + 1)?;
+                    let child = self.object(rapi::vector_elt(x, i)?, depth + 1)?;
                     self.plan.set_parent(child, node, i as u32);
                     children.push(child);
                 }
@@ -174,21 +173,18 @@ impl Planner {
         // checks for interrupts; one that arrives meanwhile stays pending
         // (try_call holds them back) and stops the share right after.
         let mut p = Protector::new();
-        // SAFETY: a two-cell call built from protected objects (x is
-        // reachable from the object being shared; symbols are never collected).
-        let quoted = unsafe {
-            let arg = p.protect(ffi::Rf_cons(x, rapi::nil()));
-            p.protect(ffi::Rf_lcons(rapi::install(c"quote"), arg))
-        };
-        let bytes = rapi::try_call(c"serialize", &[quoted, rapi::nil()])
-            .ok_or_else(|| {
-                Error::bad_argument(
-                    "x",
-                    "an object whose parts R can serialize",
-                    "R's serialize() failed on an element that is not a vector or list; drop or replace it before sharing.",
-                )
-            })?;
-        self.keep(bytes);
+        // A two-cell call built from protected objects (x is reachable from
+        // the object being shared; symbols are never collected).
+        let arg = p.protect(rapi::cons(x, rapi::nil())?);
+        let quoted = p.protect(rapi::lcons(rapi::install(c"quote")?, arg)?);
+        let bytes = rapi::try_call(c"serialize", &[quoted, rapi::nil()])?.ok_or_else(|| {
+            Error::bad_argument(
+                "x",
+                "an object whose parts R can serialize",
+                "R's serialize() failed on an element that is not a vector or list; drop or replace it before sharing.",
+            )
+        })?;
+        self.keep(bytes)?;
         let node = self.plan.push_serialized(rapi::xlength(bytes).max(1))?;
         self.plan.set_serialized_checksum(node, mori_core::layout::fnv1a64(rapi::raw_bytes(bytes)));
         self.items.push(Item::Serialized { node, bytes });
@@ -201,7 +197,7 @@ impl Planner {
         if values.is_empty() {
             return Ok(());
         }
-        let key = attributes_key(&symbols, &values);
+        let key = attributes_key(&symbols, &values)?;
         if let Some(&list) = key.as_ref().and_then(|k| self.attribute_lists.get(k)) {
             self.plan.set_attrs(node, list);
             return Ok(());
@@ -232,13 +228,13 @@ const SHARED_ATTRIBUTE_LIMIT: u64 = 64;
 
 /// The content of an attribute list whose values are all small plain vectors
 /// (no attributes of their own), as bytes; `None` if it has any other value.
-fn attributes_key(symbols: &[SEXP], values: &[SEXP]) -> Option<Vec<u8>> {
+fn attributes_key(symbols: &[SEXP], values: &[SEXP]) -> Result<Option<Vec<u8>>> {
     let mut key = Vec::new();
     for (&tag, &value) in symbols.iter().zip(values) {
-        let kind = kind_of(value)?;
+        let Some(kind) = kind_of(value) else { return Ok(None) };
         let n = rapi::xlength(value);
         if n > SHARED_ATTRIBUTE_LIMIT || rapi::has_attributes(value) || matches!(kind, Kind::List | Kind::Null) {
-            return None;
+            return Ok(None);
         }
         // SAFETY: PRINTNAME of a symbol.
         let name = rapi::char_bytes(unsafe { ffi::PRINTNAME(tag) });
@@ -248,8 +244,7 @@ fn attributes_key(symbols: &[SEXP], values: &[SEXP]) -> Option<Vec<u8>> {
         key.extend_from_slice(&n.to_le_bytes());
         if kind == Kind::String {
             for i in 0..n {
-                // SAFETY: i < length of a character vector.
-                let c = unsafe { ffi::STRING_ELT(value, i as R_xlen_t) };
+                let c = rapi::string_elt(value, i)?;
                 if rapi::is_na_string(c) {
                     key.extend_from_slice(&u32::MAX.to_le_bytes());
                 } else {
@@ -260,13 +255,13 @@ fn attributes_key(symbols: &[SEXP], values: &[SEXP]) -> Option<Vec<u8>> {
                 }
             }
         } else {
-            let size = kind.element_size()? as usize;
-            let mut bytes = vec![0u8; n as usize * size];
-            copy_atomic(value, kind, &mut bytes, &mut Summary::None).ok()?;
+            let Some(size) = kind.element_size() else { return Ok(None) };
+            let mut bytes = vec![0u8; n as usize * size as usize];
+            copy_atomic(value, kind, &mut bytes, &mut Summary::None)?;
             key.extend_from_slice(&bytes);
         }
     }
-    Some(key)
+    Ok(Some(key))
 }
 
 /// Elements copied per step: small enough that summarising a chunk right
@@ -279,9 +274,16 @@ const CHUNK_ELEMENTS: usize = 1 << 14;
 fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8], stats: &mut Summary) -> Result<()> {
     let size = kind.element_size().unwrap() as usize;
     let n = dst.len() / size;
-    // SAFETY: DATAPTR_OR_NULL never allocates; when it gives a pointer, the
-    // vector has dst.len() bytes there.
-    let direct = unsafe { ffi::DATAPTR_OR_NULL(x) }.cast::<u8>();
+    let altrep = rapi::is_altrep(x);
+    // SAFETY: when it gives a pointer, the vector has dst.len() bytes there
+    // (the caller checked its length). An ALTREP class's method may
+    // allocate or signal an error.
+    let direct = if altrep {
+        rapi::unwind::protect(|| unsafe { ffi::DATAPTR_OR_NULL(x) })?
+    } else {
+        unsafe { ffi::DATAPTR_OR_NULL(x) }
+    }
+    .cast::<u8>();
     if !direct.is_null() && dst.len() >= PARALLEL_SUMMARY_BYTES && !matches!(stats, Summary::None) {
         // SAFETY: the source is an ordinary R vector of dst.len() bytes that
         // nothing changes while we run (we are inside .Call; the second
@@ -299,18 +301,19 @@ fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8], stats: &mut Summary) -> Resu
             unsafe { std::ptr::copy_nonoverlapping(direct.add(i * size), out.as_mut_ptr(), out.len()) };
             want
         } else {
-            // SAFETY: `out` has room for `want` elements of the vector's type.
-            let got = unsafe {
-                let (i, want, out) = (i as R_xlen_t, want as R_xlen_t, out.as_mut_ptr());
+            let (at, count, out) = (i as R_xlen_t, want as R_xlen_t, out.as_mut_ptr());
+            // SAFETY: `out` has room for `want` elements of the vector's
+            // type. Only ALTREP vectors get here: their Get_region method
+            // may allocate or signal an error.
+            let got = rapi::unwind::protect(|| unsafe {
                 match kind {
-                    Kind::Double => ffi::REAL_GET_REGION(x, i, want, out.cast()),
-                    Kind::Integer => ffi::INTEGER_GET_REGION(x, i, want, out.cast()),
-                    Kind::Logical => ffi::LOGICAL_GET_REGION(x, i, want, out.cast()),
-                    Kind::Raw => ffi::RAW_GET_REGION(x, i, want, out.cast()),
-                    Kind::Complex => ffi::COMPLEX_GET_REGION(x, i, want, out.cast()),
-                    _ => unreachable!("only atomic kinds are copied"),
+                    Kind::Double => ffi::REAL_GET_REGION(x, at, count, out.cast()),
+                    Kind::Integer => ffi::INTEGER_GET_REGION(x, at, count, out.cast()),
+                    Kind::Logical => ffi::LOGICAL_GET_REGION(x, at, count, out.cast()),
+                    Kind::Raw => ffi::RAW_GET_REGION(x, at, count, out.cast()),
+                    _ => ffi::COMPLEX_GET_REGION(x, at, count, out.cast()),
                 }
-            };
+            })?;
             // A foreign class's count is not trusted past what was asked for.
             if got <= 0 {
                 return Err(changed_while_shared());
@@ -555,8 +558,8 @@ fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) -> Result<Vec<(u32, u8)>> 
 pub fn share(x: SEXP, published: Option<&str>) -> Result<Arc<Region>> {
     let _work = pace::begin();
     let mut p = Protector::new();
-    // SAFETY: one protected cell anchoring what planning makes.
-    let keep = p.protect(unsafe { ffi::Rf_cons(rapi::nil(), rapi::nil()) });
+    // One protected cell anchoring what planning makes.
+    let keep = p.protect(rapi::cons(rapi::nil(), rapi::nil())?);
     let mut planner = Planner {
         plan: Plan::new(),
         items: Vec::new(),
@@ -571,7 +574,7 @@ pub fn share(x: SEXP, published: Option<&str>) -> Result<Arc<Region>> {
         write(plan, &items, buf)
     })?;
     for &(node, original) in &planner.originals {
-        region.keep_original(node, original);
+        region.keep_original(node, original)?;
     }
     Ok(region)
 }

@@ -25,7 +25,7 @@ unsafe extern "C" fn mori_share(x: SEXP, name: SEXP) -> SEXP {
         let published = if name == rapi::nil() {
             None
         } else {
-            let chosen = rapi::as_single_string(name).ok_or_else(|| {
+            let chosen = rapi::as_single_string(name)?.ok_or_else(|| {
                 Error::bad_argument(
                     "name",
                     "a single string or NULL",
@@ -48,10 +48,14 @@ unsafe extern "C" fn mori_materialize(x: SEXP) -> SEXP {
 
 unsafe extern "C" fn mori_unshare(name: SEXP) -> SEXP {
     guard(|| {
-        let name = rapi::as_single_string(name).ok_or_else(|| {
-            Error::bad_argument("name", "a single string", "Give the name the region was published under with share(x, name = ).")
+        let name = rapi::as_single_string(name)?.ok_or_else(|| {
+            Error::bad_argument(
+                "name",
+                "a single string",
+                "Give the name the region was published under with share(x, name = ).",
+            )
         })?;
-        Ok(rapi::scalar_logical(region::unpublish(name)?))
+        rapi::scalar_logical(region::unpublish(name)?)
     })
 }
 
@@ -62,20 +66,19 @@ unsafe extern "C" fn mori_prune() -> SEXP {
             return Ok(rapi::nil());
         }
         let mut p = rapi::Protector::new();
-        // SAFETY: a fresh character vector filled with fresh strings.
-        unsafe {
-            let out = p.protect(ffi::Rf_allocVector(SEXPTYPE::STRSXP, removed.len() as R_xlen_t));
-            for (i, name) in removed.iter().enumerate() {
-                ffi::SET_STRING_ELT(out, i as R_xlen_t, ffi::STRING_ELT(rapi::scalar_string(name), 0));
-            }
-            Ok(out)
+        let out = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, removed.len() as u64)?);
+        for (i, name) in removed.iter().enumerate() {
+            let c = rapi::utf8_char(name)?;
+            // SAFETY: i < length of the fresh character vector.
+            unsafe { ffi::SET_STRING_ELT(out, i as R_xlen_t, c) };
         }
+        Ok(out)
     })
 }
 
 unsafe extern "C" fn mori_map_shared(name: SEXP) -> SEXP {
     guard(|| {
-        let Some(name) = rapi::as_single_string(name).and_then(RegionName::parse) else {
+        let Some(name) = rapi::as_single_string(name)?.and_then(RegionName::parse) else {
             return Ok(rapi::nil());
         };
         let region = match region::open(&name) {
@@ -94,27 +97,27 @@ unsafe extern "C" fn mori_map_shared(name: SEXP) -> SEXP {
 unsafe extern "C" fn mori_shared_name(x: SEXP) -> SEXP {
     guard(|| {
         if let Some(v) = altrep::view_of(x).filter(|_| is_shared_slice(x)) {
-            return Ok(rapi::scalar_string(&v.user_name().to_string()));
+            return rapi::scalar_string(&v.user_name().to_string());
         }
-        Ok(match shared_identity(x) {
+        match shared_identity(x) {
             Some((region, node)) => rapi::scalar_string(&region.user_name(node).to_string()),
-            None => rapi::nil(),
-        })
+            None => Ok(rapi::nil()),
+        }
     })
 }
 
 unsafe extern "C" fn mori_is_shared(x: SEXP) -> SEXP {
-    guard(|| Ok(rapi::scalar_logical(is_shared_slice(x) || shared_identity(x).is_some())))
+    guard(|| rapi::scalar_logical(is_shared_slice(x) || shared_identity(x).is_some()))
 }
 
 unsafe extern "C" fn mori_lists_are_altrep() -> SEXP {
-    guard(|| Ok(rapi::scalar_logical(LISTS_ARE_ALTREP)))
+    guard(|| rapi::scalar_logical(LISTS_ARE_ALTREP))
 }
 
 /// How the views read R's object fields: "direct" or "checked" (through R's
 /// API; see rapi::fields). For tests.
 unsafe extern "C" fn mori_field_reads() -> SEXP {
-    guard(|| Ok(rapi::scalar_string(if rapi::fields::direct() { "direct" } else { "checked" })))
+    guard(|| rapi::scalar_string(if rapi::fields::direct() { "direct" } else { "checked" }))
 }
 
 /// `shared_info()`'s view of `x`: list(bytes, made, private, modified), or
@@ -125,16 +128,17 @@ unsafe extern "C" fn mori_view_state(x: SEXP) -> SEXP {
             return Ok(rapi::nil());
         };
         let mut p = rapi::Protector::new();
-        // SAFETY: a fresh list filled with fresh scalars, all protected.
-        unsafe {
-            let out = p.protect(ffi::Rf_allocVector(SEXPTYPE::VECSXP, 4));
-            let made = state.made.map_or(ffi::R_NaReal, |n| n as f64);
-            ffi::SET_VECTOR_ELT(out, 0, ffi::Rf_ScalarReal(state.bytes as f64));
-            ffi::SET_VECTOR_ELT(out, 1, ffi::Rf_ScalarReal(made));
-            ffi::SET_VECTOR_ELT(out, 2, rapi::scalar_logical(state.private));
-            ffi::SET_VECTOR_ELT(out, 3, rapi::scalar_logical(state.modified));
-            Ok(out)
-        }
+        let out = p.protect(rapi::alloc_vector(SEXPTYPE::VECSXP, 4)?);
+        // SAFETY: reading R's constant.
+        let made = state.made.map_or(unsafe { ffi::R_NaReal }, |n| n as f64);
+        // SAFETY: k < 4, the length of the fresh list; each value is set
+        // into the protected list before the next is made.
+        let set = |k: R_xlen_t, value: SEXP| unsafe { ffi::SET_VECTOR_ELT(out, k, value) };
+        set(0, rapi::scalar_real(state.bytes as f64)?);
+        set(1, rapi::scalar_real(made)?);
+        set(2, rapi::scalar_logical(state.private)?);
+        set(3, rapi::scalar_logical(state.modified)?);
+        Ok(out)
     })
 }
 
@@ -145,24 +149,28 @@ unsafe extern "C" fn mori_regions() -> SEXP {
 /// This process's live regions as a list of columns: name, bytes, type,
 /// created (seconds since the epoch), live views, owner, published.
 fn regions_table() -> Result<SEXP> {
+    // Owned values (the regions) live here, so every R call below goes
+    // through `rapi`'s protected calls.
     let live = region::live();
     let mut p = rapi::Protector::new();
-    let n = live.len() as R_xlen_t;
-    // SAFETY: fresh vectors of length n, filled below, all protected.
-    unsafe {
-        let names = p.protect(ffi::Rf_allocVector(SEXPTYPE::STRSXP, n));
-        let types = p.protect(ffi::Rf_allocVector(SEXPTYPE::STRSXP, n));
-        let bytes = p.protect(ffi::Rf_allocVector(SEXPTYPE::REALSXP, n));
-        let created = p.protect(ffi::Rf_allocVector(SEXPTYPE::REALSXP, n));
-        let views = p.protect(ffi::Rf_allocVector(SEXPTYPE::INTSXP, n));
-        let owned = p.protect(ffi::Rf_allocVector(SEXPTYPE::LGLSXP, n));
-        let published = p.protect(ffi::Rf_allocVector(SEXPTYPE::LGLSXP, n));
-        for (i, r) in live.iter().enumerate() {
-            let layout = r.layout();
-            let set_str =
-                |v: SEXP, s: &str| ffi::SET_STRING_ELT(v, i as R_xlen_t, ffi::STRING_ELT(rapi::scalar_string(s), 0));
-            set_str(names, &r.name.to_string());
-            set_str(types, layout.root().kind.type_name());
+    let n = live.len() as u64;
+    let names = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, n)?);
+    let types = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, n)?);
+    let bytes = p.protect(rapi::alloc_vector(SEXPTYPE::REALSXP, n)?);
+    let created = p.protect(rapi::alloc_vector(SEXPTYPE::REALSXP, n)?);
+    let views = p.protect(rapi::alloc_vector(SEXPTYPE::INTSXP, n)?);
+    let owned = p.protect(rapi::alloc_vector(SEXPTYPE::LGLSXP, n)?);
+    let published = p.protect(rapi::alloc_vector(SEXPTYPE::LGLSXP, n)?);
+    for (i, r) in live.iter().enumerate() {
+        let layout = r.layout();
+        let name = rapi::utf8_char(&r.name.to_string())?;
+        // SAFETY: i < n, the length of each fresh, protected column; each
+        // string is set as soon as it is made.
+        unsafe { ffi::SET_STRING_ELT(names, i as R_xlen_t, name) };
+        let type_name = rapi::utf8_char(layout.root().kind.type_name())?;
+        // SAFETY: as above.
+        unsafe {
+            ffi::SET_STRING_ELT(types, i as R_xlen_t, type_name);
             *ffi::REAL(bytes).add(i) = r.size() as f64;
             *ffi::REAL(created).add(i) = layout.created_ms() as f64 / 1000.0;
             // Every view holds one reference; `live` holds the other.
@@ -170,12 +178,13 @@ fn regions_table() -> Result<SEXP> {
             *ffi::LOGICAL(owned).add(i) = (r.creator_pid() == os::current_pid()) as i32;
             *ffi::LOGICAL(published).add(i) = r.name.published.is_some() as i32;
         }
-        let out = p.protect(ffi::Rf_allocVector(SEXPTYPE::VECSXP, 7));
-        for (k, col) in [names, bytes, types, created, views, owned, published].into_iter().enumerate() {
-            ffi::SET_VECTOR_ELT(out, k as R_xlen_t, col);
-        }
-        Ok(out)
     }
+    let out = p.protect(rapi::alloc_vector(SEXPTYPE::VECSXP, 7)?);
+    for (k, col) in [names, bytes, types, created, views, owned, published].into_iter().enumerate() {
+        // SAFETY: k < 7, the length of the fresh list.
+        unsafe { ffi::SET_VECTOR_ELT(out, k as R_xlen_t, col) };
+    }
+    Ok(out)
 }
 
 macro_rules! call_method {
@@ -211,6 +220,7 @@ pub extern "C" fn mori_init(dll: *mut DllInfo) {
         call_method!(mori_field_reads, 0),
         R_CallMethodDef { name: std::ptr::null(), fun: None, numArgs: 0 },
     ];
+    crate::rapi::unwind::init();
     guard(|| {
         // R copies the table, so a local array is enough.
         // SAFETY: load-time registration with a NULL-terminated table.
@@ -218,7 +228,7 @@ pub extern "C" fn mori_init(dll: *mut DllInfo) {
             ffi::R_registerRoutines(dll, std::ptr::null(), routines.as_ptr(), std::ptr::null(), std::ptr::null());
             ffi::R_useDynamicSymbols(dll, Rboolean::FALSE);
         }
-        altrep::register(dll);
+        altrep::register(dll)?;
         crate::rapi::fields::check_layout();
         crate::worker::remember_load();
         os::raise_descriptor_limit();

@@ -92,15 +92,25 @@ pub enum Error {
     ReferenceGone(String),
     /// A region whose owner this process cannot see or inspect (for a
     /// published one: a file of another user).
-    OutOfSight { name: String, published: bool },
+    OutOfSight {
+        name: String,
+        published: bool,
+    },
     /// A reference made on another machine (or before a reboot).
     OtherHost(String),
     /// Any other failure, with its kind, problem and hint spelled out where
     /// it is found (see the constructors below).
-    Report { kind: Kind, problem: String, hint: String },
+    Report {
+        kind: Kind,
+        problem: String,
+        hint: String,
+    },
     /// The user asked to interrupt long work (`pace::check`); raised as R's
     /// own interrupt.
     Interrupted,
+    /// R long-jumped (an error, an interrupt) out of a call made through
+    /// `rapi::unwind::protect`; `guard` resumes the jump.
+    RJump,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -184,6 +194,7 @@ impl Error {
             Error::OtherHost(_) => Kind::OtherHost,
             Error::Report { kind, .. } => *kind,
             Error::Interrupted => Kind::Interrupted,
+            Error::RJump => Kind::Internal,
         }
     }
 
@@ -192,9 +203,7 @@ impl Error {
         let s = |x: &str| x.to_string();
         match self {
             Error::Os(e) => os_parts(e),
-            Error::Layout(e) if self.kind() == Kind::Truncated => {
-                (format!("shared {e}"), s(TRUNCATED_HINT))
-            }
+            Error::Layout(e) if self.kind() == Kind::Truncated => (format!("shared {e}"), s(TRUNCATED_HINT)),
             Error::Layout(e) if self.kind() == Kind::BadPath => (e.to_string(), s(BAD_PATH_HINT)),
             Error::Layout(e) => (format!("corrupted shared region: {e}"), s(CORRUPT_HINT)),
             Error::Plan(e) => (e.to_string(), s("Share a smaller object, or its parts separately.")),
@@ -233,10 +242,7 @@ impl Error {
                    or send a plain copy (materialize(x))."),
             ),
             Error::OtherHost(name) => (
-                format!(
-                    "shared region '{}' was shared on another machine (or before a reboot)",
-                    short(name)
-                ),
+                format!("shared region '{}' was shared on another machine (or before a reboot)", short(name)),
                 s("Shared memory only reaches processes on the same machine: send remote workers \
                    a plain copy (materialize(x)) instead of the shared object."),
             ),
@@ -245,6 +251,8 @@ impl Error {
                 s("sharing was interrupted"),
                 s("Nothing was shared: the region being written was freed (and a published name left free)."),
             ),
+            // Never shown: guard resumes R's own error instead.
+            Error::RJump => (s("an R error interrupted mori"), s("See R's error.")),
         }
     }
 }
@@ -278,10 +286,9 @@ fn os_parts(e: &OsError) -> (String, String) {
                limit (ulimit -n)."),
         ),
         OsError::NotFound => (s("shared region not found"), s("It may have been freed or unpublished.")),
-        OsError::PermissionDenied => (
-            s("shared region belongs to another user"),
-            s("Map it from a process of the user that shared it."),
-        ),
+        OsError::PermissionDenied => {
+            (s("shared region belongs to another user"), s("Map it from a process of the user that shared it."))
+        }
         OsError::NotARegion(why) => (format!("corrupted shared region: not a mori region ({why})"), s(CORRUPT_HINT)),
         OsError::NameTaken => (
             s("a shared region of that name exists already"),
@@ -314,10 +321,19 @@ impl fmt::Display for Error {
 
 /// Runs the body of a `.Call` entry point or ALTREP method: a Rust panic or
 /// an `Err` becomes an R error here and nowhere else, after every Rust value
-/// of the body has been dropped.
+/// of the body has been dropped; an R error (or interrupt) caught inside the
+/// body by `rapi::unwind::protect` goes on from here, as R meant it to.
 pub fn guard<T>(body: impl FnOnce() -> Result<T>) -> T {
+    use crate::rapi::unwind;
+    // Every arm takes its value out, so nothing of the body's is left to
+    // drop once the match is over (the jump and the error skip this frame's
+    // end).
     let err = match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(value)) => return value,
+        Ok(Ok(value)) if !unwind::pending() => return value,
+        Ok(Ok(value)) => {
+            drop(value);
+            Error::RJump
+        }
         Ok(Err(err)) => err,
         Err(panic) => {
             let what = panic
@@ -328,6 +344,10 @@ pub fn guard<T>(body: impl FnOnce() -> Result<T>) -> T {
             Error::internal(format!("internal error in mori: {what}"))
         }
     };
+    if unwind::pending() {
+        drop(err);
+        unwind::resume();
+    }
     let kind = err.kind();
     let (problem, hint) = err.parts();
     drop(err);
@@ -369,7 +389,8 @@ impl StackText {
     fn to_r(&self) -> ffi::SEXP {
         // SAFETY: buf holds len bytes of UTF-8 (cut at a character boundary).
         unsafe {
-            let c = ffi::Rf_protect(ffi::Rf_mkCharLenCE(self.buf.as_ptr().cast(), self.len as i32, ffi::cetype_t::CE_UTF8));
+            let c =
+                ffi::Rf_protect(ffi::Rf_mkCharLenCE(self.buf.as_ptr().cast(), self.len as i32, ffi::cetype_t::CE_UTF8));
             let s = ffi::Rf_ScalarString(c);
             ffi::Rf_unprotect(1);
             s

@@ -36,6 +36,7 @@ extern "C" {
     pub fn Rf_lang4(x1: SEXP, x2: SEXP, x3: SEXP, x4: SEXP) -> SEXP;
     pub fn R_MakeWeakRef(key: SEXP, val: SEXP, fin: SEXP, onexit: Rboolean) -> SEXP;
     pub fn R_WeakRefKey(w: SEXP) -> SEXP;
+    pub fn R_ContinueUnwind(cont: SEXP) -> !;
 }
 
 // Interrupts and interactivity (R_ext/Utils.h, Rinterface.h).

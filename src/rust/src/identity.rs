@@ -175,8 +175,11 @@ fn value_matches(value: SEXP, region: &Arc<Region>, child: u32, depth: usize) ->
     let mut p = Protector::new();
     p.protect(stored);
     // SAFETY: compares two protected R values; flags 0 = the strictest test
-    // (bitwise doubles, NA vs NaN distinguished).
-    unsafe { ffi::R_compute_identical(value, stored, 0) == ffi::Rboolean::TRUE }
+    // (bitwise doubles, NA vs NaN distinguished). It reads ALTREP values
+    // through their methods, which may signal an error: caught, and resumed
+    // by `guard` (a dropped error stays pending there).
+    rapi::unwind::protect(|| unsafe { ffi::R_compute_identical(value, stored, 0) })
+        .is_ok_and(|same| same == ffi::Rboolean::TRUE)
 }
 
 /// A quick yes for the common attribute value (names, levels, class, dim):

@@ -159,15 +159,17 @@ fn progress_wanted() -> (bool, u64) {
 /// display, never the share.
 fn draw_progress(done: u64, total: u64, finished: bool) {
     let mut p = Protector::new();
-    // SAFETY: fresh scalars, protected until the call is made.
-    let args = unsafe {
-        [
-            p.protect(ffi::Rf_ScalarReal(done as f64)),
-            p.protect(ffi::Rf_ScalarReal(total as f64)),
-            p.protect(rapi::scalar_logical(finished)),
-        ]
+    // Fresh scalars, protected until the call is made (if R cannot make
+    // them, the caught error is resumed by `guard`).
+    let mut scalar = |x: Result<crate::ffi::SEXP>| x.map(|x| p.protect(x));
+    let (Ok(done), Ok(total), Ok(finished)) = (
+        scalar(rapi::scalar_real(done as f64)),
+        scalar(rapi::scalar_real(total as f64)),
+        scalar(rapi::scalar_logical(finished)),
+    ) else {
+        return;
     };
-    if rapi::with_interrupts_held(|| rapi::try_call_own(c"progress", &args)).is_none() {
+    if rapi::with_interrupts_held(|| rapi::try_call_own(c"progress", &[done, total, finished])).is_none() {
         STATE.with_borrow_mut(|s| s.show = false);
     }
 }

@@ -7,9 +7,12 @@
 //! collector finalizes ([`boxed_extptr`]), and Rust values are dropped before
 //! the R call is made.
 
+pub mod unwind;
+
 use std::ffi::CStr;
 use std::os::raw::c_void;
 
+use crate::error::Result;
 use crate::ffi::{self, Rboolean, SEXP, SEXPTYPE};
 
 /// `PROTECT`s values and `UNPROTECT`s them all when dropped. If R long-jumps
@@ -107,7 +110,7 @@ pub fn attribute_pairs(x: SEXP) -> Vec<(SEXP, SEXP)> {
 /// and `SET_ATTRIB`/`SET_OBJECT` are not part of it. Before, the list is
 /// installed as it is, which costs no allocation: decoding a list of 1e5
 /// small classed vectors took 1.5x as long through the setter on R 4.2.
-pub fn set_attribute_list(x: SEXP, attrs: SEXP) {
+pub fn set_attribute_list(x: SEXP, attrs: SEXP) -> Result<()> {
     #[cfg(not(r_map_attrib))]
     {
         let mut is_object = false;
@@ -132,13 +135,16 @@ pub fn set_attribute_list(x: SEXP, attrs: SEXP) {
         let mut cell = attrs;
         while cell != nil() {
             // SAFETY: walking a pairlist the caller keeps protected; setAttrib
-            // protects x and the value while it allocates.
+            // protects x and the value while it allocates, and its error is
+            // caught by `protect`.
             unsafe {
-                ffi::Rf_setAttrib(x, ffi::TAG(cell), ffi::CAR(cell));
+                let (tag, value) = (ffi::TAG(cell), ffi::CAR(cell));
+                unwind::protect(|| ffi::Rf_setAttrib(x, tag, value))?;
                 cell = ffi::CDR(cell);
             }
         }
     }
+    Ok(())
 }
 
 /// Where the elements of `x`, a fresh (non-ALTREP) logical, integer,
@@ -158,9 +164,78 @@ pub fn atomic_data_mut(x: SEXP) -> *mut u8 {
     }
 }
 
-pub fn install(name: &CStr) -> SEXP {
-    // SAFETY: symbols are never collected.
-    unsafe { ffi::Rf_install(name.as_ptr()) }
+/// The symbol `name` (allocates the first time a name is used).
+pub fn install(name: &CStr) -> Result<SEXP> {
+    let name = name.as_ptr();
+    // SAFETY: a NUL-terminated name; symbols are never collected.
+    unwind::protect(|| unsafe { ffi::Rf_install(name) })
+}
+
+/// A new vector of type `ty` and length `n` (R may signal an error: out of
+/// memory).
+pub fn alloc_vector(ty: SEXPTYPE, n: u64) -> Result<SEXP> {
+    // SAFETY: an allocation; a failure long-jumps only to `protect`.
+    unwind::protect(|| unsafe { ffi::Rf_allocVector(ty, n as ffi::R_xlen_t) })
+}
+
+/// `alloc_vector` as a plain call, for paths R takes many times over
+/// (`x[i]` in a loop), where the protected call would cost a third of the
+/// time: a failure long-jumps out of the caller.
+///
+/// # Safety
+/// No Rust frame between R and the caller may own a value with a destructor.
+pub unsafe fn alloc_vector_owning_nothing(ty: SEXPTYPE, n: u64) -> SEXP {
+    // SAFETY: an allocation.
+    unsafe { ffi::Rf_allocVector(ty, n as ffi::R_xlen_t) }
+}
+
+/// A new pairlist cell (allocates).
+pub fn cons(car: SEXP, cdr: SEXP) -> Result<SEXP> {
+    // SAFETY: Rf_cons protects its arguments while it allocates.
+    unwind::protect(|| unsafe { ffi::Rf_cons(car, cdr) })
+}
+
+/// A new call cell (allocates).
+pub fn lcons(car: SEXP, cdr: SEXP) -> Result<SEXP> {
+    // SAFETY: Rf_lcons protects its arguments while it allocates.
+    unwind::protect(|| unsafe { ffi::Rf_lcons(car, cdr) })
+}
+
+/// A copy of `x` (allocates; may call an ALTREP class's Duplicate method).
+pub fn duplicate(x: SEXP) -> Result<SEXP> {
+    // SAFETY: Rf_duplicate of a valid object.
+    unwind::protect(|| unsafe { ffi::Rf_duplicate(x) })
+}
+
+/// Element `i` of the character vector `x`. Reading a plain vector cannot
+/// fail; an ALTREP one runs its class's Elt method, which may allocate and
+/// signal an error.
+pub fn string_elt(x: SEXP, i: u64) -> Result<SEXP> {
+    let i = i as ffi::R_xlen_t;
+    if !is_altrep(x) {
+        // SAFETY: the caller gives a character vector longer than i.
+        return Ok(unsafe { ffi::STRING_ELT(x, i) });
+    }
+    // SAFETY: as above, through the class's method.
+    unwind::protect(|| unsafe { ffi::STRING_ELT(x, i) })
+}
+
+/// Element `i` of the list `x` (see `string_elt`: an ALTREP list, ours on R
+/// >= 4.3 among them, makes the element when asked).
+pub fn vector_elt(x: SEXP, i: u64) -> Result<SEXP> {
+    let i = i as ffi::R_xlen_t;
+    if !is_altrep(x) {
+        // SAFETY: the caller gives a list longer than i.
+        return Ok(unsafe { ffi::VECTOR_ELT(x, i) });
+    }
+    // SAFETY: as above, through the class's method.
+    unwind::protect(|| unsafe { ffi::VECTOR_ELT(x, i) })
+}
+
+/// Keeps `x` alive until [`release`] (allocates).
+pub fn preserve(x: SEXP) -> Result<()> {
+    // SAFETY: R_PreserveObject protects its argument while it allocates.
+    unwind::protect(|| unsafe { ffi::R_PreserveObject(x) })
 }
 
 /// The bytes of a CHARSXP (not NA_STRING).
@@ -175,45 +250,73 @@ pub fn is_na_string(c: SEXP) -> bool {
     c == unsafe { ffi::R_NaString }
 }
 
-/// An R string (CHARSXP) of UTF-8 text `s` (allocates: may signal an R error).
-pub fn utf8_char(s: &str) -> SEXP {
-    // SAFETY: s is valid for len bytes; R copies it.
-    unsafe { ffi::Rf_mkCharLenCE(s.as_ptr().cast(), s.len() as i32, ffi::cetype_t::CE_UTF8) }
+/// An R string (CHARSXP) of `bytes` in encoding `ce` (allocates). R
+/// refuses texts of 2^31 bytes or more and texts with a NUL byte (an error).
+pub fn char_ce(bytes: &[u8], ce: ffi::cetype_t) -> Result<SEXP> {
+    let (ptr, len) = (bytes.as_ptr(), bytes.len().min(i32::MAX as usize) as i32);
+    // SAFETY: ptr is valid for len bytes while the closure runs; R copies them.
+    unwind::protect(|| unsafe { ffi::Rf_mkCharLenCE(ptr.cast(), len, ce) })
+}
+
+/// `char_ce` as a plain call: a failure long-jumps out of the caller.
+///
+/// # Safety
+/// No Rust frame between R and the caller may own a value with a destructor.
+pub unsafe fn char_ce_owning_nothing(bytes: &[u8], ce: ffi::cetype_t) -> SEXP {
+    let len = bytes.len().min(i32::MAX as usize) as i32;
+    // SAFETY: bytes is valid for len bytes; R copies them.
+    unsafe { ffi::Rf_mkCharLenCE(bytes.as_ptr().cast(), len, ce) }
+}
+
+/// An R string (CHARSXP) of UTF-8 text `s` (allocates).
+pub fn utf8_char(s: &str) -> Result<SEXP> {
+    char_ce(s.as_bytes(), ffi::cetype_t::CE_UTF8)
 }
 
 /// An R string of `s` kept alive for the life of the process (for values
 /// made once, at load time).
-pub fn preserved_utf8_char(s: &str) -> SEXP {
-    let c = utf8_char(s);
-    // SAFETY: R_PreserveObject protects its argument while it allocates.
-    unsafe { ffi::R_PreserveObject(c) };
-    c
+pub fn preserved_utf8_char(s: &str) -> Result<SEXP> {
+    let c = utf8_char(s)?;
+    preserve(c)?;
+    Ok(c)
 }
 
-/// A length-one character vector (allocates: may signal an R error).
-pub fn scalar_string(s: &str) -> SEXP {
-    let mut p = Protector::new();
-    let c = p.protect(utf8_char(s));
-    // SAFETY: allocation and element set on fresh, protected objects.
-    unsafe { ffi::Rf_ScalarString(c) }
+/// A length-one character vector (allocates).
+pub fn scalar_string(s: &str) -> Result<SEXP> {
+    let c = utf8_char(s)?;
+    // SAFETY: Rf_ScalarString protects its argument while it allocates.
+    unwind::protect(|| unsafe { ffi::Rf_ScalarString(c) })
 }
 
-pub fn scalar_logical(v: bool) -> SEXP {
+/// A length-one logical vector (allocates).
+pub fn scalar_logical(v: bool) -> Result<SEXP> {
     // SAFETY: allocation of a scalar.
-    unsafe { ffi::Rf_ScalarLogical(v as i32) }
+    unwind::protect(|| unsafe { ffi::Rf_ScalarLogical(v as i32) })
 }
 
-/// The string in a length-one, non-NA character vector; `None` otherwise.
-pub fn as_single_string<'a>(x: SEXP) -> Option<&'a str> {
+/// A length-one double vector (allocates).
+pub fn scalar_real(v: f64) -> Result<SEXP> {
+    // SAFETY: allocation of a scalar.
+    unwind::protect(|| unsafe { ffi::Rf_ScalarReal(v) })
+}
+
+/// A length-one integer vector (allocates).
+pub fn scalar_integer(v: i32) -> Result<SEXP> {
+    // SAFETY: allocation of a scalar.
+    unwind::protect(|| unsafe { ffi::Rf_ScalarInteger(v) })
+}
+
+/// The string in a length-one, non-NA character vector; `None` otherwise
+/// (an error only if reading an ALTREP argument fails).
+pub fn as_single_string<'a>(x: SEXP) -> Result<Option<&'a str>> {
     if type_of(x) != SEXPTYPE::STRSXP || xlength(x) != 1 {
-        return None;
+        return Ok(None);
     }
-    // SAFETY: x is a length-one STRSXP.
-    let c = unsafe { ffi::STRING_ELT(x, 0) };
+    let c = string_elt(x, 0)?;
     if is_na_string(c) {
-        return None;
+        return Ok(None);
     }
-    std::str::from_utf8(char_bytes(c)).ok()
+    Ok(std::str::from_utf8(char_bytes(c)).ok())
 }
 
 unsafe extern "C" fn drop_boxed<T>(ptr: SEXP) {
@@ -229,17 +332,28 @@ unsafe extern "C" fn drop_boxed<T>(ptr: SEXP) {
 }
 
 /// Moves `value` into an external pointer whose finalizer (also run at exit)
-/// drops it. Returns the unprotected pointer object.
-pub fn boxed_extptr<T>(value: Box<T>) -> SEXP {
+/// drops it. Returns the unprotected pointer object. If R cannot make it,
+/// `value` is dropped here.
+pub fn boxed_extptr<T>(value: Box<T>) -> Result<SEXP> {
     let raw = Box::into_raw(value);
-    // SAFETY: from here on R owns the box; if R_MakeExternalPtr fails for lack
-    // of memory, the box leaks but nothing is freed twice.
-    unsafe {
-        let ptr = ffi::R_MakeExternalPtr(raw.cast::<c_void>(), nil(), nil());
-        ffi::Rf_protect(ptr);
+    // SAFETY: from here on R owns the box (a pointer, no destructor, while R
+    // allocates); the finalizer drops it once.
+    let made = unwind::protect(|| unsafe {
+        let ptr = ffi::Rf_protect(ffi::R_MakeExternalPtr(raw.cast::<c_void>(), nil(), nil()));
         ffi::R_RegisterCFinalizerEx(ptr, Some(drop_boxed::<T>), Rboolean::TRUE);
         ffi::Rf_unprotect(1);
         ptr
+    });
+    match made {
+        Ok(ptr) => Ok(ptr),
+        Err(e) => {
+            // SAFETY: R made no pointer that could own the box, or one whose
+            // finalizer was not registered: give the box back. (If the jump
+            // came from registering the finalizer, the unreachable pointer
+            // keeps the address but never frees it.)
+            drop(unsafe { Box::from_raw(raw) });
+            Err(e)
+        }
     }
 }
 
@@ -254,36 +368,37 @@ pub unsafe fn extptr_ref<'a, T>(ptr: SEXP) -> Option<&'a mut T> {
 }
 
 /// Evaluates `fun(args...)` in the base namespace without letting an R
-/// error escape (`None` if it failed), nor an interrupt be taken for one.
-pub fn try_call(fun: &CStr, args: &[SEXP]) -> Option<SEXP> {
+/// error escape (`Ok(None)` if it failed; an error only if the call cannot
+/// be built), nor an interrupt be taken for one.
+pub fn try_call(fun: &CStr, args: &[SEXP]) -> Result<Option<SEXP>> {
     let mut p = Protector::new();
-    // SAFETY: building and evaluating a call on protected objects (each cell
-    // is consed onto the protected rest); R_tryEvalSilent catches any R error
-    // and reports it through `failed`.
-    unsafe {
-        let mut list = p.protect(nil());
-        for &arg in args.iter().rev() {
-            list = p.protect(ffi::Rf_cons(arg, list));
-        }
-        let call = p.protect(ffi::Rf_lcons(install(fun), list));
-        // Interrupts held: a Ctrl-C during a long serialize() stays pending
-        // (for pace::check, or R afterwards) instead of becoming a failure.
-        with_interrupts_held(|| {
+    let mut list = p.protect(nil());
+    // Each cell is consed onto the protected rest.
+    for &arg in args.iter().rev() {
+        list = p.protect(cons(arg, list)?);
+    }
+    let call = p.protect(lcons(install(fun)?, list)?);
+    // SAFETY: R_tryEvalSilent catches any R error (and any other jump to
+    // the top level) and reports it through `failed`; the closure captures
+    // only pointers.
+    // Interrupts held: a Ctrl-C during a long serialize() stays pending
+    // (for pace::check, or R afterwards) instead of becoming a failure.
+    let (result, failed) = with_interrupts_held(|| {
+        unwind::protect(|| unsafe {
             let mut failed = 0;
             let result = ffi::R_tryEvalSilent(call, ffi::R_BaseNamespace, &mut failed);
-            (failed == 0).then_some(result)
+            (result, failed)
         })
-    }
+    })?;
+    Ok((failed == 0).then_some(result))
 }
 
 /// A raw vector holding a copy of `bytes` (allocates).
-pub fn raw_vector(bytes: &[u8]) -> SEXP {
+pub fn raw_vector(bytes: &[u8]) -> Result<SEXP> {
+    let v = alloc_vector(SEXPTYPE::RAWSXP, bytes.len() as u64)?;
     // SAFETY: a fresh RAWSXP of the right length, filled before anything else runs.
-    unsafe {
-        let v = ffi::Rf_allocVector(SEXPTYPE::RAWSXP, bytes.len() as ffi::R_xlen_t);
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), ffi::RAW(v), bytes.len());
-        v
-    }
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ffi::RAW(v), bytes.len()) };
+    Ok(v)
 }
 
 pub fn raw_bytes<'a>(v: SEXP) -> &'a [u8] {
@@ -482,32 +597,35 @@ pub fn with_interrupts_held<T>(f: impl FnOnce() -> T) -> T {
 pub fn is_interactive() -> bool {
     // SAFETY: LOGICAL_ELT of the logical scalar interactive() returns.
     try_call(c"interactive", &[])
+        .ok()
+        .flatten()
         .is_some_and(|v| type_of(v) == SEXPTYPE::LGLSXP && xlength(v) == 1 && unsafe { ffi::LOGICAL_ELT(v, 0) } == 1)
 }
 
 /// The value of R option `name` (R_NilValue if unset; does not allocate).
 pub fn option(name: &CStr) -> SEXP {
+    // If making the symbol fails, the caught R error is resumed by `guard`.
+    let Ok(symbol) = install(name) else { return nil() };
     // SAFETY: GetOption1 looks the symbol up in .Options without allocating.
-    unsafe { ffi::Rf_GetOption1(install(name)) }
+    unsafe { ffi::Rf_GetOption1(symbol) }
 }
 
 /// Evaluates `mori:::fun(args...)` without letting an R error escape;
 /// `None` if it failed.
 pub fn try_call_own(fun: &CStr, args: &[SEXP]) -> Option<SEXP> {
     let mut p = Protector::new();
-    // SAFETY: building and evaluating a call on protected objects, as in
-    // try_call; R_tryEvalSilent catches any R error.
-    unsafe {
-        let mut list = p.protect(nil());
-        for &arg in args.iter().rev() {
-            list = p.protect(ffi::Rf_cons(arg, list));
-        }
-        let target = p.protect(ffi::Rf_cons(install(fun), nil()));
-        let target = p.protect(ffi::Rf_cons(install(c"mori"), target));
-        let getter = p.protect(ffi::Rf_lcons(install(c":::"), target));
-        let call = p.protect(ffi::Rf_lcons(getter, list));
-        let mut failed = 0;
-        let result = ffi::R_tryEvalSilent(call, ffi::R_BaseNamespace, &mut failed);
-        (failed == 0).then_some(result)
+    // Building the call on protected objects, as in try_call (a failed
+    // allocation is caught, and resumed by `guard`).
+    let mut list = p.protect(nil());
+    for &arg in args.iter().rev() {
+        list = p.protect(cons(arg, list).ok()?);
     }
+    let target = p.protect(cons(install(fun).ok()?, nil()).ok()?);
+    let target = p.protect(cons(install(c"mori").ok()?, target).ok()?);
+    let getter = p.protect(lcons(install(c":::").ok()?, target).ok()?);
+    let call = p.protect(lcons(getter, list).ok()?);
+    let mut failed = 0;
+    // SAFETY: R_tryEvalSilent catches any R error.
+    let result = unsafe { ffi::R_tryEvalSilent(call, ffi::R_BaseNamespace, &mut failed) };
+    (failed == 0).then_some(result)
 }

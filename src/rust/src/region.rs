@@ -133,14 +133,15 @@ impl Region {
     }
 
     /// Remembers the original object stored at `node`.
-    pub fn keep_original(&self, node: u32, x: SEXP) {
-        // SAFETY: released when the region is dropped.
-        unsafe { ffi::R_PreserveObject(x) };
+    pub fn keep_original(&self, node: u32, x: SEXP) -> crate::error::Result<()> {
+        // Released when the region is dropped.
+        crate::rapi::preserve(x)?;
         let mut o = self.originals.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = o.0.insert(node, x) {
             // SAFETY: it was preserved when inserted.
             unsafe { ffi::R_ReleaseObject(old) };
         }
+        Ok(())
     }
 
     pub fn original(&self, node: u32) -> Option<SEXP> {
@@ -334,11 +335,7 @@ pub fn live() -> Vec<Arc<Region>> {
 }
 
 pub fn bad_published_name(name: &str) -> Error {
-    Error::report(
-        Kind::BadName,
-        format!("'{}' cannot name a shared region", crate::error::short(name)),
-        NAME_RULE,
-    )
+    Error::report(Kind::BadName, format!("'{}' cannot name a shared region", crate::error::short(name)), NAME_RULE)
 }
 
 /// What a published name may be, for messages.

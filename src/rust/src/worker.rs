@@ -87,15 +87,23 @@ fn hands_back_result() -> bool {
 }
 
 fn remember(frame: SEXP, answer: bool) {
-    // SAFETY: a weak reference (allocation only) kept from R's GC until the
-    // next one replaces it; the old one is released after.
-    unsafe {
-        let weak = ffi::R_MakeWeakRef(frame, rapi::nil(), rapi::nil(), ffi::Rboolean::FALSE);
-        ffi::R_PreserveObject(weak);
-        let old = JUDGED_FRAME.swap(weak, Ordering::Relaxed);
-        if !old.is_null() {
-            ffi::R_ReleaseObject(old);
-        }
+    // SAFETY: a weak reference (allocation only). If R cannot make or keep
+    // it, nothing is remembered (and `guard` resumes R's error).
+    let Ok(weak) =
+        rapi::unwind::protect(|| unsafe { ffi::R_MakeWeakRef(frame, rapi::nil(), rapi::nil(), ffi::Rboolean::FALSE) })
+    else {
+        return;
+    };
+    let mut p = rapi::Protector::new();
+    p.protect(weak);
+    // Kept from R's GC until the next one replaces it.
+    if rapi::preserve(weak).is_err() {
+        return;
+    }
+    let old = JUDGED_FRAME.swap(weak, Ordering::Relaxed);
+    if !old.is_null() {
+        // SAFETY: preserved when it was stored.
+        unsafe { ffi::R_ReleaseObject(old) };
     }
     JUDGED_ANSWER.store(answer, Ordering::Relaxed);
 }
@@ -120,30 +128,31 @@ fn prepared_call(name: &'static CStr) -> Option<SEXP> {
         return Some(call as SEXP);
     }
     let mut p = rapi::Protector::new();
-    // SAFETY: builds `mori:::<name>` from protected parts, evaluates it with
+    // Builds `mori:::<name>` from protected parts, evaluates it with
     // R_tryEvalSilent (which catches any R error), and preserves the call
-    // made of the function found.
-    let call = unsafe {
-        let args = p.protect(ffi::Rf_cons(rapi::install(name), rapi::nil()));
-        let args = p.protect(ffi::Rf_cons(rapi::install(c"mori"), args));
-        let getter = p.protect(ffi::Rf_lcons(rapi::install(c":::"), args));
-        let mut failed = 0;
-        let fun = p.protect(ffi::R_tryEvalSilent(getter, ffi::R_BaseEnv, &mut failed));
-        if failed != 0 || rapi::type_of(fun) != ffi::SEXPTYPE::CLOSXP {
-            return None;
-        }
-        let call = ffi::Rf_lcons(fun, rapi::nil());
-        ffi::R_PreserveObject(call);
-        call
-    };
+    // made of the function found. An allocation that fails is an R error
+    // caught here and resumed by `guard` (hence the `ok()`s).
+    let args = p.protect(rapi::cons(rapi::install(name).ok()?, rapi::nil()).ok()?);
+    let args = p.protect(rapi::cons(rapi::install(c"mori").ok()?, args).ok()?);
+    let getter = p.protect(rapi::lcons(rapi::install(c":::").ok()?, args).ok()?);
+    let mut failed = 0;
+    // SAFETY: R_tryEvalSilent catches any R error (and any jump to the top level).
+    let fun = p.protect(unsafe { ffi::R_tryEvalSilent(getter, ffi::R_BaseEnv, &mut failed) });
+    if failed != 0 || rapi::type_of(fun) != ffi::SEXPTYPE::CLOSXP {
+        return None;
+    }
+    let call = p.protect(rapi::lcons(fun, rapi::nil()).ok()?);
+    rapi::preserve(call).ok()?;
     CALLS.lock().unwrap_or_else(|e| e.into_inner()).push((name, call as usize));
     Some(call)
 }
 
 /// A TRUE/FALSE R option, `None` when unset (or not a single logical).
 pub fn logical_option(name: &std::ffi::CStr) -> Option<bool> {
-    // SAFETY: reading an R option (no allocation: the symbol exists once made).
-    let option = unsafe { ffi::Rf_GetOption1(rapi::install(name)) };
+    // If making the symbol fails, the caught R error is resumed by `guard`.
+    let symbol = rapi::install(name).ok()?;
+    // SAFETY: reading an R option (no allocation).
+    let option = unsafe { ffi::Rf_GetOption1(symbol) };
     match rapi::type_of(option) {
         // SAFETY: a length-one logical.
         ffi::SEXPTYPE::LGLSXP if rapi::xlength(option) == 1 => match unsafe { ffi::LOGICAL_ELT(option, 0) } {

@@ -121,11 +121,11 @@ enum Op {
 /// A summary of a double view from the region's metadata, exactly as R's
 /// `sum`/`min`/`max` would compute it; NULL (R computes it) where R would
 /// warn or the metadata cannot answer.
-fn real_summary(v: &super::View, op: Op, narm: bool) -> SEXP {
+fn real_summary(v: &super::View, op: Op, narm: bool) -> Result<SEXP> {
     let Some(Stored::Double { sum_all, sum_narm, min_all, min_narm, max_all, max_narm, non_nan, sums_exact }) =
         v.stats()
     else {
-        return std::ptr::null_mut();
+        return Ok(std::ptr::null_mut());
     };
     let empty = if narm { non_nan == 0 } else { v.length() == 0 };
     let value = match op {
@@ -150,17 +150,16 @@ fn real_summary(v: &super::View, op: Op, narm: bool) -> SEXP {
                 max_all
             }
         }
-        _ => return std::ptr::null_mut(),
+        _ => return Ok(std::ptr::null_mut()),
     };
-    // SAFETY: allocates a scalar.
-    unsafe { ffi::Rf_ScalarReal(value) }
+    rapi::scalar_real(value)
 }
 
 /// The same for integer views (R's integer sum gives NA with a warning on
 /// overflow: left to R).
-fn integer_summary(v: &super::View, op: Op, narm: bool) -> SEXP {
+fn integer_summary(v: &super::View, op: Op, narm: bool) -> Result<SEXP> {
     let Some(Stored::Int { sum_narm, sum_fits, min_narm, max_narm, non_na, na }) = v.stats() else {
-        return std::ptr::null_mut();
+        return Ok(std::ptr::null_mut());
     };
     let value = if na > 0 && !narm {
         NA_INTEGER
@@ -169,18 +168,17 @@ fn integer_summary(v: &super::View, op: Op, narm: bool) -> SEXP {
             Op::Sum if sum_fits && sum_narm > NA_INTEGER as i64 && sum_narm <= i32::MAX as i64 => sum_narm as i32,
             Op::Min if non_na > 0 => min_narm,
             Op::Max if non_na > 0 => max_narm,
-            _ => return std::ptr::null_mut(),
+            _ => return Ok(std::ptr::null_mut()),
         }
     };
-    // SAFETY: allocates a scalar.
-    unsafe { ffi::Rf_ScalarInteger(value) }
+    rapi::scalar_integer(value)
 }
 
 macro_rules! summary_method {
     ($name:ident, $summary:ident, $op:expr) => {
         unsafe extern "C" fn $name(x: SEXP, narm: Rboolean) -> SEXP {
             // SAFETY: R calls this method only on objects of our classes.
-            guard(|| Ok($summary(unsafe { view(x) }, $op, narm == Rboolean::TRUE)))
+            guard(|| $summary(unsafe { view(x) }, $op, narm == Rboolean::TRUE))
         }
     };
 }
@@ -212,7 +210,8 @@ unsafe extern "C" fn extract_subset(x: SEXP, indx: SEXP, _call: SEXP) -> SEXP {
                 return super::new_object(&region, node, Some((start, k)));
             }
         }
-        gather(v, indx, k)
+        // SAFETY: this frame and guard's own nothing with a destructor.
+        unsafe { gather(v, indx, k) }
     })
 }
 
@@ -220,7 +219,11 @@ unsafe extern "C" fn extract_subset(x: SEXP, indx: SEXP, _call: SEXP) -> SEXP {
 /// from the view's memory into a new vector, where R would fetch the
 /// elements one `Elt` call at a time. Out-of-range and NA indices give NA
 /// (0 for raw), as R's `[` does; NULL leaves odd index types to R.
-fn gather(v: &super::View, indx: SEXP, k: u64) -> Result<SEXP> {
+///
+/// # Safety
+/// No Rust frame between R's call of the method and this one may own a value
+/// with a destructor (the result is allocated with a plain call).
+unsafe fn gather(v: &super::View, indx: SEXP, k: u64) -> Result<SEXP> {
     if !matches!(rapi::type_of(indx), ffi::SEXPTYPE::INTSXP | ffi::SEXPTYPE::REALSXP) {
         return Ok(std::ptr::null_mut());
     }
@@ -253,9 +256,9 @@ fn gather(v: &super::View, indx: SEXP, k: u64) -> Result<SEXP> {
     };
     let len = v.length();
     let src = v.read_ptr();
-    // SAFETY: a fresh vector of k elements; nothing Rust-owned is live if
-    // the allocation fails.
-    let out = unsafe { ffi::Rf_allocVector(ty, k as R_xlen_t) };
+    // SAFETY: nothing between R's call of Extract_subset and here owns a
+    // value with a destructor (`extract_subset` and `gather` hold references).
+    let out = unsafe { rapi::alloc_vector_owning_nothing(ty, k) };
     // a fresh, non-ALTREP vector of k elements
     let dst = rapi::atomic_data_mut(out);
     /// The copy loop for one element type: per index, one load and one
@@ -339,16 +342,20 @@ fn index_chunks(indx: SEXP, k: u64, mut f: impl FnMut(u64, Indices<'_>) -> bool)
     let mut i = 0u64;
     while i < k {
         let want = (CHUNK as u64).min(k - i) as R_xlen_t;
-        // SAFETY: the buffers hold CHUNK >= want elements; GET_REGION on an
-        // index vector (possibly a compact sequence) does not allocate.
-        let got = unsafe {
+        let (at, out_i, out_d) = (i as R_xlen_t, buf_i.as_mut_ptr(), buf_d.as_mut_ptr());
+        // SAFETY: the buffers hold CHUNK >= want elements.
+        let read = move || unsafe {
             if is_int {
-                ffi::INTEGER_GET_REGION(indx, i as R_xlen_t, want, buf_i.as_mut_ptr().cast())
+                ffi::INTEGER_GET_REGION(indx, at, want, out_i.cast())
             } else {
-                ffi::REAL_GET_REGION(indx, i as R_xlen_t, want, buf_d.as_mut_ptr().cast())
+                ffi::REAL_GET_REGION(indx, at, want, out_d.cast())
             }
-        }
-        .min(want);
+        };
+        // A plain index vector is copied; an ALTREP one (a compact
+        // sequence, a view, another package's class) is read by its
+        // method, which may allocate or signal an error (then: stop here,
+        // and `guard` resumes the error).
+        let got = if rapi::is_altrep(indx) { rapi::unwind::protect(read).unwrap_or(0) } else { read() }.min(want);
         if got <= 0 {
             return false;
         }

@@ -77,15 +77,20 @@ fn unmade_string() -> SEXP {
 }
 
 /// Makes the sentinel; called once at load time.
-pub fn make_sentinel() {
-    UNMADE_STRING.store(rapi::preserved_utf8_char("\u{1}mori: string not made yet\u{1}"), Ordering::Relaxed);
+pub fn make_sentinel() -> Result<()> {
+    UNMADE_STRING.store(rapi::preserved_utf8_char("\u{1}mori: string not made yet\u{1}")?, Ordering::Relaxed);
+    Ok(())
 }
 
 /// Makes element `i` from the region (allocates).
-fn make(lists: bool, v: &mut View, i: u64) -> Result<SEXP> {
+///
+/// # Safety
+/// As for `element`.
+unsafe fn make(lists: bool, v: &mut View, i: u64) -> Result<SEXP> {
     let layout = v.region.layout();
     if !lists {
-        return make_string(v, i);
+        // SAFETY: per the contract.
+        return unsafe { make_string(v, i) };
     }
     let child = layout.child(v.node_index, &v.node, i)?;
     if layout.node(child)?.kind == Kind::Null {
@@ -96,21 +101,26 @@ fn make(lists: bool, v: &mut View, i: u64) -> Result<SEXP> {
 
 /// Makes string `i`, or reuses the R string made for the same text: a column
 /// of few distinct values makes each one once.
-fn make_string(v: &mut View, i: u64) -> Result<SEXP> {
+///
+/// # Safety
+/// As for `element`.
+unsafe fn make_string(v: &mut View, i: u64) -> Result<SEXP> {
     let layout = v.region.layout();
     let key = match layout.string(v.node_index, &v.node, i)? {
         StringEntry::Text { bytes, .. } if !bytes.is_empty() => Some((bytes.as_ptr() as usize, bytes.len())),
         _ => None,
     };
     let Some(key) = key else {
-        return crate::decode::make_char(&layout, v.node_index, &v.node, i);
+        // SAFETY: per the contract.
+        return unsafe { crate::decode::make_char_owning_nothing(&layout, v.node_index, &v.node, i) };
     };
     let length = v.length();
     let made = v.made.get_or_insert_with(|| Box::new(TwoWay::new(length, ((0, 0), std::ptr::null_mut()))));
     if let Some(s) = made.find(key.0 >> 3, key) {
         return Ok(s);
     }
-    let s = crate::decode::make_char(&layout, v.node_index, &v.node, i)?;
+    // SAFETY: per the contract.
+    let s = unsafe { crate::decode::make_char_owning_nothing(&layout, v.node_index, &v.node, i) }?;
     made.insert(key.0 >> 3, key, s);
     Ok(s)
 }
@@ -119,30 +129,32 @@ fn make_string(v: &mut View, i: u64) -> Result<SEXP> {
 ///
 /// # Safety
 /// `x` must be one of our views of this element type.
-pub unsafe fn cache(lists: bool, x: SEXP, v: &View) -> SEXP {
+pub unsafe fn cache(lists: bool, x: SEXP, v: &View) -> Result<SEXP> {
     unsafe {
         let c = ffi::R_altrep_data2(x);
         if c != rapi::nil() {
-            return c;
+            return Ok(c);
         }
-        let n = v.length() as R_xlen_t;
-        let c = ffi::Rf_allocVector(cache_type(lists), n);
+        let c = rapi::alloc_vector(cache_type(lists), v.length())?;
         if !lists {
             // Right after the allocation, before anything else allocates.
             rapi::fields::fill_new_strings(c, unmade_string());
         }
         ffi::R_set_altrep_data2(x, c);
-        c
+        Ok(c)
     }
 }
 
 /// Element `i`, from the cache or made now and cached.
 ///
 /// # Safety
-/// `x` must be one of our views of this element type and `i` in range.
+/// `x` must be one of our views of this element type and `i` in range. No
+/// Rust frame between R's call of the method and this one may own a value
+/// with a destructor: strings are made with a plain call (see
+/// `decode::make_char_owning_nothing`).
 pub unsafe fn element(lists: bool, x: SEXP, v: &mut View, i: u64) -> Result<SEXP> {
     unsafe {
-        let c = cache(lists, x, v);
+        let c = cache(lists, x, v)?;
         let cached = get(lists, c, i);
         if v.complete || cached != unmade(lists) {
             return Ok(cached);
@@ -192,7 +204,7 @@ pub unsafe fn all_made(lists: bool, x: SEXP, v: &View) -> bool {
 /// Makes every element (for a data pointer or before an edit).
 ///
 /// # Safety
-/// `x` must be one of our views of this element type.
+/// As for `element`.
 unsafe fn complete(lists: bool, x: SEXP, v: &mut View) -> Result<SEXP> {
     unsafe {
         if !v.complete {
@@ -202,7 +214,7 @@ unsafe fn complete(lists: bool, x: SEXP, v: &mut View) -> Result<SEXP> {
             v.reads_intact()?;
             v.complete = true;
         }
-        Ok(cache(lists, x, v))
+        cache(lists, x, v)
     }
 }
 
@@ -246,16 +258,16 @@ unsafe extern "C" fn elt_slow<const LIST: bool>(x: SEXP, i: R_xlen_t) -> SEXP {
 ///
 /// # Safety
 /// `x` must be one of our views of this element type.
-unsafe fn own_cache(lists: bool, x: SEXP, v: &mut View) -> SEXP {
+unsafe fn own_cache(lists: bool, x: SEXP, v: &mut View) -> Result<SEXP> {
     unsafe {
-        let c = cache(lists, x, v);
+        let c = cache(lists, x, v)?;
         if !v.cache_shared {
-            return c;
+            return Ok(c);
         }
-        let own = ffi::Rf_duplicate(c);
+        let own = rapi::duplicate(c)?;
         ffi::R_set_altrep_data2(x, own);
         v.cache_shared = false;
-        own
+        Ok(own)
     }
 }
 
@@ -267,7 +279,7 @@ pub unsafe extern "C" fn set_elt<const LIST: bool>(x: SEXP, i: R_xlen_t, value: 
         unsafe {
             let v = view(x);
             complete(LIST, x, v)?;
-            let c = own_cache(LIST, x, v);
+            let c = own_cache(LIST, x, v)?;
             v.modified = true;
             set(LIST, c, i as u64, value);
         }
@@ -282,7 +294,7 @@ pub unsafe extern "C" fn dataptr<const LIST: bool>(x: SEXP, writeable: Rboolean)
             let v = view(x);
             let mut c = complete(LIST, x, v)?;
             if writeable == Rboolean::TRUE {
-                c = own_cache(LIST, x, v);
+                c = own_cache(LIST, x, v)?;
             }
             #[cfg(r_dataptr_rw)]
             return Ok(ffi::DATAPTR_RW(c));

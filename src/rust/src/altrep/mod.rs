@@ -427,7 +427,7 @@ pub unsafe fn cached_elements<'a>(x: SEXP, v: &View) -> Option<&'a [SEXP]> {
 }
 
 /// Registers every class; called once from `R_init_mori`.
-pub fn register(dll: *mut DllInfo) {
+pub fn register(dll: *mut DllInfo) -> Result<()> {
     let pkg = c"mori";
     // SAFETY: class constructors and method setters are called once, at load
     // time, with static names and function pointers of the right signatures.
@@ -444,7 +444,7 @@ pub fn register(dll: *mut DllInfo) {
         }
     };
     let _ = CLASSES.set(classes);
-    cached::make_sentinel();
+    cached::make_sentinel()
 }
 
 /// The methods every class has.
@@ -501,9 +501,9 @@ pub fn new_object(region: &Arc<Region>, node_index: u32, slice: Option<(u64, u64
     let class = class_for(view.node.kind)
         .ok_or_else(|| Error::bad_path(format!("region node {node_index} is not a vector mori can view")))?;
     let mut p = Protector::new();
-    let data1 = p.protect(rapi::boxed_extptr(Box::new(view)));
-    // SAFETY: a new ALTREP object of our class with our data1.
-    Ok(unsafe { ffi::R_new_altrep(class, data1, rapi::nil()) })
+    let data1 = p.protect(rapi::boxed_extptr(Box::new(view))?);
+    // SAFETY: a new ALTREP object of our class with our data1 (allocates).
+    rapi::unwind::protect(|| unsafe { ffi::R_new_altrep(class, data1, rapi::nil()) })
 }
 
 unsafe extern "C" fn length(x: SEXP) -> ffi::R_xlen_t {
@@ -530,7 +530,7 @@ unsafe extern "C" fn serialized_state(x: SEXP) -> SEXP {
             return Ok(std::ptr::null_mut());
         }
         let name = v.reference_name().to_string();
-        Ok(Reference::write(v.region.nonce(), &name))
+        Reference::write(v.region.nonce(), &name)
     })
 }
 
@@ -557,19 +557,19 @@ impl Reference {
     const PID_NS: std::ops::Range<usize> = Reference::NONCE.end..Reference::NONCE.end + 4;
     const NAME: usize = Reference::PID_NS.end;
 
-    fn write(nonce: u64, name: &str) -> SEXP {
+    fn write(nonce: u64, name: &str) -> Result<SEXP> {
         let mut bytes = [0u8; Reference::NAME];
         bytes[Reference::HOST].copy_from_slice(&os::host_id());
         bytes[Reference::NONCE].copy_from_slice(&nonce.to_le_bytes());
         bytes[Reference::PID_NS].copy_from_slice(&(os::pid_namespace() as u32).to_le_bytes());
+        let state = rapi::alloc_vector(SEXPTYPE::RAWSXP, (Reference::NAME + name.len()) as u64)?;
         // SAFETY: a fresh raw vector as long as the reference, filled at once.
         unsafe {
-            let state = ffi::Rf_allocVector(SEXPTYPE::RAWSXP, (Reference::NAME + name.len()) as ffi::R_xlen_t);
             let out = ffi::RAW(state);
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), out, bytes.len());
             std::ptr::copy_nonoverlapping(name.as_ptr(), out.add(bytes.len()), name.len());
-            state
         }
+        Ok(state)
     }
 
     /// The region, node and slice a reference names; errors "not found"
@@ -632,11 +632,11 @@ unsafe extern "C" fn unserialize_ex(_class: SEXP, state: SEXP, attr: SEXP, _objf
         // What R's default UnserializeEX does, through R's API: the setter
         // sets the object bit for a class; the S4 bit is the one of the
         // levels R's objects use.
-        rapi::set_attribute_list(x, attr);
+        rapi::set_attribute_list(x, attr)?;
         const S4_OBJECT_MASK: i32 = 1 << 4;
         if levs & S4_OBJECT_MASK != 0 {
-            // SAFETY: x is our protected object.
-            unsafe { ffi::Rf_asS4(x, Rboolean::TRUE, 0) };
+            // SAFETY: x is our protected object (asS4 may allocate a copy).
+            rapi::unwind::protect(|| unsafe { ffi::Rf_asS4(x, Rboolean::TRUE, 0) })?;
         }
         Ok(x)
     })
@@ -664,11 +664,14 @@ unsafe extern "C" fn duplicate(x: SEXP, deep: Rboolean) -> SEXP {
         // SAFETY: x is one of our character views; when all its strings are
         // made, its cache exists and is a plain character vector.
         if v.node.kind == Kind::String && deep == Rboolean::TRUE && unsafe { cached::all_made(cached::STRINGS, x, v) } {
-            return Ok(unsafe { ffi::Rf_duplicate(ffi::R_altrep_data2(x)) });
+            return rapi::duplicate(unsafe { ffi::R_altrep_data2(x) });
         }
         // Allocated before anything below owns a value (R may long-jump).
         // SAFETY: x is one of our character views.
-        let cache = (v.node.kind == Kind::String).then(|| unsafe { cached::cache(cached::STRINGS, x, v) });
+        let cache = match v.node.kind {
+            Kind::String => Some(unsafe { cached::cache(cached::STRINGS, x, v) }?),
+            _ => None,
+        };
         let mut p = Protector::new();
         let copy = p.protect(new_object(&v.region, v.node_index, v.slice())?);
         if let Some(cache) = cache {
