@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust core's unit and property tests, R CMD check
-# --as-cran and the testthat suite on this machine's R (R 4.2 in CI). With
+# and the testthat suite on this machine's R (R 4.2 in CI). With
 # CI=true also:
 #   - the host's suite again with MORI_CHECKED_FIELDS=1 (the views' checked
 #     field reads, label R-<x.y>-checked);
@@ -38,7 +38,10 @@ host=R-$(Rscript -e 'cat(format(getRversion()[, 1:2]))')
 
 echo "== Rust: cargo test (core unit tests, property tests, fuzzing)"
 timed "cargo test" bash rust-tests/run.sh
-timed "$host R CMD check --as-cran" bash tools/r-check.sh "$host" --as-cran
+# R 4.2's --as-cran always runs the orphaned-dependencies check, which
+# downloads CRAN's packages.rds (unreachable here): the host gets a plain
+# check, R 4.6 the --as-cran one.
+timed "$host R CMD check" bash tools/r-check.sh "$host"
 timed "$host testthat" bash tools/run-r-tests.sh "$host"
 if [ "$ci" = "true" ]; then
   timed "$host-checked testthat" env MORI_CHECKED_FIELDS=1 bash tools/run-r-tests.sh "$host-checked"

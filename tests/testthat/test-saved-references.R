@@ -88,24 +88,3 @@ test_that("a serialize() stream read after the region is gone says the same", {
   full_gc()
   expect_gone_reference(unserialize(s))
 })
-
-test_that("qs2::qs_save() of a shared object: read back whole while shared, explained once gone", {
-  skip_if_not_installed("qs2")
-  f <- tempfile(fileext = ".qs2")
-  on.exit(unlink(f), add = TRUE)
-  plain <- seq(0.5, 1e5)
-  local({
-    x <- share(plain)
-    qs2::qs_save(x, f)
-    expect_identical(qs2::qs_read(f), plain)
-  })
-  full_gc()
-  # qs2 may store the values (then they read back) or the reference
-  # (then the error explains it).
-  got <- tryCatch(qs2::qs_read(f), error = function(e) e)
-  if (inherits(got, "error")) {
-    expect_gone_reference(stop(got))
-  } else {
-    expect_identical(got, plain)
-  }
-})
