@@ -30,6 +30,8 @@ impl ExtendedSum {
         #[cfg(target_arch = "x86_64")]
         if !values.is_empty() && !skip_nan {
             // SAFETY: as below; the plain loop is one `fadd` per element.
+            // (Which NaN a sum of several NaNs ends with depends on the
+            // instructions: readers leave NaN sums to R, see atomic.rs.)
             unsafe {
                 std::arch::asm!(
                     "fld tbyte ptr [{acc}]",
@@ -199,6 +201,17 @@ fn max_step(s: Option<f64>, x: f64, narm: bool) -> Option<f64> {
     extreme_step(s, x, narm, |a, b| a > b)
 }
 
+/// `extreme` itself, or, when it is a zero (0 or -0, which compare equal),
+/// the first zero of `chunk`, with its sign: the one R's sequential scan
+/// keeps. The lanes keep the first zero of each lane, and which lane's zero
+/// comes first is not known without this look.
+fn first_zero(extreme: f64, chunk: &[f64]) -> f64 {
+    if extreme != 0.0 {
+        return extreme;
+    }
+    chunk.iter().copied().find(|&x| x == 0.0).unwrap_or(extreme)
+}
+
 impl DoubleStats {
     pub fn update(&mut self, chunk: &[f64]) {
         // Until the first NaN, both sums add the same numbers: one pass.
@@ -226,9 +239,10 @@ impl DoubleStats {
     }
 
     /// The common case, a chunk with no NaN so far: min, max and order in
-    /// four independent lanes the compiler can vectorise. (Which of two
-    /// equal values, 0 and -0, is kept may differ from R's sequential scan;
-    /// `identical()` does not tell them apart.)
+    /// four independent lanes the compiler can vectorise. R's scan keeps
+    /// the first of equal values, and the only equal values with different
+    /// bits are 0 and -0: when the extreme is a zero, the chunk's first zero
+    /// is the one R keeps (`first_zero`).
     fn update_without_nan(&mut self, chunk: &[f64]) {
         if chunk.is_empty() {
             return;
@@ -256,8 +270,8 @@ impl DoubleStats {
         if self.order.decreasing {
             decr = chunk.windows(2).all(|w| w[0] >= w[1]);
         }
-        let lo = lo.iter().fold(lo[0], |m, &x| if x < m { x } else { m });
-        let hi = hi.iter().fold(hi[0], |m, &x| if x > m { x } else { m });
+        let lo = first_zero(lo.iter().fold(lo[0], |m, &x| if x < m { x } else { m }), chunk);
+        let hi = first_zero(hi.iter().fold(hi[0], |m, &x| if x > m { x } else { m }), chunk);
         self.min_all = min_step(self.min_all, lo, false);
         self.min_narm = min_step(self.min_narm, lo, true);
         self.max_all = max_step(self.max_all, hi, false);
@@ -447,6 +461,99 @@ mod tests {
         assert!(is_r_na(s.min_all.unwrap()));
         assert_eq!(s.max_narm, Some(3.0));
         assert!(!s.no_na());
+    }
+
+    const NA: u64 = 0x7ff0_0000_0000_07a2;
+    const NAN: u64 = 0x7ff8_0000_0000_0000;
+    const NEG_NAN: u64 = 0xfff8_0000_0000_0000;
+    const INF: u64 = 0x7ff0_0000_0000_0000;
+    const NEG_INF: u64 = 0xfff0_0000_0000_0000;
+    const ONE: u64 = 0x3ff0_0000_0000_0000;
+
+    fn sum_bits(values: &[u64], skip_nan: bool) -> u64 {
+        let values: Vec<f64> = values.iter().map(|&b| f64::from_bits(b)).collect();
+        let mut s = ExtendedSum::default();
+        s.add(&values, skip_nan);
+        s.value().to_bits()
+    }
+
+    /// Sums without NaN among the inputs are the same whichever way the
+    /// x87 adds (from memory or loaded first), and so the same as any R
+    /// build's; a sum with NaN inputs is NaN (readers leave those to R).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn sums_are_nan_exactly_when_r_says_so() {
+        let cases: &[(&[u64], Option<u64>, Option<u64>)] = &[
+            (&[NAN, NA], None, Some(0)),
+            (&[NA, NAN], None, Some(0)),
+            (&[INF, NEG_INF, NA], None, None),
+            (&[NEG_NAN, ONE], None, Some(ONE)),
+            (&[INF, NEG_INF], None, None),
+            (&[INF, ONE], Some(INF), Some(INF)),
+            (&[NEG_INF, ONE, NA], None, Some(NEG_INF)),
+        ];
+        for &(values, all, narm) in cases {
+            for (skip, want) in [(false, all), (true, narm)] {
+                let got = f64::from_bits(sum_bits(values, skip));
+                match want {
+                    Some(bits) => assert_eq!(got.to_bits(), bits, "sum of {values:x?}, na.rm = {skip}"),
+                    None => assert!(got.is_nan(), "sum of {values:x?}, na.rm = {skip}"),
+                }
+            }
+        }
+    }
+
+    /// R's `rmin`/`rmax`, one element at a time: the reference for bits.
+    fn r_extreme(values: &[f64], narm: bool, better: fn(f64, f64) -> bool) -> Option<f64> {
+        let mut s: Option<f64> = None;
+        for &x in values {
+            if x.is_nan() {
+                if !narm && !s.is_some_and(is_r_na) {
+                    s = Some(x);
+                }
+            } else if match s { None => true, Some(v) => better(x, v) } {
+                s = Some(x);
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn min_and_max_keep_the_zero_r_keeps() {
+        let pool = [0.0, -0.0, 0.0, -0.0, 1.0, -1.0, 5.0, f64::INFINITY, f64::NEG_INFINITY];
+        let specials = [f64::from_bits(NA), f64::from_bits(NAN), f64::from_bits(NEG_NAN)];
+        let mut seed = 99u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..3000 {
+            let len = 1 + (next() % 40) as usize;
+            let mut v: Vec<f64> = (0..len).map(|_| pool[(next() % pool.len() as u64) as usize]).collect();
+            if round % 3 == 0 {
+                // Zeros and the values around them only: the extreme is a zero.
+                v.retain(|x| *x == 0.0 || *x == 5.0 || *x == -1.0);
+                v.push(if round % 2 == 0 { -0.0 } else { 0.0 });
+            }
+            if round % 4 == 1 {
+                let at = (next() % v.len() as u64) as usize;
+                v[at] = specials[(next() % 3) as usize];
+            }
+            for chunk in [1usize, 3, 4, 7, 16, 1 << 14] {
+                let mut s = DoubleStats::default();
+                for c in v.chunks(chunk) {
+                    s.update(c);
+                }
+                let bits = |x: Option<f64>| x.map(f64::to_bits);
+                let (lt, gt): (fn(f64, f64) -> bool, fn(f64, f64) -> bool) = (|a, b| a < b, |a, b| a > b);
+                assert_eq!(bits(s.min_all), bits(r_extreme(&v, false, lt)), "min of {v:?} in chunks of {chunk}");
+                assert_eq!(bits(s.min_narm), bits(r_extreme(&v, true, lt)), "min narm of {v:?}, chunks of {chunk}");
+                assert_eq!(bits(s.max_all), bits(r_extreme(&v, false, gt)), "max of {v:?} in chunks of {chunk}");
+                assert_eq!(bits(s.max_narm), bits(r_extreme(&v, true, gt)), "max narm of {v:?}, chunks of {chunk}");
+            }
+        }
     }
 
     #[test]

@@ -121,6 +121,13 @@ enum Op {
 /// A summary of a double view from the region's metadata, exactly as R's
 /// `sum`/`min`/`max` would compute it; NULL (R computes it) where R would
 /// warn or the metadata cannot answer.
+///
+/// A sum that is NaN is left to R: which NaN comes out of x87 additions of
+/// several (NA or NaN) depends on the instructions R's own build chose.
+/// R 4.2 here (gcc 12) loads each element and then adds, so NA wins over
+/// NaN in either order; R 4.5 (gcc 14) adds from memory, so the first NaN
+/// met wins. A region is read by whichever R opens it, so no stored NaN
+/// can be right for both; every other sum is the same in both.
 fn real_summary(v: &super::View, op: Op, narm: bool) -> Result<SEXP> {
     let Some(Stored::Double { sum_all, sum_narm, min_all, min_narm, max_all, max_narm, non_nan, sums_exact }) =
         v.stats()
@@ -129,13 +136,10 @@ fn real_summary(v: &super::View, op: Op, narm: bool) -> Result<SEXP> {
     };
     let empty = if narm { non_nan == 0 } else { v.length() == 0 };
     let value = match op {
-        Op::Sum if sums_exact => {
-            if narm {
-                sum_narm
-            } else {
-                sum_all
-            }
-        }
+        Op::Sum if sums_exact => match if narm { sum_narm } else { sum_all } {
+            sum if sum.is_nan() => return Ok(std::ptr::null_mut()),
+            sum => sum,
+        },
         Op::Min if !empty => {
             if narm {
                 min_narm
