@@ -54,6 +54,8 @@
 #' unshare("example_mtcars")
 #' @export
 share <- function(x, name = NULL) {
+  token <- enter_call()
+  on.exit(leave_call(token))
   .Call(mori_share, x, name)
 }
 
@@ -96,6 +98,8 @@ unshare <- function(name) {
 #' map_shared("nothing_published_under_this")
 #' @export
 map_shared <- function(name) {
+  token <- enter_call()
+  on.exit(leave_call(token))
   .Call(mori_map_shared, name)
 }
 

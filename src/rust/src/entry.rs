@@ -110,6 +110,34 @@ unsafe extern "C" fn mori_is_shared(x: SEXP) -> SEXP {
     guard(|| rapi::scalar_logical(is_shared_slice(x) || shared_identity(x).is_some()))
 }
 
+/// `defer_releases(what, flag, probe)`, see `deferred`: `what` 1, a
+/// `share()`/`map_shared()` starts (`flag`: called from a finalizer;
+/// `probe` is R's `from_finalizer`), returns whether a call from a
+/// finalizer was running; 2, it ends (`flag`: that answer); 3, the
+/// top-level task callback; 0, how many views wait (for tests).
+unsafe extern "C" fn mori_defer_releases(what: SEXP, flag: SEXP, probe: SEXP) -> SEXP {
+    guard(|| {
+        let logical = |x: SEXP| {
+            // SAFETY: a length-one logical vector is read only after the checks.
+            rapi::type_of(x) == SEXPTYPE::LGLSXP && rapi::xlength(x) == 1 && unsafe { *ffi::LOGICAL(x) } == 1
+        };
+        let what = rapi::as_single_string(what)?.unwrap_or("");
+        Ok(match what {
+            "enter" => rapi::scalar_logical(crate::deferred::enter(logical(flag), probe))?,
+            "leave" => {
+                crate::deferred::leave(logical(flag));
+                rapi::nil()
+            }
+            "top" => {
+                crate::deferred::at_top_level();
+                rapi::scalar_logical(true)?
+            }
+            // SAFETY: allocates a scalar.
+            _ => unsafe { ffi::Rf_ScalarInteger(crate::deferred::queued() as i32) },
+        })
+    })
+}
+
 unsafe extern "C" fn mori_lists_are_altrep() -> SEXP {
     guard(|| rapi::scalar_logical(LISTS_ARE_ALTREP))
 }
@@ -215,6 +243,7 @@ pub extern "C" fn mori_init(dll: *mut DllInfo) {
         call_method!(mori_shared_name, 1),
         call_method!(mori_is_shared, 1),
         call_method!(mori_lists_are_altrep, 0),
+        call_method!(mori_defer_releases, 3),
         call_method!(mori_regions, 0),
         call_method!(mori_view_state, 1),
         call_method!(mori_field_reads, 0),

@@ -13,10 +13,12 @@
 //! | `identity` | whether an object still reads, unchanged, from a region  |
 //! | `worker` | whether this process is a parallel worker                  |
 //! | `pace`   | long work: stopping at Ctrl-C, showing progress            |
+//! | `deferred` | views made inside finalizers are released all the same |
 //! | `entry`  | `.Call` entry points and registration                      |
 
 mod altrep;
 mod decode;
+mod deferred;
 mod encode;
 mod entry;
 mod error;

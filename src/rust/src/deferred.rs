@@ -1,0 +1,169 @@
+//! Views made while R runs a batch of finalizers are released all the same.
+//!
+//! R's `RunFinalizers` unlinks each finalized entry from its list of weak
+//! references by setting the list's head to the entry's successor when no
+//! live entry precedes it: a weak reference registered meanwhile (it goes
+//! to the head) is lost, and its finalizer never runs. So a view made by
+//! `share()` or `map_shared()` inside a finalizer (100 `reg.finalizer()`
+//! closures that each share left 99 regions mapped for the process's life)
+//! would never unmap its region. While such a call runs (the R wrappers
+//! tell: `from_finalizer()` in R/finalizers.R), and afterwards as long as
+//! R code is still inside the finalizer (elements of a shared list are
+//! made when touched, after `share()` returned), every new view is also
+//! kept here, and its finalizer is registered again at the next safe point:
+//! the next top-level task callback, the next `share()`/`map_shared()`
+//! made outside a finalizer, or the first view made once the finalizer
+//! has returned. Finalizing twice is harmless: the first run clears the
+//! pointer, the second finds nothing.
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use crate::ffi::{self, Rboolean, SEXP};
+use crate::rapi;
+
+/// A C finalizer as R takes it.
+pub type Finalizer = unsafe extern "C" fn(SEXP);
+
+/// Where the code running now stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Not in a finalizer (as far as is known).
+    Outside,
+    /// In a `share()` or `map_shared()` called from a finalizer.
+    InCall,
+    /// After such a call: maybe still in the finalizer; the next view made
+    /// asks R (`PROBE`).
+    Unsure,
+}
+
+thread_local! {
+    static STATE: Cell<State> = const { Cell::new(State::Outside) };
+    /// The external pointers made meanwhile, with their finalizers.
+    static QUEUE: RefCell<Vec<(SEXP, Finalizer)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// R's `from_finalizer()` (R/finalizers.R), preserved when first given.
+static PROBE: AtomicPtr<ffi::SEXPREC> = AtomicPtr::new(std::ptr::null_mut());
+
+/// A preserved cons cell whose CDR lists the queued pointers (keeps them
+/// alive until their finalizers are registered again).
+static KEEP: AtomicPtr<ffi::SEXPREC> = AtomicPtr::new(std::ptr::null_mut());
+
+fn keep_cell() -> SEXP {
+    let cell = KEEP.load(Ordering::Relaxed);
+    if !cell.is_null() {
+        return cell;
+    }
+    // SAFETY: a fresh cons cell, preserved for the process's life (R
+    // protects it while R_PreserveObject allocates).
+    let cell = unsafe { ffi::Rf_cons(rapi::nil(), rapi::nil()) };
+    unsafe { ffi::R_PreserveObject(cell) };
+    KEEP.store(cell, Ordering::Relaxed);
+    cell
+}
+
+/// A `share()`/`map_shared()` wrapper starts (`inside`: called from a
+/// finalizer; outside one, the safe point comes first) or ends (restoring
+/// what it was given back). Returns whether a call from a finalizer was
+/// running before. `probe` is R's `from_finalizer`.
+pub fn enter(inside: bool, probe: SEXP) -> bool {
+    if PROBE.load(Ordering::Relaxed).is_null() && rapi::type_of(probe) == ffi::SEXPTYPE::CLOSXP {
+        // SAFETY: a closure of the package namespace, preserved for good.
+        unsafe { ffi::R_PreserveObject(probe) };
+        PROBE.store(probe, Ordering::Relaxed);
+    }
+    let before = STATE.with(|s| s.get());
+    if inside {
+        STATE.with(|s| s.set(State::InCall));
+    } else {
+        STATE.with(|s| s.set(State::Outside));
+        register_again();
+    }
+    before == State::InCall
+}
+
+/// The wrapper's call ends: back to what ran before (a call from a
+/// finalizer that was running, or else "unsure": the finalizer may go on).
+pub fn leave(was_in_call: bool) {
+    STATE.with(|s| {
+        if s.get() != State::Outside {
+            s.set(if was_in_call { State::InCall } else { State::Unsure });
+        }
+    });
+}
+
+/// Whether R code is inside a finalizer, asked of R (`from_finalizer()`).
+fn probe_says_inside() -> bool {
+    let probe = PROBE.load(Ordering::Relaxed);
+    if probe.is_null() {
+        return false;
+    }
+    let mut failed = 0;
+    // SAFETY: evaluates the preserved closure with no arguments; errors are
+    // caught by R_tryEvalSilent.
+    unsafe {
+        let call = ffi::Rf_protect(ffi::Rf_lcons(probe, rapi::nil()));
+        let result = ffi::R_tryEvalSilent(call, ffi::R_GlobalEnv, &mut failed);
+        ffi::Rf_unprotect(1);
+        failed == 0 && rapi::type_of(result) == ffi::SEXPTYPE::LGLSXP && rapi::xlength(result) == 1 && *ffi::LOGICAL(result) == 1
+    }
+}
+
+/// Called for every new external pointer, right after its finalizer was
+/// registered: while in (or maybe in) a finalizer, it is kept for a
+/// second registration. `ptr` must be protected by the caller (this
+/// allocates).
+pub fn note(ptr: SEXP, finalizer: Finalizer) {
+    match STATE.with(|s| s.get()) {
+        State::Outside => return,
+        State::InCall => {}
+        State::Unsure => {
+            if !probe_says_inside() {
+                STATE.with(|s| s.set(State::Outside));
+                register_again();
+                return;
+            }
+        }
+    }
+    let keep = keep_cell();
+    // SAFETY: consing the protected pointer onto the preserved list.
+    unsafe { ffi::SETCDR(keep, ffi::Rf_cons(ptr, ffi::CDR(keep))) };
+    QUEUE.with(|q| q.borrow_mut().push((ptr, finalizer)));
+}
+
+/// The top-level task callback: nothing runs in a finalizer any more.
+pub fn at_top_level() {
+    STATE.with(|s| s.set(State::Outside));
+    register_again();
+}
+
+/// The safe point: registers every queued pointer's finalizer again, now
+/// that no finalizer batch is running, and lets the pointers go.
+fn register_again() {
+    if STATE.with(|s| s.get()) != State::Outside {
+        return;
+    }
+    let queued = QUEUE.with(|q| std::mem::take(&mut *q.borrow_mut()));
+    if queued.is_empty() {
+        return;
+    }
+    let keep = keep_cell();
+    // SAFETY: the queued pointers stay protected (the detached list is
+    // protected) while registering allocates; nothing queued meanwhile (a
+    // finalizer run by a collection here) is lost: it goes onto the now
+    // empty list.
+    unsafe {
+        ffi::Rf_protect(ffi::CDR(keep));
+        ffi::SETCDR(keep, rapi::nil());
+        for (ptr, finalizer) in queued {
+            ffi::R_RegisterCFinalizerEx(ptr, Some(finalizer), Rboolean::TRUE);
+        }
+        ffi::Rf_unprotect(1);
+    }
+}
+
+/// How many pointers wait for a second registration (for tests).
+pub fn queued() -> usize {
+    QUEUE.with(|q| q.borrow().len())
+}
