@@ -201,24 +201,37 @@ fz_ref_templates <- function(name_len) {
   out <- lapply(objs, function(o) {
     v <- share(o, name = tname)
     r <- serialize(v, NULL)
+    # The reference carries its region's nonce (header bytes 40..48): kept
+    # so that fz_ref_for() can give it the mutated region's nonce instead.
+    nonce <- readBin(file.path("/dev/shm", paste0("mori.", tname)), "raw", FZ_HEADER_NONCE[2])[FZ_HEADER_NONCE[1] + seq_len(8)]
     unshare(tname)
-    r
+    list(bytes = r, nonce = nonce)
   })
   list(tname = charToRaw(tname), refs = out)
 }
 
-fz_ref_for <- function(templates, name, i = NULL) {
-  r <- templates$refs[[if (is.null(i)) sample.int(length(templates$refs), 1) else i]]
-  tn <- templates$tname
-  k <- length(tn)
-  starts <- which(r == tn[1])
-  for (s in starts) {
-    if (s + k - 1 <= length(r) && all(r[s:(s + k - 1)] == tn)) {
-      r[s:(s + k - 1)] <- charToRaw(name)
+# Offset and end of the header's nonce field (DESIGN.md, region layout v2).
+FZ_HEADER_NONCE <- c(40, 48)
+
+# Replaces the first occurrence of `from` in `r` by `to` (same length).
+fz_replace_raw <- function(r, from, to) {
+  k <- length(from)
+  for (s in which(r == from[1])) {
+    if (s + k - 1 <= length(r) && all(r[s:(s + k - 1)] == from)) {
+      r[s:(s + k - 1)] <- to
       return(r)
     }
   }
-  stop("template name not found")
+  stop("template bytes not found")
+}
+
+fz_ref_for <- function(templates, name, region, i = NULL) {
+  t <- templates$refs[[if (is.null(i)) sample.int(length(templates$refs), 1) else i]]
+  r <- fz_replace_raw(t$bytes, templates$tname, charToRaw(name))
+  # With the template's nonce the reference would never open the mutated
+  # region ("not found"), and the decoder would go untested.
+  if (length(region) >= FZ_HEADER_NONCE[2]) r <- fz_replace_raw(r, t$nonce, region[FZ_HEADER_NONCE[1] + seq_len(8)])
+  r
 }
 
 # Touches everything in y; returns the number of operations that errored and
@@ -298,7 +311,7 @@ fz_case <- function(i, seeds, templates, live_ref) {
                                       "@1:2", "@2:3", "[1]@1:1", "#4294967295", "[4294967296]"), 1))
     }
     y <- if (mode == "ref") {
-      tryCatch(unserialize(fz_ref_for(templates, name)), error = function(e) e)
+      tryCatch(unserialize(fz_ref_for(templates, name, b)), error = function(e) e)
     } else {
       tryCatch(map_shared(target), error = function(e) e)
     }
@@ -320,8 +333,11 @@ fz_run <- function(from, to, log) {
   options(mori.materialize_own = FALSE)
   seeds <- fz_seeds()
   templates <- fz_ref_templates(nchar(sprintf("fz%08x_%06x", 1, 1)))
-  live <- share(list(a = 1:10, b = letters))
+  # An element large enough to travel as a reference on R < 4.3 too (small
+  # parts of a shared list travel as their values there).
+  live <- share(list(a = as.double(1:1e4), b = letters))
   live_ref <- serialize(live$a, NULL)
+  stopifnot(any(live_ref == charToRaw("/")))
   con <- file(log, open = "a")
   on.exit(close(con))
   for (i in from:to) {
