@@ -5,13 +5,8 @@
 # Writes bench/results/beyond.csv.
 #   Rscript bench/beyond.R   (MORI_BENCH_N = 1e7 elements, MORI_BENCH_MB = 200)
 
-bench_dir <- local({
-  a <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-  if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1L]))) else "bench"
-})
-source(file.path(bench_dir, "common.R"))
-suppressPackageStartupMessages(library(mori))
-bench_header("beyond: one before/after table per item of mori's extras")
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", c(commandArgs(FALSE), "--file=bench/."), value = TRUE)[1L])), "common.R"))
+bench_start("beyond: one before/after table per item of mori's extras")
 
 n <- env_num("MORI_BENCH_N", 1e7)
 mb <- bench_mb(200)
@@ -21,24 +16,6 @@ s <- share(x)
 plain_sorted <- sort(x)
 sorted <- share(plain_sorted)
 
-# Seconds per call of f(), repeated until at least `min_time` has passed,
-# best of three such batches (sub-microsecond calls are timed in bulk).
-per_call <- function(f, min_time = 0.2) {
-  f()
-  best <- Inf
-  for (b in 1:3) {
-    k <- 0
-    t0 <- proc.time()[["elapsed"]]
-    repeat {
-      f()
-      k <- k + 1
-      t <- proc.time()[["elapsed"]] - t0
-      if (t >= min_time) break
-    }
-    best <- min(best, t / k)
-  }
-  best
-}
 row <- function(item, what, before, after, unit) {
   data.frame(item = item, measure = what, unit = unit, before = before, after = after,
              ratio = ifelse(after > 0, before / after, Inf))

@@ -1,9 +1,10 @@
 # Helpers shared by the benchmark scripts in bench/.
 #
-# Each script sources this file with
-#   source(file.path(bench_dir, "common.R"))
-# after finding its own directory (see bench_script_dir() below, which the
-# scripts copy inline because it is needed before this file is found).
+# Each script starts with the one line
+#   source(file.path(dirname(sub("^--file=", "", grep("^--file=", c(commandArgs(FALSE), "--file=bench/."), value = TRUE)[1L])), "common.R"))
+# which finds this file next to the script (under Rscript; "bench/" from the
+# repository root otherwise), then calls bench_start("name: what it measures"),
+# which loads mori and prints the run's header.
 #
 # Everything here uses base R only, so the memory readers can be sent to
 # worker processes (their environment is the global environment, which
@@ -19,12 +20,16 @@ bench_script_dir <- function() {
   a <- grep("^--file=", commandArgs(FALSE), value = TRUE)
   if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1L]))) else "bench"
 }
+bench_dir <- bench_script_dir()
 
 bench_results_dir <- function(dir = bench_dir) {
   out <- file.path(dir, "results")
   dir.create(out, showWarnings = FALSE, recursive = TRUE)
   out
 }
+
+# The R helper that compiles C sources with R CMD SHLIB, shared with the tests.
+source(file.path(bench_dir, "..", "tests", "testthat", "helper-shlib.R"))
 
 # ---------------------------------------------------------------------------
 # Settings from environment variables
@@ -107,6 +112,25 @@ time_reps <- function(f, reps = 3L, gc_first = TRUE) {
     f()
     proc.time()[["elapsed"]] - t0
   }, numeric(1))
+}
+
+# Seconds per call of f(), repeated until at least `min_time` has passed,
+# best of three such batches (sub-microsecond calls are timed in bulk).
+per_call <- function(f, min_time = 0.2) {
+  f()
+  best <- Inf
+  for (b in 1:3) {
+    k <- 0
+    t0 <- proc.time()[["elapsed"]]
+    repeat {
+      f()
+      k <- k + 1
+      t <- proc.time()[["elapsed"]] - t0
+      if (t >= min_time) break
+    }
+    best <- min(best, t / k)
+  }
+  best
 }
 
 # ---------------------------------------------------------------------------
@@ -229,18 +253,10 @@ void R_init_altrep_floor(DllInfo *dll) {
 # be built. Load it with dyn.load() and make a view with
 # .Call("floor_view", plain_character_vector).
 compile_altrep_floor <- function() {
-  dir <- tempfile("mori-altrep-floor-")
-  dir.create(dir)
-  src <- file.path(dir, "altrep_floor.c")
-  writeLines(altrep_floor_src, src)
-  r <- file.path(R.home("bin"), "R")
-  st <- suppressWarnings(system2(r, c("CMD", "SHLIB", shQuote(src)), stdout = TRUE, stderr = TRUE))
-  so <- file.path(dir, paste0("altrep_floor", .Platform$dynlib.ext))
-  if (!file.exists(so)) {
-    warning("R CMD SHLIB failed: no ALTREP floor figures\n", paste(st, collapse = "\n"))
-    return(NULL)
-  }
-  so
+  tryCatch(compile_shlib(altrep_floor_src, "altrep_floor"), error = function(e) {
+    warning("no ALTREP floor figures: ", conditionMessage(e))
+    NULL
+  })
 }
 
 # ---------------------------------------------------------------------------
@@ -277,18 +293,55 @@ print_table <- function(df, title = NULL, digits = 3) {
   invisible(df)
 }
 
+# What every CSV records about the run: the commit measured (MORI_BENCH_COMMIT,
+# else `git rev-parse --short HEAD` of this checkout, "-dirty" when files
+# differ from it; NA without git, e.g. inside a chroot that has no .git), R's
+# version and the number of cores.
+bench_commit <- function(dir = bench_dir) {
+  env <- Sys.getenv("MORI_BENCH_COMMIT", "")
+  if (nzchar(env)) return(env)
+  git <- function(...) {
+    out <- tryCatch(suppressWarnings(system2("git", c("-C", shQuote(dir), ...), stdout = TRUE, stderr = FALSE)),
+                    error = function(e) character())
+    if (!is.null(attr(out, "status"))) character() else out
+  }
+  head <- git("rev-parse", "--short", "HEAD")
+  if (!length(head)) return(NA_character_)
+  dirty <- length(git("status", "--porcelain", "--untracked-files=no")) > 0
+  paste0(head[1L], if (dirty) "-dirty")
+}
+
+bench_meta <- function() {
+  list(commit = bench_commit(), r_version = paste(R.version$major, R.version$minor, sep = "."),
+       cores = parallel::detectCores())
+}
+
+# `df` with the run's metadata columns (commit, r_version, cores) added where
+# it does not have them already.
+with_bench_meta <- function(df, meta = bench_meta()) {
+  for (k in names(meta)) if (!k %in% names(df)) df[[k]] <- rep(meta[[k]], nrow(df))
+  df
+}
+
 write_results <- function(df, name, dir = bench_results_dir()) {
   path <- file.path(dir, paste0(name, ".csv"))
-  utils::write.csv(df, path, row.names = FALSE)
+  utils::write.csv(with_bench_meta(df), path, row.names = FALSE)
   cat("wrote ", path, "\n", sep = "")
   invisible(path)
 }
 
 bench_header <- function(title) {
   cat("# ", title, "\n", sep = "")
+  meta <- bench_meta()
   cat("# mori ", as.character(utils::packageVersion("mori")),
-      " (", find.package("mori"), "), ", R.version.string, ", ",
-      parallel::detectCores(), " cores, ", format(Sys.time()), "\n", sep = "")
+      " (", find.package("mori"), "), commit ", meta$commit, ", ", R.version.string, ", ",
+      meta$cores, " cores, ", format(Sys.time()), "\n", sep = "")
+}
+
+# The start of every script: load mori, print the header.
+bench_start <- function(title) {
+  suppressPackageStartupMessages(library(mori))
+  bench_header(title)
 }
 
 ratio <- function(a, b) ifelse(b > 0, a / b, NA_real_)

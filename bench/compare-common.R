@@ -12,12 +12,8 @@
 # `cmp_helpers` (copied into each child's global environment first) and the
 # globals IMPL, LIB, CFG set there.
 
-options(width = max(getOption("width"), 130L))
-
-env_num <- function(name, default) {
-  v <- Sys.getenv(name, "")
-  if (nzchar(v)) as.numeric(v) else default
-}
+# Sourced after common.R (env_num(), with_bench_meta(): the run's metadata),
+# which loads no mori.
 
 # ---------------------------------------------------------------------------
 # Code sent to the children

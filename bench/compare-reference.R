@@ -28,10 +28,7 @@
 # MORI_CMP_OURS_LIB (/opt/mori-ours-lib), MORI_CMP_REF_LIB (/opt/mori-ref-lib).
 # Output: bench/results/compare-reference.csv and compare-reference.png.
 
-bench_dir <- local({
-  a <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-  if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1L]))) else "bench"
-})
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", c(commandArgs(FALSE), "--file=bench/."), value = TRUE)[1L])), "common.R"))
 source(file.path(bench_dir, "compare-common.R"))
 t_start <- Sys.time()
 
@@ -363,6 +360,7 @@ res$r_version <- R.version.string
 res$ours_version <- ver("ours")
 res$reference_version <- ver("reference")
 res$scale <- scale
+res <- with_bench_meta(res)
 csv <- file.path(out_dir, "compare-reference.csv")
 utils::write.csv(res, csv, row.names = FALSE)
 png <- file.path(out_dir, "compare-reference.png")

@@ -31,6 +31,12 @@ OURS_LIB=/opt/mori-ours-lib
 SRC=/tmp/mori-cmp-src
 
 export MORI_PKG_DIR="$repo"
+# The chroot sees the checkout without its .git: tell the bench which commit it measures.
+if [[ -z "${MORI_BENCH_COMMIT:-}" ]]; then
+  MORI_BENCH_COMMIT="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo NA)"
+  [[ -n "$(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null)" ]] && MORI_BENCH_COMMIT+="-dirty"
+  export MORI_BENCH_COMMIT
+fi
 t0=$(date +%s)
 
 if [[ -z "${MORI_CMP_SKIP_INSTALL:-}" ]]; then

@@ -3,9 +3,10 @@
 # page fault per 4 KB page (mori 0.2.2's way; here options(mori.populate =
 # FALSE)). Prints the times and their ratio; writes bench/results/first-scan.csv.
 #   Rscript bench/first-scan.R            (MORI_BENCH_MB=200 by default)
-library(mori)
-mb <- as.numeric(Sys.getenv("MORI_BENCH_MB", "200"))
-reps <- as.integer(Sys.getenv("MORI_BENCH_REPS", "5"))
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", c(commandArgs(FALSE), "--file=bench/."), value = TRUE)[1L])), "common.R"))
+bench_start("first-scan: first full read of a shared column in a fresh worker")
+mb <- bench_mb(200)
+reps <- as.integer(env_num("MORI_BENCH_REPS", 5))
 x <- share(rnorm(mb * 2^20 / 8))
 ref <- serialize(x, NULL)
 
@@ -31,5 +32,4 @@ out <- data.frame(
 print(out, row.names = FALSE)
 cat(sprintf("\nfirst scan, per-page / populate: %.2fx (median of %d fresh workers each)\n",
             out$first_scan_s[2] / out$first_scan_s[1], reps))
-dir.create("bench/results", showWarnings = FALSE, recursive = TRUE)
-write.csv(out, "bench/results/first-scan.csv", row.names = FALSE)
+write_results(out, "first-scan")

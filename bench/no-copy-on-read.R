@@ -30,13 +30,8 @@
 #
 # Usage: Rscript bench/no-copy-on-read.R   (MORI_BENCH_MB=50 for a quick run)
 
-bench_dir <- local({
-  a <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-  if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1L]))) else "bench"
-})
-source(file.path(bench_dir, "common.R"))
-suppressPackageStartupMessages(library(mori))
-bench_header("no-copy-on-read: private memory growth of read-only calls in a worker")
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", c(commandArgs(FALSE), "--file=bench/."), value = TRUE)[1L])), "common.R"))
+bench_start("no-copy-on-read: private memory growth of read-only calls in a worker")
 
 mb <- bench_mb(200)
 n <- as.integer(round(mb * 1e6 / 8))

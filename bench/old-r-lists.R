@@ -18,21 +18,10 @@
 #
 # Usage: Rscript bench/old-r-lists.R   (writes bench/results/old-r-lists-R<version>.csv)
 
-bench_dir <- local({
-  a <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-  if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1L]))) else "bench"
-})
-source(file.path(bench_dir, "common.R"))
-suppressPackageStartupMessages(library(mori))
-bench_header("old-r-lists: shared lists vs plain lists, serialized size and round trip")
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", c(commandArgs(FALSE), "--file=bench/."), value = TRUE)[1L])), "common.R"))
+bench_start("old-r-lists: shared lists vs plain lists, serialized size and round trip")
 
 reps <- as.integer(env_num("MORI_BENCH_REPS", 5))
-commit <- Sys.getenv("MORI_BENCH_COMMIT", "")
-if (!nzchar(commit)) {
-  commit <- tryCatch(system2("git", c("-C", shQuote(bench_dir), "rev-parse", "--short", "HEAD"),
-                             stdout = TRUE, stderr = FALSE)[1], error = function(e) NA_character_, warning = function(w) NA_character_)
-}
-cat("# commit ", commit, "\n", sep = "")
 
 set.seed(1)
 frame <- data.frame(a = rnorm(1e5), b = sample.int(100L, 1e5, TRUE), g = sample(letters[1:5], 1e5, TRUE))
@@ -65,12 +54,11 @@ rows <- lapply(names(cases), function(what) {
   data.frame(
     case = what, plain_bytes = b_plain, shared_bytes = b_shared, bytes_ratio = b_shared / b_plain,
     plain_s = t_plain, shared_s = t_shared, time_ratio = ratio(t_shared, t_plain),
-    r_version = paste(R.version$major, R.version$minor, sep = "."),
-    lists_altrep = getRversion() >= "4.3.0", cores = parallel::detectCores(), commit = commit,
+    lists_altrep = getRversion() >= "4.3.0",
     stringsAsFactors = FALSE
   )
 })
 res <- do.call(rbind, rows)
 print_table(res[c("case", "plain_bytes", "shared_bytes", "bytes_ratio", "plain_s", "shared_s", "time_ratio")],
             "serialize() size and serialize() + unserialize() time, shared / plain")
-write_results(res, paste0("old-r-lists-R", res$r_version[1]))
+write_results(res, paste0("old-r-lists-R", bench_meta()$r_version))

@@ -13,14 +13,9 @@
 #
 # Usage: Rscript bench/readonly-c.R   (MORI_BENCH_MB=50 for a quick run)
 
-bench_dir <- local({
-  a <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-  if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1L]))) else "bench"
-})
-source(file.path(bench_dir, "common.R"))
-suppressPackageStartupMessages(library(mori))
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", c(commandArgs(FALSE), "--file=bench/."), value = TRUE)[1L])), "common.R"))
 library(parallel)
-bench_header("readonly-c: extra PSS per worker after read-only C code, plain vs shared")
+bench_start("readonly-c: extra PSS per worker after read-only C code, plain vs shared")
 
 mb <- bench_mb(200)
 nw <- as.integer(env_num("MORI_BENCH_NWORKERS", 4))

@@ -5,10 +5,7 @@
 #        Rscript bench/run-all.R share-cost readonly-c   # some of them
 # Environment variables (MORI_BENCH_MB, ...) are passed on to the scripts.
 
-bench_dir <- local({
-  a <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-  if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1L]))) else "bench"
-})
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", c(commandArgs(FALSE), "--file=bench/."), value = TRUE)[1L])), "common.R"))
 
 scripts <- c("no-copy-on-read", "share-cost", "first-scan", "workers-memory", "readonly-c",
              "strings-and-frames", "beyond", "seed-bootstrap")

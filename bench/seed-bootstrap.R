@@ -24,13 +24,8 @@
 # Usage: Rscript bench/seed-bootstrap.R
 #        MORI_BENCH_N=1e6 MORI_BENCH_DAEMONS=2 Rscript bench/seed-bootstrap.R
 
-bench_dir <- local({
-  a <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-  if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1L]))) else "bench"
-})
-source(file.path(bench_dir, "common.R"))
-suppressPackageStartupMessages(library(mori))
-bench_header("seed-bootstrap: bootstrap colMeans on mirai daemons, plain vs shared")
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", c(commandArgs(FALSE), "--file=bench/."), value = TRUE)[1L])), "common.R"))
+bench_start("seed-bootstrap: bootstrap colMeans on mirai daemons, plain vs shared")
 
 N <- as.integer(env_num("MORI_BENCH_N", 5e6))
 n_daemons <- as.integer(env_num("MORI_BENCH_DAEMONS", 4))

@@ -17,13 +17,8 @@
 #
 # Usage: Rscript bench/share-cost.R   (MORI_BENCH_MB=1000 for a bigger run)
 
-bench_dir <- local({
-  a <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-  if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1L]))) else "bench"
-})
-source(file.path(bench_dir, "common.R"))
-suppressPackageStartupMessages(library(mori))
-bench_header("share-cost: share() vs serialize() vs a C floor (memfd + memcpy)")
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", c(commandArgs(FALSE), "--file=bench/."), value = TRUE)[1L])), "common.R"))
+bench_start("share-cost: share() vs serialize() vs a C floor (memfd + memcpy)")
 
 mb <- bench_mb(200)
 reps <- as.integer(env_num("MORI_BENCH_REPS", 5))

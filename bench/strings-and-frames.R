@@ -22,13 +22,8 @@
 #
 # Usage: Rscript bench/strings-and-frames.R
 
-bench_dir <- local({
-  a <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-  if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1L]))) else "bench"
-})
-source(file.path(bench_dir, "common.R"))
-suppressPackageStartupMessages(library(mori))
-bench_header("strings-and-frames: character vectors, wide data frames, lists of small vectors")
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", c(commandArgs(FALSE), "--file=bench/."), value = TRUE)[1L])), "common.R"))
+bench_start("strings-and-frames: character vectors, wide data frames, lists of small vectors")
 
 scale <- env_num("MORI_BENCH_SCALE", 1)
 reps <- as.integer(env_num("MORI_BENCH_REPS", 3))

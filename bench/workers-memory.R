@@ -21,14 +21,9 @@
 # Usage: Rscript bench/workers-memory.R
 #        MORI_BENCH_MB=500 MORI_BENCH_WORKERS=1,2,4 Rscript bench/workers-memory.R
 
-bench_dir <- local({
-  a <- grep("^--file=", commandArgs(FALSE), value = TRUE)
-  if (length(a)) dirname(normalizePath(sub("^--file=", "", a[1L]))) else "bench"
-})
-source(file.path(bench_dir, "common.R"))
-suppressPackageStartupMessages(library(mori))
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", c(commandArgs(FALSE), "--file=bench/."), value = TRUE)[1L])), "common.R"))
 library(parallel)
-bench_header("workers-memory: total PSS of n workers holding a data frame, plain vs shared")
+bench_start("workers-memory: total PSS of n workers holding a data frame, plain vs shared")
 
 mb <- bench_mb(200)
 ns <- as.integer(strsplit(Sys.getenv("MORI_BENCH_WORKERS", "1,2,4,8"), ",")[[1]])

@@ -69,22 +69,9 @@ void R_init_fresh_strings(DllInfo *dll) {
 '
 
 # Path of the compiled class's library (skips the test if it cannot be built).
-fresh_strings_lib <- local({
-  so <- NULL
-  function() {
-    if (!is.null(so)) return(so)
-    dir <- tempfile("mori-fresh-strings-")
-    dir.create(dir)
-    src <- file.path(dir, "fresh_strings.c")
-    writeLines(fresh_strings_src, src)
-    r <- file.path(R.home("bin"), "R")
-    out <- suppressWarnings(system2(r, c("CMD", "SHLIB", shQuote(src)), stdout = TRUE, stderr = TRUE))
-    lib <- file.path(dir, paste0("fresh_strings", .Platform$dynlib.ext))
-    if (!file.exists(lib)) skip(paste("R CMD SHLIB failed:", paste(out, collapse = "\n")))
-    so <<- lib
-    so
-  }
-})
+fresh_strings_lib <- function() {
+  tryCatch(compile_shlib(fresh_strings_src, "fresh_strings"), error = function(e) skip(conditionMessage(e)))
+}
 
 # Runs `fun(lib, ...)` in a fresh R process (a broken write may crash it).
 in_fresh_child <- function(fun, ...) {
