@@ -5,19 +5,20 @@ use std::sync::Arc;
 use mori_core::name::RegionName;
 use mori_core::os;
 
-use crate::altrep::{self, LISTS_ARE_ALTREP};
+use crate::altrep;
+use crate::rtypes::LISTS_ARE_ALTREP;
 use crate::error::{guard, Error, Result};
 use crate::ffi::{self, DllInfo, R_CallMethodDef, R_xlen_t, Rboolean, SEXP, SEXPTYPE};
 use crate::identity::shared_identity;
 use crate::rapi;
 use crate::region;
-use crate::{decode, encode};
+use crate::{build, share};
 
 /// A zero-copy slice (`x[a:b]`) that its name reproduces: unmodified, and
 /// without attributes of its own (R gives a slice of a named vector its
 /// names, which the name of the slice does not carry).
 fn is_shared_slice(x: SEXP) -> bool {
-    altrep::view_of(x).is_some_and(|v| v.slice().is_some() && !v.is_modified()) && !rapi::has_attributes(x)
+    crate::view::view_of(x).is_some_and(|v| v.slice().is_some() && !v.is_modified()) && !rapi::has_attributes(x)
 }
 
 unsafe extern "C" fn mori_share(x: SEXP, name: SEXP) -> SEXP {
@@ -34,16 +35,16 @@ unsafe extern "C" fn mori_share(x: SEXP, name: SEXP) -> SEXP {
             })?;
             Some(RegionName::published(chosen).ok_or_else(|| region::bad_published_name(chosen))?.base())
         };
-        if !encode::is_shareable(x) || (published.is_none() && shared_identity(x).is_some()) {
+        if !share::is_shareable(x) || (published.is_none() && shared_identity(x).is_some()) {
             return Ok(x);
         }
-        let region = encode::share(x, published.as_deref())?;
-        decode::object(&region, 0)
+        let region = share::share(x, published.as_deref())?;
+        build::object(&region, 0)
     })
 }
 
 unsafe extern "C" fn mori_materialize(x: SEXP) -> SEXP {
-    guard(|| crate::decode::materialize(x, 0))
+    guard(|| crate::materialize::materialize(x, 0))
 }
 
 unsafe extern "C" fn mori_unshare(name: SEXP) -> SEXP {
@@ -88,15 +89,15 @@ unsafe extern "C" fn mori_map_shared(name: SEXP) -> SEXP {
         };
         let node = region.resolve(&name.target)?;
         match name.slice {
-            None => decode::object(&region, node),
-            Some(slice) => decode::bare_object(&region, node, Some(slice)),
+            None => build::object(&region, node),
+            Some(slice) => build::bare_object(&region, node, Some(slice)),
         }
     })
 }
 
 unsafe extern "C" fn mori_shared_name(x: SEXP) -> SEXP {
     guard(|| {
-        if let Some(v) = altrep::view_of(x).filter(|_| is_shared_slice(x)) {
+        if let Some(v) = crate::view::view_of(x).filter(|_| is_shared_slice(x)) {
             return rapi::scalar_string(&v.user_name().to_string());
         }
         match shared_identity(x) {
@@ -152,7 +153,7 @@ unsafe extern "C" fn mori_field_reads() -> SEXP {
 /// NULL if `x` is not one of mori's views.
 unsafe extern "C" fn mori_view_state(x: SEXP) -> SEXP {
     guard(|| {
-        let Some(state) = altrep::view_state(x) else {
+        let Some(state) = crate::info::view_state(x) else {
             return Ok(rapi::nil());
         };
         let mut p = rapi::Protector::new();

@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use mori_core::layout::{Encoding, Kind, Layout, StringEntry, NO_NODE};
 
-use crate::altrep::{self, View, LISTS_ARE_ALTREP};
-use crate::decode;
+use crate::rtypes::LISTS_ARE_ALTREP;
+use crate::view::View;
 use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
 use crate::rapi::{self, Protector};
 use crate::region::Region;
@@ -29,10 +29,10 @@ pub fn shared_identity(x: SEXP) -> Option<(Arc<Region>, u32)> {
 }
 
 fn identity(x: SEXP, depth: usize) -> Option<(Arc<Region>, u32)> {
-    if depth > decode::MAX_DEPTH {
+    if depth > crate::rtypes::MAX_DEPTH {
         return None;
     }
-    let (region, node) = if let Some(v) = altrep::view_of(x) {
+    let (region, node) = if let Some(v) = crate::view::view_of(x) {
         if v.slice().is_some() || !unchanged_at(x, v, depth) {
             return None;
         }
@@ -63,7 +63,7 @@ fn unchanged_at(x: SEXP, v: &View, depth: usize) -> bool {
 fn made_elements_unchanged(x: SEXP, v: &View, depth: usize) -> bool {
     // SAFETY: x is a list view of ours; the cache stays x's data2 (alive
     // with x) while this runs: nothing below changes this view.
-    let Some(slots) = (unsafe { altrep::cached_elements(x, v) }) else {
+    let Some(slots) = (unsafe { crate::view::cache::cached_elements(x, v) }) else {
         return true;
     };
     let layout = v.region.layout();
@@ -75,7 +75,7 @@ fn made_elements_unchanged(x: SEXP, v: &View, depth: usize) -> bool {
             // NULL in the cache is "not made yet", unless the cache is the
             // whole vector (then NULL was written in place of an element).
             _ if e == rapi::nil() => !v.complete,
-            Kind::Serialized => crate::encode::kind_of(e).is_none(),
+            Kind::Serialized => crate::rtypes::kind_of(e).is_none(),
             _ => same(&identity(e, depth + 1), &v.region, child),
         }
     })
@@ -116,7 +116,7 @@ fn plain_list_identity(x: SEXP, depth: usize) -> Option<(Arc<Region>, u32)> {
             Kind::Null => e == rapi::nil(),
             // Stored objects (functions, environments...) cannot be compared
             // cheaply; anything that would be stored that way again passes.
-            Kind::Serialized => crate::encode::kind_of(e).is_none(),
+            Kind::Serialized => crate::rtypes::kind_of(e).is_none(),
             _ if i < first => false,
             _ if i == first => child == first_child,
             _ => same(&identity(e, depth + 1), &region, child),
@@ -165,13 +165,13 @@ fn attributes_match(x: SEXP, region: &Arc<Region>, node: u32, depth: usize) -> b
 /// An attribute value: a view of exactly that node, or a plain value
 /// identical to the stored one.
 fn value_matches(value: SEXP, region: &Arc<Region>, child: u32, depth: usize) -> bool {
-    if altrep::view_of(value).is_some() {
+    if crate::view::view_of(value).is_some() {
         return same(&identity(value, depth + 1), region, child);
     }
     if plainly_equal(value, &region.layout(), child) {
         return true;
     }
-    let Ok(stored) = decode::attribute_value(region, child, depth + 1) else { return false };
+    let Ok(stored) = crate::build::attribute_value(region, child, depth + 1) else { return false };
     let mut p = Protector::new();
     p.protect(stored);
     // SAFETY: compares two protected R values; flags 0 = the strictest test
@@ -193,7 +193,7 @@ fn plainly_equal(value: SEXP, layout: &Layout, index: u32) -> bool {
         || rapi::has_attributes(value)
         || rapi::is_altrep(value)
         || rapi::xlength(value) != node.length
-        || rapi::type_of(value) != decode::sexptype(node.kind)
+        || rapi::type_of(value) != crate::rtypes::sexptype(node.kind)
     {
         return false;
     }
@@ -233,7 +233,7 @@ fn same_string(c: SEXP, entry: &StringEntry) -> bool {
                         | (Encoding::Latin1, ffi::cetype_t::CE_LATIN1)
                         | (Encoding::Bytes, ffi::cetype_t::CE_BYTES)
                 )
-                || (*encoding == Encoding::Native && ce as i32 == crate::decode::native_as(*native) as i32)
+                || (*encoding == Encoding::Native && ce as i32 == crate::rtypes::native_as(*native) as i32)
         }
     }
 }

@@ -6,25 +6,33 @@
 //! | `ffi`    | raw R API (extendr-ffi plus a few declarations)            |
 //! | `rapi`   | the small safe layer the rest uses; ownership rules for R errors |
 //! | `error`  | every failure, and the one place it becomes an R error     |
+//! | `rtypes` | node kinds <-> SEXPTYPEs, string flags, shared limits       |
 //! | `region` | regions as this process sees them (open once, shared)     |
-//! | `encode` | R object -> new region                                     |
-//! | `decode` | region node -> R object                                    |
-//! | `altrep` | the ALTREP classes (views)                                  |
+//! | `view`   | the View behind each ALTREP object, its element cache, integrity checks |
+//! | `share`  | R object -> new region (plan, write, summaries)            |
+//! | `build`  | region node -> R object                                    |
 //! | `identity` | whether an object still reads, unchanged, from a region  |
+//! | `altrep` | the ALTREP classes' methods                                |
+//! | `materialize` | plain copies of shared objects                        |
+//! | `info`   | what `shared_info()` reports of a view                     |
 //! | `worker` | whether this process is a parallel worker                  |
 //! | `pace`   | long work: stopping at Ctrl-C, showing progress            |
 //! | `deferred` | views made inside finalizers are released all the same |
 //! | `entry`  | `.Call` entry points and registration                      |
 
 mod altrep;
-mod decode;
+mod build;
 mod deferred;
-mod encode;
 mod entry;
 mod error;
 mod ffi;
 mod identity;
+mod info;
+mod materialize;
 mod pace;
 mod rapi;
 mod region;
+mod rtypes;
+mod share;
+mod view;
 mod worker;

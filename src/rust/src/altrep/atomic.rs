@@ -14,11 +14,13 @@ use crate::error::{guard, Result};
 use crate::ffi::{self, DllInfo, R_altrep_class_t, R_xlen_t, Rboolean, Rcomplex, SEXP};
 use crate::rapi;
 
-use super::{set_common_methods, view};
+use crate::view::{self, view, View};
+
+use super::set_common_methods;
 
 unsafe extern "C" fn dataptr(x: SEXP, writeable: Rboolean) -> *mut c_void {
     // SAFETY: R calls this method only on objects of our classes.
-    if let Some(p) = unsafe { super::fast_view(x) }.and_then(|v| v.ready_ptr(writeable == Rboolean::TRUE)) {
+    if let Some(p) = unsafe { view::fast_view(x) }.and_then(|v| v.ready_ptr(writeable == Rboolean::TRUE)) {
         return p as *mut c_void;
     }
     // SAFETY: as above.
@@ -41,7 +43,7 @@ unsafe fn dataptr_checked(x: SEXP, writeable: Rboolean) -> *mut c_void {
 
 unsafe extern "C" fn dataptr_or_null(x: SEXP) -> *const c_void {
     // SAFETY: R calls this method only on objects of our classes.
-    if let Some(p) = unsafe { super::fast_view(x) }.and_then(|v| v.ready_ptr(false)) {
+    if let Some(p) = unsafe { view::fast_view(x) }.and_then(|v| v.ready_ptr(false)) {
         return p.cast();
     }
     guard(|| {
@@ -57,7 +59,7 @@ unsafe extern "C" fn elt<T: Copy>(x: SEXP, i: R_xlen_t) -> T {
     // Fast path (R code that walks a vector calls this once per element):
     // nothing here can fail or unwind.
     // SAFETY: R calls this method only on objects of our classes.
-    if let Some(v) = unsafe { super::fast_view(x) } {
+    if let Some(v) = unsafe { view::fast_view(x) } {
         if i >= 0 && (i as u64) < v.length() {
             // SAFETY: i is within the view's elements; data blocks are aligned for T.
             let value = unsafe { std::ptr::read(v.read_ptr().cast::<T>().add(i as usize)) };
@@ -128,7 +130,7 @@ enum Op {
 /// NaN in either order; R 4.5 (gcc 14) adds from memory, so the first NaN
 /// met wins. A region is read by whichever R opens it, so no stored NaN
 /// can be right for both; every other sum is the same in both.
-fn real_summary(v: &super::View, op: Op, narm: bool) -> Result<SEXP> {
+fn real_summary(v: &View, op: Op, narm: bool) -> Result<SEXP> {
     let Some(Stored::Double { sum_all, sum_narm, min_all, min_narm, max_all, max_narm, non_nan, sums_exact }) =
         v.stats()
     else {
@@ -161,7 +163,7 @@ fn real_summary(v: &super::View, op: Op, narm: bool) -> Result<SEXP> {
 
 /// The same for integer views (R's integer sum gives NA with a warning on
 /// overflow: left to R).
-fn integer_summary(v: &super::View, op: Op, narm: bool) -> Result<SEXP> {
+fn integer_summary(v: &View, op: Op, narm: bool) -> Result<SEXP> {
     let Some(Stored::Int { sum_narm, sum_fits, min_narm, max_narm, non_na, na }) = v.stats() else {
         return Ok(std::ptr::null_mut());
     };
@@ -211,7 +213,7 @@ unsafe extern "C" fn extract_subset(x: SEXP, indx: SEXP, _call: SEXP) -> SEXP {
             if let Some(first) = consecutive_run(indx, k).filter(|&f| f >= 1 && f - 1 + k <= v.length()) {
                 let region = v.region.clone();
                 let (node, start) = (v.node_index, v.start + first - 1);
-                return super::new_object(&region, node, Some((start, k)));
+                return view::new_object(&region, node, Some((start, k)));
             }
         }
         // SAFETY: this frame and guard's own nothing with a destructor.
@@ -227,7 +229,7 @@ unsafe extern "C" fn extract_subset(x: SEXP, indx: SEXP, _call: SEXP) -> SEXP {
 /// # Safety
 /// No Rust frame between R's call of the method and this one may own a value
 /// with a destructor (the result is allocated with a plain call).
-unsafe fn gather(v: &super::View, indx: SEXP, k: u64) -> Result<SEXP> {
+unsafe fn gather(v: &View, indx: SEXP, k: u64) -> Result<SEXP> {
     if !matches!(rapi::type_of(indx), ffi::SEXPTYPE::INTSXP | ffi::SEXPTYPE::REALSXP) {
         return Ok(std::ptr::null_mut());
     }

@@ -10,7 +10,9 @@ use crate::error::guard;
 use crate::ffi::{self, DllInfo, R_altrep_class_t, SEXP};
 
 use super::cached::{self, STRINGS};
-use super::{set_common_methods, view};
+use crate::view::view;
+
+use super::set_common_methods;
 
 unsafe extern "C" fn no_na(x: SEXP) -> i32 {
     // SAFETY: R calls this method only on our objects.

@@ -1,0 +1,202 @@
+//! From a region node to an R object: vectors become views of the region,
+//! lists become ALTREP lists (R >= 4.3) or plain lists of views (R 4.2),
+//! stored objects are restored, and attributes are rebuilt exactly as they
+//! were, large ones as views too.
+
+use std::sync::Arc;
+
+use mori_core::layout::{Kind, Layout, Node, StringEntry};
+
+use crate::rtypes::{LISTS_ARE_ALTREP, MAX_DEPTH};
+use crate::error::{Error, Result};
+use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
+use crate::rapi::{self, Protector};
+use crate::region::Region;
+use crate::rtypes::{native_as, sexptype};
+
+mod attributes;
+
+pub use attributes::check_attributes;
+use attributes::set_attributes;
+
+/// Attribute values up to this many elements are plain R vectors (a view
+/// costs more than copying a factor's levels or a data frame's class).
+const PLAIN_ATTRIBUTE_LIMIT: u64 = 64;
+
+/// The R object for `node`, with its attributes.
+pub fn object(region: &Arc<Region>, node: u32) -> Result<SEXP> {
+    object_at_depth(region, node, 0)
+}
+
+/// Every recursive step checks the depth: attribute lists may be shared, so
+/// a corrupted region could make them a cycle.
+fn check_depth(depth: usize) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(Error::corrupt(format!("the object is nested more than {MAX_DEPTH} levels deep")));
+    }
+    Ok(())
+}
+
+fn object_at_depth(region: &Arc<Region>, index: u32, depth: usize) -> Result<SEXP> {
+    check_depth(depth)?;
+    let layout = region.layout();
+    let node = layout.node(index)?;
+    let x = match node.kind {
+        Kind::Null => return Ok(rapi::nil()),
+        Kind::Serialized => return stored_object(region, &layout, index, &node),
+        Kind::List if !LISTS_ARE_ALTREP => plain_list(region, index, &node, depth, false)?,
+        _ => crate::view::new_object(region, index, None)?,
+    };
+    let mut p = Protector::new();
+    p.protect(x);
+    set_attributes(region, x, &node, depth)?;
+    Ok(x)
+}
+
+/// The bare view for `node` or a slice of it (R sets the attributes itself
+/// when unserializing).
+pub fn bare_object(region: &Arc<Region>, node: u32, slice: Option<(u64, u64)>) -> Result<SEXP> {
+    crate::view::new_object(region, node, slice)
+}
+
+/// A plain list whose elements are built now: lists on R 4.2, and small
+/// attribute values (`plain_elements`) everywhere.
+fn plain_list(region: &Arc<Region>, index: u32, node: &Node, depth: usize, plain_elements: bool) -> Result<SEXP> {
+    check_depth(depth)?;
+    let layout = region.layout();
+    let mut p = Protector::new();
+    let list = p.protect(rapi::alloc_vector(SEXPTYPE::VECSXP, node.length)?);
+    for slot in 0..node.length {
+        let child = layout.child(index, node, slot)?;
+        let value = if plain_elements {
+            attribute_value(region, child, depth + 1)?
+        } else {
+            object_at_depth(region, child, depth + 1)?
+        };
+        // SAFETY: slot < length of the list.
+        unsafe { ffi::SET_VECTOR_ELT(list, slot as R_xlen_t, value) };
+    }
+    Ok(list)
+}
+
+/// An object kept as serialization bytes: the original itself in the process
+/// that shared it, a restored copy elsewhere.
+fn stored_object(region: &Arc<Region>, layout: &Layout, index: u32, node: &Node) -> Result<SEXP> {
+    if let Some(original) = region.original(index) {
+        return Ok(original);
+    }
+    let mut p = Protector::new();
+    // Copied first, then checked: a published region's bytes could be
+    // rewritten between a check on the mapping and the copy, and R's
+    // unserialize trusts what it is given.
+    let raw = p.protect(rapi::raw_vector(layout.serialized_unchecked(index, node)?)?);
+    Layout::check_serialized(index, node, rapi::raw_bytes(raw))?;
+    rapi::try_call(c"unserialize", &[raw])?.ok_or_else(|| {
+        Error::report(
+            crate::error::Kind::Unrestorable,
+            format!("could not restore the object stored at node {index} of a shared region"),
+            "R's unserialize() failed on it: it may need a package this process cannot load. \
+             Load that package first, or share a plain copy.",
+        )
+    })
+}
+
+/// Attribute values: small vectors as plain copies, large ones as views.
+pub fn attribute_value(region: &Arc<Region>, index: u32, depth: usize) -> Result<SEXP> {
+    attribute_value_as(region, index, depth, false)
+}
+
+/// `attribute_value`, made a plain copy whatever its size when `copy`.
+pub(super) fn attribute_value_as(region: &Arc<Region>, index: u32, depth: usize, copy: bool) -> Result<SEXP> {
+    check_depth(depth)?;
+    let layout = region.layout();
+    let node = layout.node(index)?;
+    let small = node.length <= PLAIN_ATTRIBUTE_LIMIT || (copy && node.kind.is_atomic_array());
+    let x = match node.kind {
+        Kind::List => plain_list(region, index, &node, depth, true)?,
+        Kind::String if small => plain_strings(&layout, index, &node)?,
+        k if k.is_atomic_array() && small => plain_atomic(&layout, &node)?,
+        _ => return object_at_depth(region, index, depth),
+    };
+    let mut p = Protector::new();
+    p.protect(x);
+    set_attributes(region, x, &node, depth)?;
+    Ok(x)
+}
+
+fn plain_atomic(layout: &Layout, node: &Node) -> Result<SEXP> {
+    let bytes = layout.data(node);
+    let x = rapi::alloc_vector(sexptype(node.kind), node.length)?;
+    // SAFETY: a fresh vector of the node's type and length, whose data area
+    // has exactly `bytes.len()` bytes.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), rapi::atomic_data_mut(x), bytes.len()) };
+    Ok(x)
+}
+
+/// Makes string `i` of a character node (allocates).
+pub fn make_char(layout: &Layout, index: u32, node: &Node, i: u64) -> Result<SEXP> {
+    make_char_with(layout, index, node, i, rapi::char_ce)
+}
+
+/// `make_char` for the per-element path of character views (`Elt` on first
+/// touch, once per string), where the protected call would be most of the
+/// cost: R's error, if allocating fails, jumps straight out (a published
+/// region's text, copied first, still goes through the protected call: the
+/// copy is owned).
+///
+/// # Safety
+/// No Rust frame between R's call of the method and this one may own a value
+/// with a destructor.
+pub unsafe fn make_char_owning_nothing(layout: &Layout, index: u32, node: &Node, i: u64) -> Result<SEXP> {
+    // SAFETY: per the contract, a jump out of the allocation skips no destructor.
+    make_char_with(layout, index, node, i, |bytes, ce| Ok(unsafe { rapi::char_ce_owning_nothing(bytes, ce) }))
+}
+
+fn make_char_with(
+    layout: &Layout,
+    index: u32,
+    node: &Node,
+    i: u64,
+    make: impl FnOnce(&[u8], ffi::cetype_t) -> Result<SEXP>,
+) -> Result<SEXP> {
+    use mori_core::layout::Encoding;
+    // SAFETY: reading R's constants.
+    let (na, blank) = unsafe { (ffi::R_NaString, ffi::R_BlankString) };
+    let (bytes, encoding, ascii, native) = match layout.string(index, node, i)? {
+        StringEntry::Na => return Ok(na),
+        StringEntry::Text { bytes: [], .. } => return Ok(blank),
+        StringEntry::Text { bytes, encoding, ascii, native } => (bytes, encoding, ascii, native),
+    };
+    let ce = match encoding {
+        _ if ascii => ffi::cetype_t::CE_NATIVE,
+        Encoding::Utf8 => ffi::cetype_t::CE_UTF8,
+        Encoding::Latin1 => ffi::cetype_t::CE_LATIN1,
+        Encoding::Bytes => ffi::cetype_t::CE_BYTES,
+        Encoding::Native => native_as(native),
+    };
+    let nul = || Error::corrupt(format!("string {} of node {index} contains a NUL byte", i + 1));
+    if layout.data_may_change() {
+        // A published region's text could change between the NUL check and
+        // R's copy: check and hand R a copy of our own.
+        let copy = bytes.to_vec();
+        if copy.contains(&0) {
+            return Err(nul());
+        }
+        return rapi::char_ce(&copy, ce);
+    }
+    if bytes.contains(&0) {
+        return Err(nul());
+    }
+    make(bytes, ce)
+}
+
+fn plain_strings(layout: &Layout, index: u32, node: &Node) -> Result<SEXP> {
+    let mut p = Protector::new();
+    let x = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, node.length)?);
+    for i in 0..node.length {
+        let c = make_char(layout, index, node, i)?;
+        // SAFETY: i < length.
+        unsafe { ffi::SET_STRING_ELT(x, i as R_xlen_t, c) };
+    }
+    Ok(x)
+}

@@ -1,0 +1,83 @@
+//! R's types as mori stores them: node kinds and SEXPTYPEs, string
+//! encodings and their flags, and the limits both directions share.
+
+use mori_core::layout::{string_flags, Kind, NativeEncoding};
+use mori_core::os;
+
+use crate::ffi::{self, SEXP, SEXPTYPE};
+use crate::rapi;
+
+/// Whether shared lists are ALTREP objects in this build of R (R >= 4.3).
+pub const LISTS_ARE_ALTREP: bool = cfg!(r_altlist);
+
+/// Deepest nesting rebuilt eagerly; deeper regions are refused, not recursed.
+pub const MAX_DEPTH: usize = 1000;
+
+pub fn sexptype(kind: Kind) -> SEXPTYPE {
+    match kind {
+        Kind::Logical => SEXPTYPE::LGLSXP,
+        Kind::Integer => SEXPTYPE::INTSXP,
+        Kind::Double => SEXPTYPE::REALSXP,
+        Kind::Complex => SEXPTYPE::CPLXSXP,
+        Kind::Raw => SEXPTYPE::RAWSXP,
+        Kind::String => SEXPTYPE::STRSXP,
+        Kind::List => SEXPTYPE::VECSXP,
+        Kind::Null | Kind::Serialized => SEXPTYPE::NILSXP,
+    }
+}
+
+/// The kind of node `x` is stored as; `None` for objects kept as
+/// serialization bytes (functions, environments, S4, and pairlists, which a
+/// list node would give back as lists).
+pub fn kind_of(x: SEXP) -> Option<Kind> {
+    // SAFETY: header bit read.
+    if unsafe { ffi::Rf_isS4(x) } == ffi::Rboolean::TRUE {
+        return None;
+    }
+    Some(match rapi::type_of(x) {
+        SEXPTYPE::NILSXP => Kind::Null,
+        SEXPTYPE::LGLSXP => Kind::Logical,
+        SEXPTYPE::INTSXP => Kind::Integer,
+        SEXPTYPE::REALSXP => Kind::Double,
+        SEXPTYPE::CPLXSXP => Kind::Complex,
+        SEXPTYPE::RAWSXP => Kind::Raw,
+        SEXPTYPE::STRSXP => Kind::String,
+        SEXPTYPE::VECSXP => Kind::List,
+        _ => return None,
+    })
+}
+
+/// How to mark a native-encoded, non-ASCII string written by a process
+/// whose native encoding was `writer`, as R's unserialize() does for a
+/// stream from another locale: native when this process's native encoding
+/// is the writer's (or the writer's is unknown), otherwise marked as what
+/// its bytes are (UTF-8 or latin1), so that R translates it when it is used.
+/// (R first tries converting to the reader's native encoding, and marks
+/// UTF-8 only if that fails, as it does for any non-ASCII text in a C
+/// locale; where conversion would succeed, ours keeps the writer's mark:
+/// the same characters, another `Encoding()`.)
+pub fn native_as(writer: NativeEncoding) -> ffi::cetype_t {
+    match writer {
+        NativeEncoding::Unknown => ffi::cetype_t::CE_NATIVE,
+        w if w == os::native_encoding() => ffi::cetype_t::CE_NATIVE,
+        NativeEncoding::Utf8 => ffi::cetype_t::CE_UTF8,
+        NativeEncoding::Latin1 => ffi::cetype_t::CE_LATIN1,
+    }
+}
+
+pub fn string_flags_of(c: SEXP, bytes: &[u8]) -> u32 {
+    // SAFETY: reads the encoding bits of a CHARSXP.
+    let ce = unsafe { ffi::Rf_getCharCE(c) };
+    let encoding = match ce {
+        ffi::cetype_t::CE_UTF8 => 1,
+        ffi::cetype_t::CE_LATIN1 => 2,
+        ffi::cetype_t::CE_BYTES => 3,
+        _ => 0,
+    };
+    let ascii = if bytes.is_ascii() { string_flags::ASCII } else { 0 };
+    // A native non-ASCII string also records the writer's native encoding,
+    // as R's serialize() records it for the whole stream: a reader in
+    // another locale translates it (see decode::make_char).
+    let native = if encoding == 0 && ascii == 0 { os::native_encoding() as u32 } else { 0 };
+    (encoding << string_flags::ENCODING_SHIFT) | ascii | (native << string_flags::NATIVE_SHIFT)
+}

@@ -1,0 +1,273 @@
+//! From an R object to a new region, in two walks: the first plans every node
+//! (so the region is created once, at its exact size), the second copies the
+//! data in, touching each source byte once.
+
+use std::sync::Arc;
+
+use mori_core::layout::{Kind, Plan};
+
+use crate::rtypes::{kind_of, string_flags_of, MAX_DEPTH};
+
+mod copy;
+mod write;
+
+use copy::{copy_atomic, Summary};
+use write::{write, RecentStrings};
+use crate::error::{Error, Result};
+use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
+use crate::pace;
+use crate::rapi::{self, Protector};
+use crate::region::{self, Region};
+
+/// What the second walk writes for a node.
+enum Item {
+    /// An atomic vector's data.
+    Atomic { node: u32, x: SEXP },
+    /// A character vector's strings.
+    Strings { node: u32, x: SEXP },
+    /// Attribute names: the print names of the tags.
+    Tags { node: u32, symbols: Vec<SEXP> },
+    /// A list's child table.
+    Children { node: u32, children: Vec<u32> },
+    /// Serialization bytes (a raw vector kept alive in `keep`).
+    Serialized { node: u32, bytes: SEXP },
+}
+
+struct Planner {
+    plan: Plan,
+    items: Vec<Item>,
+    /// Objects stored as serialization bytes: (node, original).
+    originals: Vec<(u32, SEXP)>,
+    /// A protected cons cell whose tail holds every R object made while planning.
+    keep: SEXP,
+    /// Attribute lists already planned, by content (small plain values only):
+    /// a list of many records with the same names stores those names once.
+    attribute_lists: std::collections::HashMap<Vec<u8>, u32>,
+}
+
+/// Whether `share()` stores `x` (vectors and lists); anything else is returned
+/// as it is (a pairlist too: stored as a list it would come back as one).
+pub fn is_shareable(x: SEXP) -> bool {
+    // SAFETY: Rf_isS4 reads a header bit.
+    let s4 = unsafe { ffi::Rf_isS4(x) } == ffi::Rboolean::TRUE;
+    !s4 && matches!(
+        rapi::type_of(x),
+        SEXPTYPE::LGLSXP
+            | SEXPTYPE::INTSXP
+            | SEXPTYPE::REALSXP
+            | SEXPTYPE::CPLXSXP
+            | SEXPTYPE::STRSXP
+            | SEXPTYPE::RAWSXP
+            | SEXPTYPE::VECSXP
+    )
+}
+
+impl Planner {
+    /// Keeps `x` reachable until sharing ends by consing it onto `keep`.
+    /// (The planner owns Rust values, so every R call it makes goes through
+    /// `rapi`'s protected calls.)
+    fn keep(&mut self, x: SEXP) -> Result<SEXP> {
+        // SAFETY: reading the tail of the protected `keep` cell.
+        let rest = unsafe { ffi::CDR(self.keep) };
+        let cell = rapi::cons(x, rest)?;
+        // SAFETY: `keep` is a protected cons cell.
+        unsafe { ffi::SETCDR(self.keep, cell) };
+        Ok(x)
+    }
+
+    /// The strings of character vector `x` as they will be written: `x`
+    /// itself when it is a plain vector (its strings stay as they are while
+    /// we run), else a plain copy of one reading of it, kept until sharing
+    /// ends. An ALTREP class may make a fresh string on every read, with
+    /// other text once a garbage collection has freed the last one: the plan
+    /// and the write must see the same strings, alive throughout.
+    fn stable_strings(&mut self, x: SEXP) -> Result<SEXP> {
+        if !rapi::is_altrep(x) {
+            return Ok(x);
+        }
+        let n = rapi::xlength(x);
+        // A fresh character vector, kept (so protected) before it is filled.
+        let copy = rapi::alloc_vector(SEXPTYPE::STRSXP, n)?;
+        let copy = self.keep(copy)?;
+        for i in 0..n {
+            let c = rapi::string_elt(x, i)?;
+            // SAFETY: i < n; each string is stored as soon as it is read.
+            unsafe { ffi::SET_STRING_ELT(copy, i as R_xlen_t, c) };
+        }
+        Ok(copy)
+    }
+
+    fn object(&mut self, x: SEXP, depth: usize) -> Result<u32> {
+        if depth > MAX_DEPTH {
+            return Err(Error::limit(
+                format!("cannot share an object nested more than {MAX_DEPTH} levels deep"),
+                "Flatten the object, or share its deep parts separately.",
+            ));
+        }
+        pace::check()?;
+        let Some(kind) = kind_of(x) else { return self.serialized(x) };
+        let len = rapi::xlength(x);
+        let node = match kind {
+            Kind::Null => return Ok(self.plan.push_null()?),
+            Kind::String => {
+                let strings = self.stable_strings(x)?;
+                let mut recent = RecentStrings::new(len);
+                let mut bytes = 0u64;
+                for i in 0..len {
+                    pace::check()?;
+                    // SAFETY: i < length of a character vector.
+                    let c = unsafe { ffi::STRING_ELT(strings, i as R_xlen_t) };
+                    if !rapi::is_na_string(c) && recent.find(c).is_none() {
+                        recent.remember(c, bytes);
+                        bytes += rapi::char_bytes(c).len() as u64;
+                    }
+                }
+                let node = self.plan.push_strings(len, bytes)?;
+                self.items.push(Item::Strings { node, x: strings });
+                node
+            }
+            Kind::List => {
+                let node = self.plan.push_list(len)?;
+                let mut children = Vec::with_capacity(len as usize);
+                for i in 0..len {
+                    let child = self.object(rapi::vector_elt(x, i)?, depth + 1)?;
+                    self.plan.set_parent(child, node, i as u32);
+                    children.push(child);
+                }
+                self.items.push(Item::Children { node, children });
+                node
+            }
+            _ => {
+                let node = self.plan.push_atomic(kind, len)?;
+                self.items.push(Item::Atomic { node, x });
+                node
+            }
+        };
+        self.attributes(x, node, depth)?;
+        Ok(node)
+    }
+
+    /// Anything that is not a vector or list is kept as serialization bytes.
+    fn serialized(&mut self, x: SEXP) -> Result<u32> {
+        // serialize(quote(x), connection = NULL): the argument is quoted, or
+        // a call or symbol would be evaluated (run, with its side effects)
+        // and its result stored instead of itself. R's serialize() never
+        // checks for interrupts; one that arrives meanwhile stays pending
+        // (try_call holds them back) and stops the share right after.
+        let mut p = Protector::new();
+        // A two-cell call built from protected objects (x is reachable from
+        // the object being shared; symbols are never collected).
+        let arg = p.protect(rapi::cons(x, rapi::nil())?);
+        let quoted = p.protect(rapi::lcons(rapi::install(c"quote")?, arg)?);
+        let bytes = rapi::try_call(c"serialize", &[quoted, rapi::nil()])?.ok_or_else(|| {
+            Error::bad_argument(
+                "x",
+                "an object whose parts R can serialize",
+                "R's serialize() failed on an element that is not a vector or list; drop or replace it before sharing.",
+            )
+        })?;
+        self.keep(bytes)?;
+        let node = self.plan.push_serialized(rapi::xlength(bytes).max(1))?;
+        self.plan.set_serialized_checksum(node, mori_core::layout::fnv1a64(rapi::raw_bytes(bytes)));
+        self.items.push(Item::Serialized { node, bytes });
+        self.originals.push((node, x));
+        Ok(node)
+    }
+
+    fn attributes(&mut self, x: SEXP, node: u32, depth: usize) -> Result<()> {
+        let (symbols, values): (Vec<SEXP>, Vec<SEXP>) = rapi::attribute_pairs(x).into_iter().unzip();
+        if values.is_empty() {
+            return Ok(());
+        }
+        let key = attributes_key(&symbols, &values)?;
+        if let Some(&list) = key.as_ref().and_then(|k| self.attribute_lists.get(k)) {
+            self.plan.set_attrs(node, list);
+            return Ok(());
+        }
+        let list = self.plan.push_list(values.len() as u64)?;
+        if let Some(key) = key {
+            self.attribute_lists.insert(key, list);
+        }
+        let mut children = Vec::with_capacity(values.len());
+        for (slot, value) in values.into_iter().enumerate() {
+            let child = self.object(value, depth + 1)?;
+            self.plan.set_parent(child, list, slot as u32);
+            children.push(child);
+        }
+        // SAFETY: PRINTNAME of a symbol is its CHARSXP.
+        let tag_bytes: u64 = symbols.iter().map(|&s| rapi::char_bytes(unsafe { ffi::PRINTNAME(s) }).len() as u64).sum();
+        let tags = self.plan.push_strings(symbols.len() as u64, tag_bytes)?;
+        self.plan.set_attrs(list, tags);
+        self.plan.set_attrs(node, list);
+        self.items.push(Item::Children { node: list, children });
+        self.items.push(Item::Tags { node: tags, symbols });
+        Ok(())
+    }
+}
+
+/// Attribute values up to this many elements can be shared between objects.
+const SHARED_ATTRIBUTE_LIMIT: u64 = 64;
+
+/// The content of an attribute list whose values are all small plain vectors
+/// (no attributes of their own), as bytes; `None` if it has any other value.
+fn attributes_key(symbols: &[SEXP], values: &[SEXP]) -> Result<Option<Vec<u8>>> {
+    let mut key = Vec::new();
+    for (&tag, &value) in symbols.iter().zip(values) {
+        let Some(kind) = kind_of(value) else { return Ok(None) };
+        let n = rapi::xlength(value);
+        if n > SHARED_ATTRIBUTE_LIMIT || rapi::has_attributes(value) || matches!(kind, Kind::List | Kind::Null) {
+            return Ok(None);
+        }
+        // SAFETY: PRINTNAME of a symbol.
+        let name = rapi::char_bytes(unsafe { ffi::PRINTNAME(tag) });
+        key.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        key.extend_from_slice(name);
+        key.push(kind as u8);
+        key.extend_from_slice(&n.to_le_bytes());
+        if kind == Kind::String {
+            for i in 0..n {
+                let c = rapi::string_elt(value, i)?;
+                if rapi::is_na_string(c) {
+                    key.extend_from_slice(&u32::MAX.to_le_bytes());
+                } else {
+                    let bytes = rapi::char_bytes(c);
+                    key.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                    key.extend_from_slice(&string_flags_of(c, bytes).to_le_bytes());
+                    key.extend_from_slice(bytes);
+                }
+            }
+        } else {
+            let Some(size) = kind.element_size() else { return Ok(None) };
+            let mut bytes = vec![0u8; n as usize * size as usize];
+            copy_atomic(value, kind, &mut bytes, &mut Summary::None)?;
+            key.extend_from_slice(&bytes);
+        }
+    }
+    Ok(Some(key))
+}
+
+/// Writes `x` into a new sealed region (published under `published` if
+/// given) and returns the region.
+pub fn share(x: SEXP, published: Option<&str>) -> Result<Arc<Region>> {
+    let _work = pace::begin();
+    let mut p = Protector::new();
+    // One protected cell anchoring what planning makes.
+    let keep = p.protect(rapi::cons(rapi::nil(), rapi::nil())?);
+    let mut planner = Planner {
+        plan: Plan::new(),
+        items: Vec::new(),
+        originals: Vec::new(),
+        keep,
+        attribute_lists: Default::default(),
+    };
+    planner.object(x, 0)?;
+    let items = std::mem::take(&mut planner.items);
+    let region = region::create(&mut planner.plan, published, |plan, buf| {
+        pace::writing(buf.len() as u64);
+        write(plan, &items, buf)
+    })?;
+    for &(node, original) in &planner.originals {
+        region.keep_original(node, original)?;
+    }
+    Ok(region)
+}
