@@ -9,7 +9,7 @@ use crate::ffi::{self, R_xlen_t, SEXP};
 use crate::pace;
 use crate::rapi;
 
-use super::write::changed_while_shared;
+use super::changed_while_shared;
 
 /// Elements copied per step: small enough that summarising a chunk right
 /// after copying it reads it from cache, so the data is read from memory once.

@@ -11,13 +11,13 @@ use crate::rtypes::{kind_of, string_flags_of, MAX_DEPTH};
 mod copy;
 mod write;
 
-use copy::{copy_atomic, Summary};
-use write::{write, RecentStrings};
 use crate::error::{Error, Result};
 use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
 use crate::pace;
 use crate::rapi::{self, Protector};
 use crate::region::{self, Region};
+use copy::{copy_atomic, Summary};
+use write::{write, RecentStrings};
 
 /// What the second walk writes for a node.
 enum Item {
@@ -244,6 +244,15 @@ fn attributes_key(symbols: &[SEXP], values: &[SEXP]) -> Result<Option<Vec<u8>>> 
         }
     }
     Ok(Some(key))
+}
+
+/// What the write says when the object does not match its plan.
+pub fn changed_while_shared() -> Error {
+    Error::report(
+        crate::error::Kind::BadArgument,
+        "`x` changed while it was being shared (an ALTREP vector gave other values on a second read)",
+        "Nothing was shared. Share a plain copy of it instead.",
+    )
 }
 
 /// Writes `x` into a new sealed region (published under `published` if

@@ -4,14 +4,14 @@ use mori_core::layout::{string_flags, Plan};
 use mori_core::stats::STATS_SIZE;
 use mori_core::two_way::TwoWay;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ffi::{self, R_xlen_t, SEXP};
 use crate::pace;
 use crate::rapi;
 use crate::rtypes::string_flags_of;
 
 use super::copy::{copy_atomic, Summary};
-use super::Item;
+use super::{changed_while_shared, Item};
 
 /// Texts already written, by R string. R keeps one CHARSXP per distinct
 /// string, so a repeated string is a repeated pointer: this small table of
@@ -35,15 +35,6 @@ impl RecentStrings {
     pub fn remember(&mut self, c: SEXP, offset: u64) {
         self.0.insert(c as usize >> 4, c, offset);
     }
-}
-
-/// What the write says when the object does not match its plan.
-pub fn changed_while_shared() -> Error {
-    Error::report(
-        crate::error::Kind::BadArgument,
-        "`x` changed while it was being shared (an ALTREP vector gave other values on a second read)",
-        "Nothing was shared. Share a plain copy of it instead.",
-    )
 }
 
 /// Writes a character node from a sequence of CHARSXPs. Never writes
