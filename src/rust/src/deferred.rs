@@ -20,7 +20,6 @@ use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::ffi::{self, Rboolean, SEXP};
-use crate::rapi;
 
 /// A C finalizer as R takes it.
 pub type Finalizer = unsafe extern "C" fn(SEXP);
@@ -57,7 +56,7 @@ fn keep_cell() -> SEXP {
     }
     // SAFETY: a fresh cons cell, preserved for the process's life (R
     // protects it while R_PreserveObject allocates).
-    let cell = unsafe { ffi::Rf_cons(rapi::nil(), rapi::nil()) };
+    let cell = unsafe { ffi::Rf_cons(ffi::R_NilValue, ffi::R_NilValue) };
     unsafe { ffi::R_PreserveObject(cell) };
     KEEP.store(cell, Ordering::Relaxed);
     cell
@@ -68,7 +67,7 @@ fn keep_cell() -> SEXP {
 /// what it was given back). Returns whether a call from a finalizer was
 /// running before. `probe` is R's `from_finalizer`.
 pub fn enter(inside: bool, probe: SEXP) -> bool {
-    if PROBE.load(Ordering::Relaxed).is_null() && rapi::type_of(probe) == ffi::SEXPTYPE::CLOSXP {
+    if PROBE.load(Ordering::Relaxed).is_null() && unsafe { ffi::TYPEOF(probe) } == ffi::SEXPTYPE::CLOSXP {
         // SAFETY: a closure of the package namespace, preserved for good.
         unsafe { ffi::R_PreserveObject(probe) };
         PROBE.store(probe, Ordering::Relaxed);
@@ -103,10 +102,13 @@ fn probe_says_inside() -> bool {
     // SAFETY: evaluates the preserved closure with no arguments; errors are
     // caught by R_tryEvalSilent.
     unsafe {
-        let call = ffi::Rf_protect(ffi::Rf_lcons(probe, rapi::nil()));
+        let call = ffi::Rf_protect(ffi::Rf_lcons(probe, ffi::R_NilValue));
         let result = ffi::R_tryEvalSilent(call, ffi::R_GlobalEnv, &mut failed);
         ffi::Rf_unprotect(1);
-        failed == 0 && rapi::type_of(result) == ffi::SEXPTYPE::LGLSXP && rapi::xlength(result) == 1 && *ffi::LOGICAL(result) == 1
+        failed == 0
+            && ffi::TYPEOF(result) == ffi::SEXPTYPE::LGLSXP
+            && ffi::Rf_xlength(result) == 1
+            && *ffi::LOGICAL(result) == 1
     }
 }
 
@@ -155,7 +157,7 @@ fn register_again() {
     // empty list.
     unsafe {
         ffi::Rf_protect(ffi::CDR(keep));
-        ffi::SETCDR(keep, rapi::nil());
+        ffi::SETCDR(keep, ffi::R_NilValue);
         for (ptr, finalizer) in queued {
             ffi::R_RegisterCFinalizerEx(ptr, Some(finalizer), Rboolean::TRUE);
         }
