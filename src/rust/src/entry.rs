@@ -6,12 +6,12 @@ use mori_core::name::RegionName;
 use mori_core::os;
 
 use crate::altrep;
-use crate::rtypes::LISTS_ARE_ALTREP;
 use crate::error::{guard, Error, Result};
 use crate::ffi::{self, DllInfo, R_CallMethodDef, R_xlen_t, Rboolean, SEXP, SEXPTYPE};
 use crate::identity::shared_identity;
 use crate::rapi;
 use crate::region;
+use crate::rtypes::LISTS_ARE_ALTREP;
 use crate::{build, share};
 
 /// A zero-copy slice (`x[a:b]`) that its name reproduces: unmodified, and
@@ -56,7 +56,7 @@ unsafe extern "C" fn mori_unshare(name: SEXP) -> SEXP {
                 "Give the name the region was published under with share(x, name = ).",
             )
         })?;
-        rapi::scalar_logical(region::unpublish(name)?)
+        Ok(rapi::scalar_logical(region::unpublish(name)?)?)
     })
 }
 
@@ -98,17 +98,17 @@ unsafe extern "C" fn mori_map_shared(name: SEXP) -> SEXP {
 unsafe extern "C" fn mori_shared_name(x: SEXP) -> SEXP {
     guard(|| {
         if let Some(v) = crate::view::view_of(x).filter(|_| is_shared_slice(x)) {
-            return rapi::scalar_string(&v.user_name().to_string());
+            return Ok(rapi::scalar_string(&v.user_name().to_string())?);
         }
         match shared_identity(x) {
-            Some((region, node)) => rapi::scalar_string(&region.user_name(node).to_string()),
+            Some((region, node)) => Ok(rapi::scalar_string(&region.user_name(node).to_string())?),
             None => Ok(rapi::nil()),
         }
     })
 }
 
 unsafe extern "C" fn mori_is_shared(x: SEXP) -> SEXP {
-    guard(|| rapi::scalar_logical(is_shared_slice(x) || shared_identity(x).is_some()))
+    guard(|| Ok(rapi::scalar_logical(is_shared_slice(x) || shared_identity(x).is_some())?))
 }
 
 /// `defer_releases(what, flag, probe)`, see `deferred`: `what` 1, a
@@ -140,13 +140,13 @@ unsafe extern "C" fn mori_defer_releases(what: SEXP, flag: SEXP, probe: SEXP) ->
 }
 
 unsafe extern "C" fn mori_lists_are_altrep() -> SEXP {
-    guard(|| rapi::scalar_logical(LISTS_ARE_ALTREP))
+    guard(|| Ok(rapi::scalar_logical(LISTS_ARE_ALTREP)?))
 }
 
 /// How the views read R's object fields: "direct" or "checked" (through R's
 /// API; see rapi::fields). For tests.
 unsafe extern "C" fn mori_field_reads() -> SEXP {
-    guard(|| rapi::scalar_string(if rapi::fields::direct() { "direct" } else { "checked" }))
+    guard(|| Ok(rapi::scalar_string(if rapi::fields::direct() { "direct" } else { "checked" })?))
 }
 
 /// `shared_info()`'s view of `x`: list(bytes, made, private, modified), or

@@ -127,6 +127,12 @@ impl From<LayoutError> for Error {
     }
 }
 
+impl From<crate::rapi::Jumped> for Error {
+    fn from(_: crate::rapi::Jumped) -> Error {
+        Error::RJump
+    }
+}
+
 impl From<PlanError> for Error {
     fn from(e: PlanError) -> Error {
         Error::Plan(e)

@@ -17,11 +17,11 @@ use std::sync::Arc;
 
 use mori_core::layout::{Encoding, Kind, Layout, StringEntry, NO_NODE};
 
-use crate::rtypes::LISTS_ARE_ALTREP;
-use crate::view::View;
 use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
 use crate::rapi::{self, Protector};
 use crate::region::Region;
+use crate::rtypes::LISTS_ARE_ALTREP;
+use crate::view::View;
 
 /// The region and node `x` reads from, if it is shared and unchanged.
 pub fn shared_identity(x: SEXP) -> Option<(Arc<Region>, u32)> {

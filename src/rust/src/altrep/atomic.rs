@@ -158,7 +158,7 @@ fn real_summary(v: &View, op: Op, narm: bool) -> Result<SEXP> {
         }
         _ => return Ok(std::ptr::null_mut()),
     };
-    rapi::scalar_real(value)
+    Ok(rapi::scalar_real(value)?)
 }
 
 /// The same for integer views (R's integer sum gives NA with a warning on
@@ -177,7 +177,7 @@ fn integer_summary(v: &View, op: Op, narm: bool) -> Result<SEXP> {
             _ => return Ok(std::ptr::null_mut()),
         }
     };
-    rapi::scalar_integer(value)
+    Ok(rapi::scalar_integer(value)?)
 }
 
 macro_rules! summary_method {

@@ -13,10 +13,10 @@ use crate::error::{guard, Result};
 use crate::ffi::{self, R_xlen_t, Rboolean, SEXP};
 use crate::rapi;
 
-use crate::view::cache::{cache, get, own_cache, set, unmade};
 #[cfg(r_altlist)]
 pub use crate::view::cache::LISTS;
 pub use crate::view::cache::STRINGS;
+use crate::view::cache::{cache, get, own_cache, set, unmade};
 use crate::view::{view, View};
 
 /// Makes element `i` from the region (allocates).

@@ -148,7 +148,7 @@ unsafe extern "C" fn duplicate(x: SEXP, deep: Rboolean) -> SEXP {
         // SAFETY: x is one of our character views; when all its strings are
         // made, its cache exists and is a plain character vector.
         if v.node.kind == Kind::String && deep == Rboolean::TRUE && unsafe { cache::all_made(cache::STRINGS, x, v) } {
-            return rapi::duplicate(unsafe { ffi::R_altrep_data2(x) });
+            return Ok(rapi::duplicate(unsafe { ffi::R_altrep_data2(x) })?);
         }
         // Allocated before anything below owns a value (R may long-jump).
         // SAFETY: x is one of our character views.

@@ -103,7 +103,7 @@ pub fn check_attributes(x: SEXP, attrs: SEXP) -> Result<()> {
                 // view, whose method may signal an error).
                 let d = (0..n)
                     .map(|i| rapi::unwind::protect(|| unsafe { ffi::INTEGER_ELT(value, i as R_xlen_t) }))
-                    .collect::<Result<Vec<i32>>>()?;
+                    .collect::<rapi::Result<Vec<i32>>>()?;
                 if d.iter().any(|&v| v < 0) {
                     return bad("dim");
                 }

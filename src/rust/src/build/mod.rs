@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use mori_core::layout::{Kind, Layout, Node, StringEntry};
 
-use crate::rtypes::{LISTS_ARE_ALTREP, MAX_DEPTH};
 use crate::error::{Error, Result};
 use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
 use crate::rapi::{self, Protector};
 use crate::region::Region;
 use crate::rtypes::{native_as, sexptype};
+use crate::rtypes::{LISTS_ARE_ALTREP, MAX_DEPTH};
 
 mod attributes;
 
@@ -135,7 +135,7 @@ fn plain_atomic(layout: &Layout, node: &Node) -> Result<SEXP> {
 
 /// Makes string `i` of a character node (allocates).
 pub fn make_char(layout: &Layout, index: u32, node: &Node, i: u64) -> Result<SEXP> {
-    make_char_with(layout, index, node, i, rapi::char_ce)
+    make_char_with(layout, index, node, i, |bytes, ce| Ok(rapi::char_ce(bytes, ce)?))
 }
 
 /// `make_char` for the per-element path of character views (`Elt` on first
@@ -182,7 +182,7 @@ fn make_char_with(
         if copy.contains(&0) {
             return Err(nul());
         }
-        return rapi::char_ce(&copy, ce);
+        return Ok(rapi::char_ce(&copy, ce)?);
     }
     if bytes.contains(&0) {
         return Err(nul());

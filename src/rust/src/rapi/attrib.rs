@@ -4,12 +4,12 @@
 #[cfg(r_map_attrib)]
 use std::os::raw::c_void;
 
-use crate::error::Result;
 use crate::ffi::{self, SEXP};
 
 use super::nil;
 #[cfg(r_map_attrib)]
 use super::unwind;
+use super::Result;
 
 /// Whether `x` has any attribute.
 pub fn has_attributes(x: SEXP) -> bool {

@@ -3,10 +3,9 @@
 
 use std::ffi::CStr;
 
-use crate::error::Result;
 use crate::ffi::{self, SEXP, SEXPTYPE};
 
-use super::{cons, install, lcons, nil, type_of, unwind, xlength, Protector};
+use super::{cons, install, lcons, nil, type_of, unwind, xlength, Protector, Result};
 
 /// Evaluates `fun(args...)` in the base namespace without letting an R
 /// error escape (`Ok(None)` if it failed; an error only if the call cannot

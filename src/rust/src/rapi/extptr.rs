@@ -3,10 +3,9 @@
 
 use std::os::raw::c_void;
 
-use crate::error::Result;
 use crate::ffi::{self, Rboolean, SEXP};
 
-use super::{nil, unwind};
+use super::{nil, unwind, Result};
 
 unsafe extern "C" fn drop_boxed<T>(ptr: SEXP) {
     // SAFETY: the address was made by Box::into_raw in boxed_extptr and is

@@ -24,8 +24,12 @@ pub mod fields;
 mod strings;
 pub mod unwind;
 
+pub use unwind::{Jumped, Result};
+
 pub use attrib::{attribute_pairs, has_attributes, set_attribute_list};
-pub use eval::{interrupt_pending, is_interactive, option, resignal_interrupt, try_call, try_call_own, with_interrupts_held};
+pub use eval::{
+    interrupt_pending, is_interactive, option, resignal_interrupt, try_call, try_call_own, with_interrupts_held,
+};
 pub use extptr::{boxed_extptr, extptr_ref};
 pub use strings::{
     as_single_string, char_bytes, char_ce, char_ce_owning_nothing, is_na_string, preserved_utf8_char, scalar_string,
@@ -34,7 +38,6 @@ pub use strings::{
 
 use std::ffi::CStr;
 
-use crate::error::Result;
 use crate::ffi::{self, SEXP, SEXPTYPE};
 
 /// `PROTECT`s values and `UNPROTECT`s them all when dropped. If R long-jumps

@@ -1,9 +1,8 @@
 //! R strings (CHARSXPs): their bytes, making them, and character scalars.
 
-use crate::error::Result;
 use crate::ffi::{self, SEXP, SEXPTYPE};
 
-use super::{preserve, string_elt, type_of, unwind, xlength};
+use super::{preserve, string_elt, type_of, unwind, xlength, Result};
 
 /// The bytes of a CHARSXP (not NA_STRING).
 pub fn char_bytes<'a>(c: SEXP) -> &'a [u8] {

@@ -6,7 +6,7 @@
 //! region's descriptor, say) and is undefined behaviour. [`protect`] runs a
 //! call under `R_UnwindProtect` (through the C helper in `src/unwind.c`):
 //! if R jumps, the jump stops there and `protect` returns
-//! [`Error::RJump`]; the Rust frames then return normally, dropping what
+//! [`Jumped`] (which becomes `Error::RJump` above); the Rust frames then return normally, dropping what
 //! they own, and [`crate::error::guard`] resumes R's jump at the boundary
 //! ([`resume_pending`]).
 //!
@@ -18,8 +18,16 @@
 use std::os::raw::{c_int, c_void};
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
-use crate::error::{Error, Result};
 use crate::ffi::{self, SEXP};
+
+/// An R long jump (an error, an interrupt, a restart) caught by [`protect`]
+/// and pending until the R boundary resumes it. The layers above turn it
+/// into their error type (`From<Jumped> for error::Error`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Jumped;
+
+/// What an R call made through this layer gives: its value, or the caught jump.
+pub type Result<T> = std::result::Result<T, Jumped>;
 
 // SEXPREC is opaque on purpose: R objects are only ever handled by pointer.
 #[allow(improper_ctypes)]
@@ -66,13 +74,13 @@ unsafe extern "C" fn trampoline<F: FnOnce() -> T + Copy, T: Copy>(data: *mut c_v
 
 /// Runs `f`, a call into R that may signal an error (allocate, evaluate,
 /// read a foreign ALTREP object), so that a long jump out of it becomes
-/// `Err(Error::RJump)`. `f` must not panic (it runs under a C frame: a panic
+/// `Err(Jumped)`. `f` must not panic (it runs under a C frame: a panic
 /// there aborts) and should be one R call or a few; it is `Copy`, so it owns
 /// nothing with a destructor.
 #[inline]
 pub fn protect<F: FnOnce() -> T + Copy, T: Copy>(f: F) -> Result<T> {
     if PENDING.load(Ordering::Relaxed) {
-        return Err(Error::RJump);
+        return Err(Jumped);
     }
     let mut call = Call { f: Some(f), out: None };
     // SAFETY: the trampoline matches `call`'s type; the token was made at
@@ -84,7 +92,7 @@ pub fn protect<F: FnOnce() -> T + Copy, T: Copy>(f: F) -> Result<T> {
         Some(value) if jumped == 0 => Ok(value),
         _ => {
             PENDING.store(true, Ordering::Relaxed);
-            Err(Error::RJump)
+            Err(Jumped)
         }
     }
 }

@@ -107,5 +107,5 @@ pub fn new_object(region: &Arc<Region>, node_index: u32, slice: Option<(u64, u64
     let mut p = Protector::new();
     let data1 = p.protect(rapi::boxed_extptr(Box::new(view))?);
     // SAFETY: a new ALTREP object of our class with our data1 (allocates).
-    rapi::unwind::protect(|| unsafe { ffi::R_new_altrep(class, data1, rapi::nil()) })
+    Ok(rapi::unwind::protect(|| unsafe { ffi::R_new_altrep(class, data1, rapi::nil()) })?)
 }
