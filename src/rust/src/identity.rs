@@ -74,7 +74,7 @@ fn made_elements_unchanged(x: SEXP, v: &View, depth: usize) -> bool {
             Kind::Null => e == rapi::nil(),
             // NULL in the cache is "not made yet", unless the cache is the
             // whole vector (then NULL was written in place of an element).
-            _ if e == rapi::nil() => !v.complete,
+            _ if e == rapi::nil() => !v.is_complete(),
             Kind::Serialized => crate::rtypes::kind_of(e).is_none(),
             _ => same(&identity(e, depth + 1), &v.region, child),
         }

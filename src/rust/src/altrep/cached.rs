@@ -7,7 +7,6 @@
 use std::os::raw::c_void;
 
 use mori_core::layout::{Kind, StringEntry};
-use mori_core::two_way::TwoWay;
 
 use crate::error::{guard, Result};
 use crate::ffi::{self, R_xlen_t, Rboolean, SEXP};
@@ -23,7 +22,7 @@ use crate::view::{view, View};
 ///
 /// # Safety
 /// As for `element`.
-unsafe fn make(lists: bool, v: &mut View, i: u64) -> Result<SEXP> {
+unsafe fn make(lists: bool, v: &View, i: u64) -> Result<SEXP> {
     let layout = v.region.layout();
     if !lists {
         // SAFETY: per the contract.
@@ -41,7 +40,7 @@ unsafe fn make(lists: bool, v: &mut View, i: u64) -> Result<SEXP> {
 ///
 /// # Safety
 /// As for `element`.
-unsafe fn make_string(v: &mut View, i: u64) -> Result<SEXP> {
+unsafe fn make_string(v: &View, i: u64) -> Result<SEXP> {
     let layout = v.region.layout();
     let key = match layout.string(v.node_index, &v.node, i)? {
         StringEntry::Text { bytes, .. } if !bytes.is_empty() => Some((bytes.as_ptr() as usize, bytes.len())),
@@ -51,14 +50,12 @@ unsafe fn make_string(v: &mut View, i: u64) -> Result<SEXP> {
         // SAFETY: per the contract.
         return unsafe { crate::build::make_char_owning_nothing(&layout, v.node_index, &v.node, i) };
     };
-    let length = v.length();
-    let made = v.made.get_or_insert_with(|| Box::new(TwoWay::new(length, ((0, 0), std::ptr::null_mut()))));
-    if let Some(s) = made.find(key.0 >> 3, key) {
+    if let Some(s) = v.made_string(key) {
         return Ok(s);
     }
     // SAFETY: per the contract.
     let s = unsafe { crate::build::make_char_owning_nothing(&layout, v.node_index, &v.node, i) }?;
-    made.insert(key.0 >> 3, key, s);
+    v.remember_string(key, s);
     Ok(s)
 }
 
@@ -69,11 +66,11 @@ unsafe fn make_string(v: &mut View, i: u64) -> Result<SEXP> {
 /// Rust frame between R's call of the method and this one may own a value
 /// with a destructor: strings are made with a plain call (see
 /// `decode::make_char_owning_nothing`).
-pub unsafe fn element(lists: bool, x: SEXP, v: &mut View, i: u64) -> Result<SEXP> {
+pub unsafe fn element(lists: bool, x: SEXP, v: &View, i: u64) -> Result<SEXP> {
     unsafe {
         let c = cache(lists, x, v)?;
         let cached = get(lists, c, i);
-        if v.complete || cached != unmade(lists) {
+        if v.is_complete() || cached != unmade(lists) {
             return Ok(cached);
         }
         let value = make(lists, v, i)?;
@@ -86,14 +83,14 @@ pub unsafe fn element(lists: bool, x: SEXP, v: &mut View, i: u64) -> Result<SEXP
 ///
 /// # Safety
 /// As for `element`.
-unsafe fn complete(lists: bool, x: SEXP, v: &mut View) -> Result<SEXP> {
+unsafe fn complete(lists: bool, x: SEXP, v: &View) -> Result<SEXP> {
     unsafe {
-        if !v.complete {
+        if !v.is_complete() {
             for i in 0..v.length() {
                 element(lists, x, v, i)?;
             }
             v.reads_intact()?;
-            v.complete = true;
+            v.set_complete(true);
         }
         cache(lists, x, v)
     }
@@ -143,7 +140,7 @@ pub unsafe extern "C" fn set_elt<const LIST: bool>(x: SEXP, i: R_xlen_t, value: 
             let v = view(x);
             complete(LIST, x, v)?;
             let c = own_cache(LIST, x, v)?;
-            v.modified = true;
+            v.mark_modified();
             set(LIST, c, i as u64, value);
         }
         Ok(())
@@ -172,7 +169,7 @@ pub unsafe extern "C" fn dataptr_or_null(x: SEXP) -> *const c_void {
         // SAFETY: R calls this method only on our objects.
         unsafe {
             let v = view(x);
-            Ok(if v.complete { ffi::DATAPTR_RO(ffi::R_altrep_data2(x)) } else { std::ptr::null() })
+            Ok(if v.is_complete() { ffi::DATAPTR_RO(ffi::R_altrep_data2(x)) } else { std::ptr::null() })
         }
     })
 }

@@ -163,9 +163,9 @@ unsafe extern "C" fn duplicate(x: SEXP, deep: Rboolean) -> SEXP {
             unsafe { ffi::R_set_altrep_data2(copy, cache) };
             // SAFETY: the copy is one of our views.
             let c = unsafe { view(copy) };
-            c.complete = v.complete;
-            c.cache_shared = true;
-            v.cache_shared = true;
+            c.set_complete(v.is_complete());
+            c.set_cache_shared(true);
+            v.set_cache_shared(true);
         }
         Ok(copy)
     })

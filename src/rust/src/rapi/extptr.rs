@@ -51,7 +51,7 @@ pub fn boxed_extptr<T>(value: Box<T>) -> Result<SEXP> {
 ///
 /// # Safety
 /// `ptr` must have been made by `boxed_extptr::<T>` with this same `T`.
-pub unsafe fn extptr_ref<'a, T>(ptr: SEXP) -> Option<&'a mut T> {
+pub unsafe fn extptr_ref<'a, T>(ptr: SEXP) -> Option<&'a T> {
     // SAFETY: per the contract, the address is a live Box<T> or NULL.
-    unsafe { (ffi::R_ExternalPtrAddr(ptr) as *mut T).as_mut() }
+    unsafe { (ffi::R_ExternalPtrAddr(ptr) as *const T).as_ref() }
 }

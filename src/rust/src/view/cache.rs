@@ -117,7 +117,7 @@ pub unsafe fn cache_slots<'a>(x: SEXP, v: &View) -> Option<&'a [SEXP]> {
 /// # Safety
 /// `x` must be one of our views of this element type.
 pub unsafe fn made_count(lists: bool, x: SEXP, v: &View) -> u64 {
-    if v.complete {
+    if v.is_complete() {
         return v.length();
     }
     // SAFETY: as the function's contract says.
@@ -131,7 +131,7 @@ pub unsafe fn made_count(lists: bool, x: SEXP, v: &View) -> u64 {
 /// `x` must be one of our views of this element type.
 pub unsafe fn all_made(lists: bool, x: SEXP, v: &View) -> bool {
     // SAFETY: as the function's contract says.
-    v.complete || unsafe { cache_slots(x, v) }.is_some_and(|slots| !slots.contains(&unmade(lists)))
+    v.is_complete() || unsafe { cache_slots(x, v) }.is_some_and(|slots| !slots.contains(&unmade(lists)))
 }
 
 /// The cache, made this view's own first if another view shares it, before
@@ -139,15 +139,15 @@ pub unsafe fn all_made(lists: bool, x: SEXP, v: &View) -> bool {
 ///
 /// # Safety
 /// `x` must be one of our views of this element type.
-pub unsafe fn own_cache(lists: bool, x: SEXP, v: &mut View) -> Result<SEXP> {
+pub unsafe fn own_cache(lists: bool, x: SEXP, v: &View) -> Result<SEXP> {
     unsafe {
         let c = cache(lists, x, v)?;
-        if !v.cache_shared {
+        if !v.cache_is_shared() {
             return Ok(c);
         }
         let own = rapi::duplicate(c)?;
         ffi::R_set_altrep_data2(x, own);
-        v.cache_shared = false;
+        v.set_cache_shared(false);
         Ok(own)
     }
 }

@@ -83,13 +83,13 @@ pub unsafe fn fast_view<'a>(x: SEXP) -> Option<&'a View> {
 ///
 /// # Safety
 /// `x` must be an ALTREP object of one of mori's classes.
-pub unsafe fn view<'a>(x: SEXP) -> &'a mut View {
+pub unsafe fn view<'a>(x: SEXP) -> &'a View {
     // SAFETY: our objects' data1 is always a boxed View (see `new_object`).
     unsafe { rapi::extptr_ref::<View>(ffi::R_altrep_data1(x)) }.expect("a mori view is never finalized while reachable")
 }
 
 /// The view behind `x` if it is one of mori's objects.
-pub fn view_of<'a>(x: SEXP) -> Option<&'a mut View> {
+pub fn view_of<'a>(x: SEXP) -> Option<&'a View> {
     if !rapi::is_altrep(x) || CLASSES.get().is_none() {
         return None;
     }

@@ -15,11 +15,13 @@ mod classes;
 
 pub use classes::{fast_view, new_object, set_classes, view, view_of, Classes};
 
+use std::cell::{Cell, OnceCell, RefCell};
 use std::sync::Arc;
 
 use mori_core::layout::{Kind, Node};
 use mori_core::name::{RegionName, Target};
 use mori_core::os::{self, PrivateMapping};
+use mori_core::two_way::TwoWay;
 
 use crate::error::{Error, Result};
 use crate::ffi::SEXP;
@@ -33,10 +35,24 @@ const HEAP_COPY_LIMIT: usize = 16 * 1024;
 /// writable pointer. Pages of a mapping are copied only when written.
 enum Private {
     Mapped(PrivateMapping),
-    Heap(Vec<u64>),
+    /// The buffer R reads and writes through `View::read` (owned here,
+    /// never read through this field).
+    Heap(#[allow(dead_code)] Vec<u64>),
 }
 
+/// Strings made recently, by the address and length of their text.
+type MadeStrings = TwoWay<(usize, usize), SEXP>;
+
 /// What an ALTREP object of ours points at.
+///
+/// Only shared references to a view are handed out (see `classes::view`):
+/// R may call a method of a view while another method of the same view runs
+/// (`x[x]` reads the index vector `x` inside `Extract_subset` of `x`; making
+/// an element allocates, which may run finalizers and R code), so two
+/// `&mut View` to one view could be live at once. What changes after
+/// creation is therefore interior: `Cell`s, a `OnceCell` for the private
+/// copy (made once, never replaced) and a `RefCell` for the string table,
+/// borrowed only for a lookup or an insert, never across an R call.
 pub struct View {
     pub region: Arc<Region>,
     pub node_index: u32,
@@ -46,21 +62,21 @@ pub struct View {
     pub start: u64,
     length: u64,
     /// Where reads go: the region's bytes, or the private copy once one exists.
-    read: *const u8,
-    private: Option<Private>,
+    read: Cell<*const u8>,
+    private: OnceCell<Private>,
     /// The region pages under this view were faulted in (see `scan_ptr`).
-    populated: bool,
+    populated: Cell<bool>,
     /// Strings: R strings made recently, by the address and length of their
     /// text in the region (entries may share a text), so a repeated string is
     /// made once. Each one is also in the `data2` cache, which keeps it alive.
-    pub made: Option<Box<mori_core::two_way::TwoWay<(usize, usize), SEXP>>>,
+    made: RefCell<Option<Box<MadeStrings>>>,
     /// Strings and lists: the `data2` cache holds every element.
-    pub complete: bool,
+    complete: Cell<bool>,
     /// Strings and lists: an element was replaced in place.
-    pub modified: bool,
+    modified: Cell<bool>,
     /// Strings: the `data2` cache is also another view's (see `duplicate`),
     /// so it is copied before this view changes it.
-    pub cache_shared: bool,
+    cache_shared: Cell<bool>,
 }
 
 impl View {
@@ -76,21 +92,21 @@ impl View {
                 node.length
             )));
         }
-        let mut view = View {
+        let view = View {
             region,
             node_index,
             node,
             start,
             length,
-            read: std::ptr::null(),
-            private: None,
-            populated: false,
-            made: None,
-            complete: false,
-            modified: false,
-            cache_shared: false,
+            read: Cell::new(std::ptr::null()),
+            private: OnceCell::new(),
+            populated: Cell::new(false),
+            made: RefCell::new(None),
+            complete: Cell::new(false),
+            modified: Cell::new(false),
+            cache_shared: Cell::new(false),
         };
-        view.read = view.shared_bytes().as_ptr();
+        view.read.set(view.shared_bytes().as_ptr());
         Ok(view)
     }
 
@@ -148,12 +164,50 @@ impl View {
     /// Whether a read of this view already hit a page truncated away (no
     /// system call: for per-element reads; `intact` also checks the file).
     pub fn faulted(&self) -> bool {
-        self.region.sealed().faulted() || matches!(&self.private, Some(Private::Mapped(m)) if m.truncated())
+        self.region.sealed().faulted() || matches!(self.private.get(), Some(Private::Mapped(m)) if m.truncated())
     }
 
     /// Whether C code asked for a writable pointer, so a private copy exists.
     pub fn has_private_copy(&self) -> bool {
-        self.private.is_some()
+        self.private.get().is_some()
+    }
+
+    /// Strings and lists: whether the `data2` cache holds every element.
+    pub fn is_complete(&self) -> bool {
+        self.complete.get()
+    }
+
+    /// Strings and lists: the `data2` cache now holds every element.
+    pub fn set_complete(&self, complete: bool) {
+        self.complete.set(complete);
+    }
+
+    /// Strings and lists: an element was replaced in place.
+    pub fn mark_modified(&self) {
+        self.modified.set(true);
+    }
+
+    /// Strings: whether the `data2` cache is also another view's.
+    pub fn cache_is_shared(&self) -> bool {
+        self.cache_shared.get()
+    }
+
+    pub fn set_cache_shared(&self, shared: bool) {
+        self.cache_shared.set(shared);
+    }
+
+    /// Strings: the R string made before for the text at `key` (its address
+    /// and length in the region), if the table still holds it.
+    pub fn made_string(&self, key: (usize, usize)) -> Option<SEXP> {
+        self.made.borrow().as_ref().and_then(|made| made.find(key.0 >> 3, key))
+    }
+
+    /// Strings: remembers the R string made for the text at `key`. (The
+    /// borrow lasts for the insert alone: no R call is made meanwhile.)
+    pub fn remember_string(&self, key: (usize, usize), s: SEXP) {
+        let mut made = self.made.borrow_mut();
+        let table = made.get_or_insert_with(|| Box::new(TwoWay::new(self.length, ((0, 0), std::ptr::null_mut()))));
+        table.insert(key.0 >> 3, key, s);
     }
 
     fn is_slice(&self) -> bool {
@@ -201,21 +255,21 @@ impl View {
     }
 
     pub fn read_ptr(&self) -> *const u8 {
-        self.read
+        self.read.get()
     }
 
     /// The read pointer for code that will scan the whole vector: the first
     /// time, the kernel maps all its pages in one call instead of one fault
     /// per page.
     /// (`options(mori.populate = FALSE)` turns this off, to compare.)
-    pub fn scan_ptr(&mut self) -> *const u8 {
-        if !self.populated && self.private.is_none() {
-            self.populated = true;
+    pub fn scan_ptr(&self) -> *const u8 {
+        if !self.populated.get() && self.private.get().is_none() {
+            self.populated.set(true);
             if crate::worker::logical_option(c"mori.populate") != Some(false) {
                 os::populate_read(self.shared_bytes());
             }
         }
-        self.read
+        self.read.get()
     }
 
     /// The data pointer handed out before, when handing it out again needs no
@@ -226,57 +280,62 @@ impl View {
         if !self.looks_whole() {
             return None;
         }
-        match (writeable, &self.private) {
-            (true, Some(_)) => Some(self.read),
-            (false, private) if self.populated || private.is_some() => Some(self.read),
+        match (writeable, self.private.get()) {
+            (true, Some(_)) => Some(self.read.get()),
+            (false, private) if self.populated.get() || private.is_some() => Some(self.read.get()),
             _ => None,
         }
     }
 
     /// A pointer R may write through: the first call makes the private copy.
-    pub fn writable_ptr(&mut self) -> Result<*mut u8> {
-        if self.private.is_none() {
+    pub fn writable_ptr(&self) -> Result<*mut u8> {
+        if self.private.get().is_none() {
             let len = self.shared_bytes().len();
             if len == 0 {
-                return Ok(self.read as *mut u8);
+                return Ok(self.read.get() as *mut u8);
             }
-            let private = if len <= HEAP_COPY_LIMIT {
+            let (private, read) = if len <= HEAP_COPY_LIMIT {
                 let mut heap = vec![0u64; len.div_ceil(8)];
+                // Taken before the vector moves into the cell: its buffer
+                // stays where it is, and R writes only through this pointer.
+                let read = heap.as_mut_ptr().cast::<u8>();
                 // SAFETY: heap has at least len bytes; the source is the node's data.
-                unsafe { std::ptr::copy_nonoverlapping(self.read, heap.as_mut_ptr().cast::<u8>(), len) };
-                Private::Heap(heap)
+                unsafe { std::ptr::copy_nonoverlapping(self.read.get(), read, len) };
+                (Private::Heap(heap), read)
             } else {
                 let offset =
                     self.shared_bytes().as_ptr() as u64 - self.region.layout().data(&self.node).as_ptr() as u64;
-                Private::Mapped(self.region.sealed().map_private(self.node.data_off + offset, len as u64)?)
+                let mapping = self.region.sealed().map_private(self.node.data_off + offset, len as u64)?;
+                let read = mapping.as_mut_ptr();
+                (Private::Mapped(mapping), read)
             };
-            self.private = Some(private);
-            self.read = match self.private.as_ref().unwrap() {
-                Private::Mapped(m) => m.as_mut_ptr(),
-                Private::Heap(h) => h.as_ptr().cast(),
-            };
+            // Nothing between the check above and here calls R, so no other
+            // method of this view can have made a copy meanwhile.
+            if self.private.set(private).is_ok() {
+                self.read.set(read);
+            }
         }
-        Ok(self.read as *mut u8)
+        Ok(self.read.get() as *mut u8)
     }
 
     /// Whether the values now differ from the region's (a writable pointer was
     /// used to change them, or an element was replaced).
     pub fn is_modified(&self) -> bool {
-        if self.modified {
+        if self.modified.get() {
             return true;
         }
-        if let Some(Private::Mapped(m)) = &self.private {
+        if let Some(Private::Mapped(m)) = self.private.get() {
             // Pages never written are the region's own: nothing to compare.
             if m.any_page_written() == Some(false) {
                 return false;
             }
         }
-        match &self.private {
+        match self.private.get() {
             None => false,
             // SAFETY: the private copy is as long as the view's bytes.
             Some(_) => unsafe {
                 let shared = self.shared_bytes();
-                std::slice::from_raw_parts(self.read, shared.len()) != shared
+                std::slice::from_raw_parts(self.read.get(), shared.len()) != shared
             },
         }
     }
