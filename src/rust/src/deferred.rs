@@ -57,6 +57,7 @@ fn keep_cell() -> SEXP {
     // SAFETY: a fresh cons cell, preserved for the process's life (R
     // protects it while R_PreserveObject allocates).
     let cell = unsafe { ffi::Rf_cons(ffi::R_NilValue, ffi::R_NilValue) };
+    // SAFETY: preserving the cell just made (R protects it meanwhile).
     unsafe { ffi::R_PreserveObject(cell) };
     KEEP.store(cell, Ordering::Relaxed);
     cell
@@ -67,6 +68,7 @@ fn keep_cell() -> SEXP {
 /// what it was given back). Returns whether a call from a finalizer was
 /// running before. `probe` is R's `from_finalizer`.
 pub fn enter(inside: bool, probe: SEXP) -> bool {
+    // SAFETY: TYPEOF reads the header of the R object R passed in.
     if PROBE.load(Ordering::Relaxed).is_null() && unsafe { ffi::TYPEOF(probe) } == ffi::SEXPTYPE::CLOSXP {
         // SAFETY: a closure of the package namespace, preserved for good.
         unsafe { ffi::R_PreserveObject(probe) };

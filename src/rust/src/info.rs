@@ -23,6 +23,7 @@ pub fn view_state(x: SEXP) -> Option<ViewState> {
     let made = match kind {
         // SAFETY: x is one of our views of this element type.
         Kind::String => Some(unsafe { cache::made_count(cache::STRINGS, x, v) }),
+        // SAFETY: x is one of our views of this element type.
         #[cfg(r_altlist)]
         Kind::List => Some(unsafe { cache::made_count(cache::LISTS, x, v) }),
         _ => None,

@@ -20,6 +20,9 @@
 //! | `deferred` | views made inside finalizers are released all the same |
 //! | `entry`  | `.Call` entry points and registration                      |
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod altrep;
 mod build;
 mod deferred;

@@ -148,6 +148,7 @@ fn progress_wanted() -> (bool, u64) {
     let seconds = match rapi::type_of(delay) {
         // SAFETY: numeric vectors of length >= 1.
         SEXPTYPE::REALSXP if rapi::xlength(delay) >= 1 => unsafe { ffi::REAL_ELT(delay, 0) },
+        // SAFETY: as above.
         SEXPTYPE::INTSXP if rapi::xlength(delay) >= 1 => unsafe { ffi::INTEGER_ELT(delay, 0) as f64 },
         _ => 2.0,
     };

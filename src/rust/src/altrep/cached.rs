@@ -67,6 +67,8 @@ unsafe fn make_string(v: &View, i: u64) -> Result<SEXP> {
 /// with a destructor: strings are made with a plain call (see
 /// `decode::make_char_owning_nothing`).
 pub unsafe fn element(lists: bool, x: SEXP, v: &View, i: u64) -> Result<SEXP> {
+    // SAFETY: per the function's contract (x is a view of this element
+    // type, i in range).
     unsafe {
         let c = cache(lists, x, v)?;
         let cached = get(lists, c, i);
@@ -84,6 +86,7 @@ pub unsafe fn element(lists: bool, x: SEXP, v: &View, i: u64) -> Result<SEXP> {
 /// # Safety
 /// As for `element`.
 unsafe fn complete(lists: bool, x: SEXP, v: &View) -> Result<SEXP> {
+    // SAFETY: per the function's contract; every i is below the length.
     unsafe {
         if !v.is_complete() {
             for i in 0..v.length() {

@@ -50,6 +50,8 @@ pub fn register(dll: *mut DllInfo) -> Result<()> {
 /// # Safety
 /// `class` must be a freshly made class of ours.
 unsafe fn set_common_methods(class: R_altrep_class_t) {
+    // SAFETY: method setters on a class of ours, with functions of the
+    // signatures R expects.
     unsafe {
         ffi::R_set_altrep_Length_method(class, Some(length));
         ffi::R_set_altrep_Serialized_state_method(class, Some(serialized_state));
@@ -148,11 +150,12 @@ unsafe extern "C" fn duplicate(x: SEXP, deep: Rboolean) -> SEXP {
         // SAFETY: x is one of our character views; when all its strings are
         // made, its cache exists and is a plain character vector.
         if v.node.kind == Kind::String && deep == Rboolean::TRUE && unsafe { cache::all_made(cache::STRINGS, x, v) } {
+            // SAFETY: x is an ALTREP object: reading its data2.
             return Ok(rapi::duplicate(unsafe { ffi::R_altrep_data2(x) })?);
         }
         // Allocated before anything below owns a value (R may long-jump).
-        // SAFETY: x is one of our character views.
         let cache = match v.node.kind {
+            // SAFETY: x is one of our character views.
             Kind::String => Some(unsafe { cache::cache(cache::STRINGS, x, v) }?),
             _ => None,
         };

@@ -28,6 +28,9 @@ pub const REFERENCE_BYTES: u64 = (4 + 4 * 4 + 2 * (4 + 8 + 16) + 12) + (8 + 20 +
 /// tells an owner that may be alive out of sight from one that is gone.
 pub struct Reference;
 
+/// What a reference opens: the region, the node, and the slice if any.
+pub type Opened = (Arc<Region>, u32, Option<(u64, u64)>);
+
 impl Reference {
     const HOST: std::ops::Range<usize> = 0..mori_core::layout::HOST_ID_SIZE;
     const NONCE: std::ops::Range<usize> = Reference::HOST.end..Reference::HOST.end + 8;
@@ -51,7 +54,7 @@ impl Reference {
 
     /// The region, node and slice a reference names; errors "not found"
     /// when the region its name opens is not the one it was made for.
-    pub fn open(state: SEXP) -> Result<(Arc<Region>, u32, Option<(u64, u64)>)> {
+    pub fn open(state: SEXP) -> Result<Opened> {
         let bad = || Error::corrupt("malformed shared-object reference in serialized data");
         if rapi::type_of(state) != SEXPTYPE::RAWSXP {
             return Err(bad());

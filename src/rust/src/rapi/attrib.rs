@@ -16,6 +16,7 @@ pub fn has_attributes(x: SEXP) -> bool {
     // SAFETY: reads a field of a valid SEXP.
     #[cfg(r_any_attrib)]
     return unsafe { ffi::ANY_ATTRIB(x) != 0 };
+    // SAFETY: as above.
     #[cfg(not(r_any_attrib))]
     return unsafe { ffi::ATTRIB(x) } != nil();
 }
@@ -42,6 +43,7 @@ pub fn attribute_pairs(x: SEXP) -> Vec<(SEXP, SEXP)> {
         // R_mapAttrib does from R 4.6 on).
         let mut cell = unsafe { ffi::ATTRIB(x) };
         while cell != nil() {
+            // SAFETY: as above; cell is a pairlist cell of x's attributes.
             unsafe {
                 pairs.push((ffi::TAG(cell), ffi::CAR(cell)));
                 cell = ffi::CDR(cell);

@@ -24,6 +24,7 @@ pub fn try_call(fun: &CStr, args: &[SEXP]) -> Result<Option<SEXP>> {
     // Interrupts held: a Ctrl-C during a long serialize() stays pending
     // (for pace::check, or R afterwards) instead of becoming a failure.
     let (result, failed) = with_interrupts_held(|| {
+        // SAFETY: see above.
         unwind::protect(|| unsafe {
             let mut failed = 0;
             let result = ffi::R_tryEvalSilent(call, ffi::R_BaseNamespace, &mut failed);

@@ -12,6 +12,7 @@ unsafe extern "C" fn drop_boxed<T>(ptr: SEXP) {
     // cleared right after, so it is dropped exactly once.
     let raw = unsafe { ffi::R_ExternalPtrAddr(ptr) } as *mut T;
     if !raw.is_null() {
+        // SAFETY: see above.
         unsafe {
             ffi::R_ClearExternalPtr(ptr);
             drop(Box::from_raw(raw));

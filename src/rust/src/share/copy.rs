@@ -26,8 +26,10 @@ pub fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8], stats: &mut Summary) -> 
     // (the caller checked its length). An ALTREP class's method may
     // allocate or signal an error.
     let direct = if altrep {
+        // SAFETY: see above.
         rapi::unwind::protect(|| unsafe { ffi::DATAPTR_OR_NULL(x) })?
     } else {
+        // SAFETY: see above; a plain vector's DATAPTR_OR_NULL cannot fail.
         unsafe { ffi::DATAPTR_OR_NULL(x) }
     }
     .cast::<u8>();

@@ -28,6 +28,7 @@ fn cache_type(lists: bool) -> SEXPTYPE {
 /// # Safety
 /// `c` is the cache of the right type and `i` in range.
 pub unsafe fn get(lists: bool, c: SEXP, i: u64) -> SEXP {
+    // SAFETY: per the function's contract.
     unsafe {
         if lists {
             ffi::VECTOR_ELT(c, i as R_xlen_t)
@@ -40,6 +41,7 @@ pub unsafe fn get(lists: bool, c: SEXP, i: u64) -> SEXP {
 /// # Safety
 /// As for `get`.
 pub unsafe fn set(lists: bool, c: SEXP, i: u64, value: SEXP) {
+    // SAFETY: per the function's contract.
     unsafe {
         if lists {
             ffi::SET_VECTOR_ELT(c, i as R_xlen_t, value);
@@ -83,6 +85,8 @@ pub fn make_sentinel() -> Result<()> {
 /// # Safety
 /// `x` must be one of our views of this element type.
 pub unsafe fn cache(lists: bool, x: SEXP, v: &View) -> Result<SEXP> {
+    // SAFETY: x is one of our views (the contract): its data2 is NULL or its
+    // cache; a new cache is filled before anything else allocates.
     unsafe {
         let c = ffi::R_altrep_data2(x);
         if c != rapi::nil() {
@@ -140,6 +144,8 @@ pub unsafe fn all_made(lists: bool, x: SEXP, v: &View) -> bool {
 /// # Safety
 /// `x` must be one of our views of this element type.
 pub unsafe fn own_cache(lists: bool, x: SEXP, v: &View) -> Result<SEXP> {
+    // SAFETY: as for `cache`; setting data2 to the protected copy does not
+    // allocate.
     unsafe {
         let c = cache(lists, x, v)?;
         if !v.cache_is_shared() {

@@ -38,6 +38,7 @@ impl Classes {
 // SAFETY: the class handles are R objects made once at load time and never
 // changed; R runs our code on one thread.
 unsafe impl Sync for Classes {}
+// SAFETY: as above.
 unsafe impl Send for Classes {}
 
 static CLASSES: OnceLock<Classes> = OnceLock::new();
