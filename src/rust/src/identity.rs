@@ -18,10 +18,10 @@ use std::sync::Arc;
 use mori_core::layout::{Encoding, Kind, Layout, StringEntry, NO_NODE};
 
 use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
-use crate::rapi::{self, Protector};
+use crate::rapi::{self, CharSxp, Protector};
 use crate::region::Region;
 use crate::rtypes::LISTS_ARE_ALTREP;
-use crate::view::View;
+use crate::view::ViewObject;
 
 /// The region and node `x` reads from, if it is shared and unchanged.
 pub fn shared_identity(x: SEXP) -> Option<(Arc<Region>, u32)> {
@@ -33,7 +33,7 @@ fn identity(x: SEXP, depth: usize) -> Option<(Arc<Region>, u32)> {
         return None;
     }
     let (region, node) = if let Some(v) = crate::view::view_of(x) {
-        if v.slice().is_some() || !unchanged_at(x, v, depth) {
+        if v.slice().is_some() || !unchanged_at(v, depth) {
             return None;
         }
         (v.region.clone(), v.node_index)
@@ -49,26 +49,27 @@ fn identity(x: SEXP, depth: usize) -> Option<(Arc<Region>, u32)> {
 /// values: its data unmodified and, for a list, every element it has made
 /// unchanged too (attributes included). Its own attributes are not part of
 /// this: serialization writes them beside the reference.
-pub fn view_unchanged(x: SEXP, v: &View) -> bool {
-    unchanged_at(x, v, 0)
+pub fn view_unchanged(v: ViewObject) -> bool {
+    unchanged_at(v, 0)
 }
 
-fn unchanged_at(x: SEXP, v: &View, depth: usize) -> bool {
-    !v.is_modified() && (v.node.kind != Kind::List || made_elements_unchanged(x, v, depth))
+fn unchanged_at(v: ViewObject, depth: usize) -> bool {
+    !v.is_modified() && (v.node.kind != Kind::List || made_elements_unchanged(v, depth))
 }
 
 /// The elements a list view has made (its cache) are each still an
 /// unchanged object of their child node. Elements not made yet are the
 /// region's by definition.
-fn made_elements_unchanged(x: SEXP, v: &View, depth: usize) -> bool {
-    // SAFETY: x is a list view of ours; the cache stays x's data2 (alive
-    // with x) while this runs: nothing below changes this view.
-    let Some(slots) = (unsafe { crate::view::cache::cached_elements(x, v) }) else {
+fn made_elements_unchanged(v: ViewObject, depth: usize) -> bool {
+    if !v.has_cache() {
         return true;
-    };
+    }
     let layout = v.region.layout();
-    slots.iter().enumerate().all(|(i, &e)| {
-        let Ok(child) = layout.child(v.node_index, &v.node, i as u64) else { return false };
+    (0..v.length()).all(|i| {
+        // A slot not made yet reads as NULL: "not made", unless the cache
+        // is the whole vector (then NULL was written in place of an element).
+        let e = v.made_element(i).unwrap_or(rapi::nil());
+        let Ok(child) = layout.child(v.node_index, &v.node, i) else { return false };
         let Ok(node) = layout.node(child) else { return false };
         match node.kind {
             Kind::Null => e == rapi::nil(),
@@ -150,9 +151,7 @@ fn attributes_match(x: SEXP, region: &Arc<Region>, node: u32, depth: usize) -> b
         else {
             return false;
         };
-        // SAFETY: PRINTNAME of a symbol is its CHARSXP.
-        let Some(&(_, value)) = mine.iter().find(|(t, _)| rapi::char_bytes(unsafe { ffi::PRINTNAME(*t) }) == tag)
-        else {
+        let Some(&(_, value)) = mine.iter().find(|(t, _)| t.name().bytes() == tag) else {
             return false;
         };
         if !value_matches(value, region, child, depth) {
@@ -199,8 +198,9 @@ fn plainly_equal(value: SEXP, layout: &Layout, index: u32) -> bool {
     }
     match node.kind {
         Kind::String => (0..node.length).all(|i| {
-            // SAFETY: i < length of a character vector.
-            let c = unsafe { ffi::STRING_ELT(value, i as R_xlen_t) };
+            // SAFETY: i < length of a plain character vector, whose
+            // elements are CHARSXPs.
+            let c = unsafe { CharSxp::new_unchecked(ffi::STRING_ELT(value, i as R_xlen_t)) };
             matches!(layout.string(index, &node, i), Ok(entry) if same_string(c, &entry))
         }),
         kind if kind.is_atomic_array() => {
@@ -215,15 +215,14 @@ fn plainly_equal(value: SEXP, layout: &Layout, index: u32) -> bool {
 }
 
 /// The same text with the same encoding mark (ASCII text carries none).
-fn same_string(c: SEXP, entry: &StringEntry) -> bool {
+fn same_string(c: CharSxp, entry: &StringEntry) -> bool {
     match entry {
-        StringEntry::Na => rapi::is_na_string(c),
+        StringEntry::Na => c.is_na(),
         StringEntry::Text { bytes, encoding, ascii, native } => {
-            if rapi::is_na_string(c) || rapi::char_bytes(c) != *bytes {
+            if c.is_na() || c.bytes() != *bytes {
                 return false;
             }
-            // SAFETY: reads the encoding bits of a CHARSXP.
-            let ce = unsafe { ffi::Rf_getCharCE(c) };
+            let ce = c.encoding();
             // A native string is marked as a reader in this locale marks it
             // (decode::native_as).
             *ascii

@@ -3,7 +3,7 @@
 use mori_core::layout::Kind;
 
 use crate::ffi::SEXP;
-use crate::view::{cache, view_of};
+use crate::view::view_of;
 
 /// What `shared_info()` reports of a view, without reading its elements.
 pub struct ViewState {
@@ -21,17 +21,13 @@ pub fn view_state(x: SEXP) -> Option<ViewState> {
     let v = view_of(x)?;
     let kind = v.node.kind;
     let made = match kind {
-        // SAFETY: x is one of our views of this element type.
-        Kind::String => Some(unsafe { cache::made_count(cache::STRINGS, x, v) }),
-        // SAFETY: x is one of our views of this element type.
-        #[cfg(r_altlist)]
-        Kind::List => Some(unsafe { cache::made_count(cache::LISTS, x, v) }),
+        Kind::String | Kind::List => Some(v.made_count()),
         _ => None,
     };
     let bytes = match kind.element_size() {
         Some(_) => v.shared_bytes().len() as u64,
         None => v.node.data_len + v.node.aux_len,
     };
-    let modified = !crate::identity::view_unchanged(x, v);
+    let modified = !crate::identity::view_unchanged(v);
     Some(ViewState { bytes, made, private: v.has_private_copy(), modified })
 }

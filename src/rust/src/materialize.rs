@@ -4,7 +4,7 @@ use mori_core::layout::Kind;
 
 use crate::error::{Error, Result};
 use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
-use crate::rapi::{self, Protector};
+use crate::rapi::{self, ListSxp, Protector, StrSxp};
 use crate::rtypes::MAX_DEPTH;
 
 /// A plain R copy of `x` with no shared parts: views become ordinary vectors,
@@ -30,15 +30,17 @@ pub fn materialize(x: SEXP, depth: usize) -> Result<SEXP> {
     let out = p.protect(rapi::alloc_vector(ty, n)?);
     match ty {
         SEXPTYPE::STRSXP => {
+            let x = StrSxp::new(x).expect("a character vector");
             for i in 0..n {
-                let c = rapi::string_elt(x, i)?;
+                let c = x.elt(i)?;
                 // SAFETY: i < length of the fresh vector.
-                unsafe { ffi::SET_STRING_ELT(out, i as R_xlen_t, c) };
+                unsafe { ffi::SET_STRING_ELT(out, i as R_xlen_t, c.sexp()) };
             }
         }
         SEXPTYPE::VECSXP => {
+            let x = ListSxp::new(x).expect("a list");
             for i in 0..n {
-                let element = materialize(rapi::vector_elt(x, i)?, depth + 1)?;
+                let element = materialize(x.elt(i)?, depth + 1)?;
                 // SAFETY: i < length of the fresh list.
                 unsafe { ffi::SET_VECTOR_ELT(out, i as R_xlen_t, element) };
             }
@@ -64,8 +66,11 @@ pub fn materialize(x: SEXP, depth: usize) -> Result<SEXP> {
         // Consed onto the protected rest of the list.
         head = p.protect(rapi::cons(value, head)?);
         // SAFETY: SET_TAG on a fresh cell.
-        unsafe { ffi::SET_TAG(head, tag) };
+        unsafe { ffi::SET_TAG(head, tag.sexp()) };
     }
-    rapi::set_attribute_list(out, head)?;
+    // SAFETY: a protected pairlist of symbols and values: x's own
+    // attributes, valid for x, with values of the same types and lengths;
+    // `out` has x's type and length.
+    unsafe { rapi::set_attribute_list(out, head) }?;
     Ok(out)
 }

@@ -5,7 +5,7 @@ use mori_core::layout::{string_flags, Kind, NativeEncoding};
 use mori_core::os;
 
 use crate::ffi::{self, SEXP, SEXPTYPE};
-use crate::rapi;
+use crate::rapi::{self, CharSxp};
 
 /// Whether shared lists are ALTREP objects in this build of R (R >= 4.3).
 pub const LISTS_ARE_ALTREP: bool = cfg!(r_altlist);
@@ -65,10 +65,10 @@ pub fn native_as(writer: NativeEncoding) -> ffi::cetype_t {
     }
 }
 
-pub fn string_flags_of(c: SEXP, bytes: &[u8]) -> u32 {
-    // SAFETY: reads the encoding bits of a CHARSXP.
-    let ce = unsafe { ffi::Rf_getCharCE(c) };
-    let encoding = match ce {
+/// The string flags a region stores for the R string `c` (see DESIGN.md).
+pub fn string_flags_of(c: CharSxp) -> u32 {
+    let bytes = c.bytes();
+    let encoding = match c.encoding() {
         ffi::cetype_t::CE_UTF8 => 1,
         ffi::cetype_t::CE_LATIN1 => 2,
         ffi::cetype_t::CE_BYTES => 3,

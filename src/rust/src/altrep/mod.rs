@@ -20,7 +20,7 @@ use crate::error::{guard, Error, Result};
 use crate::ffi::{self, DllInfo, R_altrep_class_t, Rboolean, SEXP};
 use crate::rapi::{self, Protector};
 use crate::rtypes::LISTS_ARE_ALTREP;
-use crate::view::{self, cache, fast_view, new_object, view, Classes};
+use crate::view::{self, cache, fast_view, new_object, view, Classes, ViewObject};
 
 use reference::{Reference, REFERENCE_BYTES};
 
@@ -78,8 +78,8 @@ unsafe extern "C" fn length(x: SEXP) -> ffi::R_xlen_t {
 unsafe extern "C" fn serialized_state(x: SEXP) -> SEXP {
     guard(|| {
         // SAFETY: R calls this method only on objects of our classes.
-        let v = unsafe { view(x) };
-        if !crate::identity::view_unchanged(x, v)
+        let v = unsafe { ViewObject::of(x) };
+        if !crate::identity::view_unchanged(v)
             || (!LISTS_ARE_ALTREP && v.is_part() && v.values_fit_in(REFERENCE_BYTES))
             || (v.region.is_owned_here() && crate::worker::materialize_own_regions())
         {
@@ -118,7 +118,9 @@ unsafe extern "C" fn unserialize_ex(_class: SEXP, state: SEXP, attr: SEXP, _objf
         // What R's default UnserializeEX does, through R's API: the setter
         // sets the object bit for a class; the S4 bit is the one of the
         // levels R's objects use.
-        rapi::set_attribute_list(x, attr)?;
+        // SAFETY: check_attributes found attr a pairlist of symbols and
+        // values that fit x, and R keeps it protected during the call.
+        unsafe { rapi::set_attribute_list(x, attr) }?;
         const S4_OBJECT_MASK: i32 = 1 << 4;
         if levs & S4_OBJECT_MASK != 0 {
             // SAFETY: x is our protected object (asS4 may allocate a copy).
@@ -147,9 +149,10 @@ unsafe extern "C" fn duplicate(x: SEXP, deep: Rboolean) -> SEXP {
         if v.is_modified() || v.node.kind == Kind::List {
             return Ok(std::ptr::null_mut());
         }
-        // SAFETY: x is one of our character views; when all its strings are
-        // made, its cache exists and is a plain character vector.
-        if v.node.kind == Kind::String && deep == Rboolean::TRUE && unsafe { cache::all_made(cache::STRINGS, x, v) } {
+        // When all its strings are made, its cache exists and is a plain
+        // character vector.
+        // SAFETY: R calls this method only on objects of our classes.
+        if v.node.kind == Kind::String && deep == Rboolean::TRUE && unsafe { ViewObject::of(x) }.all_made() {
             // SAFETY: x is an ALTREP object: reading its data2.
             return Ok(rapi::duplicate(unsafe { ffi::R_altrep_data2(x) })?);
         }
@@ -183,12 +186,12 @@ unsafe extern "C" fn inspect(
 ) -> Rboolean {
     guard(|| {
         // SAFETY: R calls this method only on objects of our classes.
-        let v = unsafe { view(x) };
+        let v = unsafe { ViewObject::of(x) };
         let line = format!(
             " mori view of {} ({} elements{})\n",
             v.user_name(),
             v.length(),
-            if crate::identity::view_unchanged(x, v) { "" } else { ", modified" }
+            if crate::identity::view_unchanged(v) { "" } else { ", modified" }
         );
         let line = std::ffi::CString::new(line).unwrap_or_default();
         // SAFETY: printing a NUL-terminated string through "%s".

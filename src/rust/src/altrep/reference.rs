@@ -8,7 +8,7 @@ use mori_core::os;
 
 use crate::error::{Error, Result};
 use crate::ffi::{self, SEXP, SEXPTYPE};
-use crate::rapi;
+use crate::rapi::{self, RawSxp};
 use crate::region::{self, Region};
 
 /// At most how many bytes R writes for a reference to a part of a shared
@@ -56,10 +56,7 @@ impl Reference {
     /// when the region its name opens is not the one it was made for.
     pub fn open(state: SEXP) -> Result<Opened> {
         let bad = || Error::corrupt("malformed shared-object reference in serialized data");
-        if rapi::type_of(state) != SEXPTYPE::RAWSXP {
-            return Err(bad());
-        }
-        let bytes = rapi::raw_bytes(state);
+        let bytes = RawSxp::new(state).ok_or_else(bad)?.bytes();
         if bytes.len() <= Reference::NAME {
             return Err(bad());
         }

@@ -7,7 +7,7 @@ use mori_core::layout::{Kind, Node, NO_NODE};
 
 use crate::error::{Error, Result};
 use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
-use crate::rapi::{self, Protector};
+use crate::rapi::{self, CharSxp, ListSxp, Protector, StrSxp, Symbol};
 use crate::region::Region;
 
 use super::{attribute_value_as, make_char};
@@ -33,10 +33,12 @@ pub fn set_attributes(region: &Arc<Region>, x: SEXP, node: &Node, depth: usize) 
     for slot in (0..list.length).rev() {
         let child = layout.child(node.attrs, &list, slot)?;
         let tag_char = p.protect(make_char(&layout, list.attrs, &tags, slot)?);
+        // SAFETY: make_char makes an R string (CHARSXP).
+        let tag_name = unsafe { CharSxp::new_unchecked(tag_char) }.bytes();
         // dim and tsp are checked here and then trusted by R's C code: always
         // a copy, so that the values checked are the values R reads (a view
         // of a published region could change under it).
-        let copy = matches!(rapi::char_bytes(tag_char), b"dim" | b"tsp");
+        let copy = matches!(tag_name, b"dim" | b"tsp");
         let value = p.protect(attribute_value_as(region, child, depth + 1, copy)?);
         // SAFETY: installChar makes a symbol from a CHARSXP (allocates).
         let tag = rapi::unwind::protect(|| unsafe { ffi::Rf_installChar(tag_char) })?;
@@ -45,7 +47,8 @@ pub fn set_attributes(region: &Arc<Region>, x: SEXP, node: &Node, depth: usize) 
         unsafe { ffi::SET_TAG(head, tag) };
     }
     check_attributes(x, head)?;
-    rapi::set_attribute_list(x, head)?;
+    // SAFETY: check_attributes accepted the protected pairlist for x.
+    unsafe { rapi::set_attribute_list(x, head) }?;
     Ok(())
 }
 
@@ -71,12 +74,15 @@ pub fn check_attributes(x: SEXP, attrs: SEXP) -> Result<()> {
     let mut dimnames = None;
     let mut cell = attrs;
     while cell != rapi::nil() {
-        // SAFETY: walking a pairlist we built; reading symbols and vectors.
+        if rapi::type_of(cell) != SEXPTYPE::LISTSXP {
+            return bad("list");
+        }
+        // SAFETY: a pairlist cell: reading its tag and value.
         let (tag, value) = unsafe { (ffi::TAG(cell), ffi::CAR(cell)) };
+        let Some(tag) = Symbol::new(tag) else { return bad("list") };
         let ty = rapi::type_of(value);
         let n = rapi::xlength(value);
-        // SAFETY: PRINTNAME of a symbol.
-        let name = rapi::char_bytes(unsafe { ffi::PRINTNAME(tag) });
+        let name = tag.name().bytes();
         match name {
             b"names" if ty != SEXPTYPE::STRSXP || n != len => return bad("names"),
             b"class" if ty != SEXPTYPE::STRSXP || (rapi::type_of(x) != SEXPTYPE::INTSXP && has_factor(value)) => {
@@ -122,12 +128,11 @@ pub fn check_attributes(x: SEXP, attrs: SEXP) -> Result<()> {
     }
     if let Some(dn) = dimnames {
         let Some(dim) = dim else { return bad("dimnames") };
-        if rapi::type_of(dn) != SEXPTYPE::VECSXP || rapi::xlength(dn) != dim.len() as u64 {
-            return bad("dimnames");
-        }
+        let Some(dn) = ListSxp::new(dn).filter(|dn| dn.len() == dim.len() as u64) else { return bad("dimnames") };
         for (i, &extent) in dim.iter().enumerate() {
-            // SAFETY: i < length of the dimnames list.
-            let names = unsafe { ffi::VECTOR_ELT(dn, i as R_xlen_t) };
+            // An ALTREP list (a shared one, unserialized) makes its element
+            // here; a failure is caught and resumed by `guard`.
+            let names = dn.elt(i as u64)?;
             let ok =
                 names == rapi::nil() || (rapi::type_of(names) == SEXPTYPE::STRSXP && rapi::xlength(names) == extent);
             if !ok {
@@ -143,6 +148,6 @@ pub fn check_attributes(x: SEXP, attrs: SEXP) -> Result<()> {
 fn has_factor(class: SEXP) -> bool {
     // A large class vector is a view, whose strings are made when read: if
     // that fails, the caught R error is resumed by `guard`.
-    (0..rapi::xlength(class))
-        .any(|i| rapi::string_elt(class, i).is_ok_and(|c| !rapi::is_na_string(c) && rapi::char_bytes(c) == b"factor"))
+    let Some(class) = StrSxp::new(class) else { return false };
+    (0..class.len()).any(|i| class.elt(i).is_ok_and(|c| !c.is_na() && c.bytes() == b"factor"))
 }

@@ -89,9 +89,10 @@ fn stored_object(region: &Arc<Region>, layout: &Layout, index: u32, node: &Node)
     // Copied first, then checked: a published region's bytes could be
     // rewritten between a check on the mapping and the copy, and R's
     // unserialize trusts what it is given.
-    let raw = p.protect(rapi::raw_vector(layout.serialized_unchecked(index, node)?)?);
-    Layout::check_serialized(index, node, rapi::raw_bytes(raw))?;
-    rapi::try_call(c"unserialize", &[raw])?.ok_or_else(|| {
+    let raw = rapi::raw_vector(layout.serialized_unchecked(index, node)?)?;
+    p.protect(raw.sexp());
+    Layout::check_serialized(index, node, raw.bytes())?;
+    rapi::try_call(c"unserialize", &[raw.sexp()])?.ok_or_else(|| {
         Error::report(
             crate::error::Kind::Unrestorable,
             format!("could not restore the object stored at node {index} of a shared region"),

@@ -21,6 +21,7 @@ mod attrib;
 mod eval;
 mod extptr;
 pub mod fields;
+mod handles;
 mod strings;
 pub mod unwind;
 
@@ -31,10 +32,8 @@ pub use eval::{
     interrupt_pending, is_interactive, option, resignal_interrupt, try_call, try_call_own, with_interrupts_held,
 };
 pub use extptr::{boxed_extptr, extptr_ref};
-pub use strings::{
-    as_single_string, char_bytes, char_ce, char_ce_owning_nothing, is_na_string, preserved_utf8_char, scalar_string,
-    utf8_char,
-};
+pub use handles::{CharSxp, ListSxp, RawSxp, StrSxp, Symbol};
+pub use strings::{as_single_string, char_ce, char_ce_owning_nothing, preserved_utf8_char, scalar_string, utf8_char};
 
 use std::ffi::CStr;
 
@@ -89,8 +88,12 @@ pub fn is_altrep(x: SEXP) -> bool {
 /// Where the elements of `x`, a fresh (non-ALTREP) logical, integer,
 /// double, complex or raw vector, start, for writing; NULL for other types.
 pub fn atomic_data_mut(x: SEXP) -> *mut u8 {
+    if is_altrep(x) {
+        // Its Dataptr method could allocate or signal an error.
+        return std::ptr::null_mut();
+    }
     // SAFETY: each accessor matches the vector's type (DATAPTR, which takes
-    // any type, is not part of R's API).
+    // any type, is not part of R's API); a plain vector's runs no method.
     unsafe {
         match type_of(x) {
             SEXPTYPE::LGLSXP => ffi::LOGICAL(x).cast(),
@@ -146,31 +149,6 @@ pub fn duplicate(x: SEXP) -> Result<SEXP> {
     unwind::protect(|| unsafe { ffi::Rf_duplicate(x) })
 }
 
-/// Element `i` of the character vector `x`. Reading a plain vector cannot
-/// fail; an ALTREP one runs its class's Elt method, which may allocate and
-/// signal an error.
-pub fn string_elt(x: SEXP, i: u64) -> Result<SEXP> {
-    let i = i as ffi::R_xlen_t;
-    if !is_altrep(x) {
-        // SAFETY: the caller gives a character vector longer than i.
-        return Ok(unsafe { ffi::STRING_ELT(x, i) });
-    }
-    // SAFETY: as above, through the class's method.
-    unwind::protect(|| unsafe { ffi::STRING_ELT(x, i) })
-}
-
-/// Element `i` of the list `x` (see `string_elt`: an ALTREP list, ours on R
-/// >= 4.3 among them, makes the element when asked).
-pub fn vector_elt(x: SEXP, i: u64) -> Result<SEXP> {
-    let i = i as ffi::R_xlen_t;
-    if !is_altrep(x) {
-        // SAFETY: the caller gives a list longer than i.
-        return Ok(unsafe { ffi::VECTOR_ELT(x, i) });
-    }
-    // SAFETY: as above, through the class's method.
-    unwind::protect(|| unsafe { ffi::VECTOR_ELT(x, i) })
-}
-
 /// Keeps `x` alive until [`release`] (allocates).
 pub fn preserve(x: SEXP) -> Result<()> {
     // SAFETY: R_PreserveObject protects its argument while it allocates.
@@ -195,15 +173,10 @@ pub fn scalar_integer(v: i32) -> Result<SEXP> {
     unwind::protect(|| unsafe { ffi::Rf_ScalarInteger(v) })
 }
 
-/// A raw vector holding a copy of `bytes` (allocates).
-pub fn raw_vector(bytes: &[u8]) -> Result<SEXP> {
+/// A raw vector holding a copy of `bytes` (allocates; unprotected).
+pub fn raw_vector(bytes: &[u8]) -> Result<RawSxp> {
     let v = alloc_vector(SEXPTYPE::RAWSXP, bytes.len() as u64)?;
     // SAFETY: a fresh RAWSXP of the right length, filled before anything else runs.
     unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ffi::RAW(v), bytes.len()) };
-    Ok(v)
-}
-
-pub fn raw_bytes<'a>(v: SEXP) -> &'a [u8] {
-    // SAFETY: v is a RAWSXP; its data lives as long as v.
-    unsafe { std::slice::from_raw_parts(ffi::RAW(v), xlength(v) as usize) }
+    Ok(RawSxp::new(v).expect("a fresh raw vector"))
 }

@@ -1,20 +1,8 @@
 //! R strings (CHARSXPs): their bytes, making them, and character scalars.
 
-use crate::ffi::{self, SEXP, SEXPTYPE};
+use crate::ffi::{self, SEXP};
 
-use super::{preserve, string_elt, type_of, unwind, xlength, Result};
-
-/// The bytes of a CHARSXP (not NA_STRING).
-pub fn char_bytes<'a>(c: SEXP) -> &'a [u8] {
-    // SAFETY: a CHARSXP holds LENGTH bytes at R_CHAR; CHARSXPs are immutable
-    // and live as long as the vector referencing them.
-    unsafe { std::slice::from_raw_parts(ffi::R_CHAR(c).cast::<u8>(), ffi::LENGTH(c) as usize) }
-}
-
-pub fn is_na_string(c: SEXP) -> bool {
-    // SAFETY: compares with R's NA_STRING constant.
-    c == unsafe { ffi::R_NaString }
-}
+use super::{preserve, unwind, Result, StrSxp};
 
 /// An R string (CHARSXP) of `bytes` in encoding `ce` (allocates). R
 /// refuses texts of 2^31 bytes or more and texts with a NUL byte (an error).
@@ -57,12 +45,12 @@ pub fn scalar_string(s: &str) -> Result<SEXP> {
 /// The string in a length-one, non-NA character vector; `None` otherwise
 /// (an error only if reading an ALTREP argument fails).
 pub fn as_single_string<'a>(x: SEXP) -> Result<Option<&'a str>> {
-    if type_of(x) != SEXPTYPE::STRSXP || xlength(x) != 1 {
+    let Some(x) = StrSxp::new(x).filter(|x| x.len() == 1) else {
+        return Ok(None);
+    };
+    let c = x.elt(0)?;
+    if c.is_na() {
         return Ok(None);
     }
-    let c = string_elt(x, 0)?;
-    if is_na_string(c) {
-        return Ok(None);
-    }
-    Ok(std::str::from_utf8(char_bytes(c)).ok())
+    Ok(std::str::from_utf8(c.bytes()).ok())
 }

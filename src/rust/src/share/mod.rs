@@ -14,7 +14,7 @@ mod write;
 use crate::error::{Error, Result};
 use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
 use crate::pace;
-use crate::rapi::{self, Protector};
+use crate::rapi::{self, CharSxp, ListSxp, Protector, RawSxp, StrSxp, Symbol};
 use crate::region::{self, Region};
 use copy::{copy_atomic, Summary};
 use write::{write, RecentStrings};
@@ -23,14 +23,14 @@ use write::{write, RecentStrings};
 enum Item {
     /// An atomic vector's data.
     Atomic { node: u32, x: SEXP },
-    /// A character vector's strings.
-    Strings { node: u32, x: SEXP },
+    /// A plain character vector's strings.
+    Strings { node: u32, x: StrSxp },
     /// Attribute names: the print names of the tags.
-    Tags { node: u32, symbols: Vec<SEXP> },
+    Tags { node: u32, symbols: Vec<Symbol> },
     /// A list's child table.
     Children { node: u32, children: Vec<u32> },
     /// Serialization bytes (a raw vector kept alive in `keep`).
-    Serialized { node: u32, bytes: SEXP },
+    Serialized { node: u32, bytes: RawSxp },
 }
 
 struct Planner {
@@ -81,20 +81,20 @@ impl Planner {
     /// ends. An ALTREP class may make a fresh string on every read, with
     /// other text once a garbage collection has freed the last one: the plan
     /// and the write must see the same strings, alive throughout.
-    fn stable_strings(&mut self, x: SEXP) -> Result<SEXP> {
-        if !rapi::is_altrep(x) {
+    fn stable_strings(&mut self, x: StrSxp) -> Result<StrSxp> {
+        if !rapi::is_altrep(x.sexp()) {
             return Ok(x);
         }
-        let n = rapi::xlength(x);
+        let n = x.len();
         // A fresh character vector, kept (so protected) before it is filled.
         let copy = rapi::alloc_vector(SEXPTYPE::STRSXP, n)?;
         let copy = self.keep(copy)?;
         for i in 0..n {
-            let c = rapi::string_elt(x, i)?;
+            let c = x.elt(i)?;
             // SAFETY: i < n; each string is stored as soon as it is read.
-            unsafe { ffi::SET_STRING_ELT(copy, i as R_xlen_t, c) };
+            unsafe { ffi::SET_STRING_ELT(copy, i as R_xlen_t, c.sexp()) };
         }
-        Ok(copy)
+        Ok(StrSxp::new(copy).expect("a fresh character vector"))
     }
 
     fn object(&mut self, x: SEXP, depth: usize) -> Result<u32> {
@@ -110,16 +110,17 @@ impl Planner {
         let node = match kind {
             Kind::Null => return Ok(self.plan.push_null()?),
             Kind::String => {
-                let strings = self.stable_strings(x)?;
+                let strings = self.stable_strings(StrSxp::new(x).expect("kind_of said character"))?;
                 let mut recent = RecentStrings::new(len);
                 let mut bytes = 0u64;
                 for i in 0..len {
                     pace::check()?;
-                    // SAFETY: i < length of a character vector.
-                    let c = unsafe { ffi::STRING_ELT(strings, i as R_xlen_t) };
-                    if !rapi::is_na_string(c) && recent.find(c).is_none() {
+                    // SAFETY: i < length of a plain character vector, whose
+                    // elements are CHARSXPs.
+                    let c = unsafe { CharSxp::new_unchecked(ffi::STRING_ELT(strings.sexp(), i as R_xlen_t)) };
+                    if !c.is_na() && recent.find(c).is_none() {
                         recent.remember(c, bytes);
-                        bytes += rapi::char_bytes(c).len() as u64;
+                        bytes += c.bytes().len() as u64;
                     }
                 }
                 let node = self.plan.push_strings(len, bytes)?;
@@ -129,8 +130,9 @@ impl Planner {
             Kind::List => {
                 let node = self.plan.push_list(len)?;
                 let mut children = Vec::with_capacity(len as usize);
+                let list = ListSxp::new(x).expect("kind_of said list");
                 for i in 0..len {
-                    let child = self.object(rapi::vector_elt(x, i)?, depth + 1)?;
+                    let child = self.object(list.elt(i)?, depth + 1)?;
                     self.plan.set_parent(child, node, i as u32);
                     children.push(child);
                 }
@@ -167,15 +169,16 @@ impl Planner {
             )
         })?;
         self.keep(bytes)?;
-        let node = self.plan.push_serialized(rapi::xlength(bytes).max(1))?;
-        self.plan.set_serialized_checksum(node, mori_core::layout::fnv1a64(rapi::raw_bytes(bytes)));
+        let bytes = RawSxp::new(bytes).ok_or_else(|| Error::internal("serialize() gave no raw vector"))?;
+        let node = self.plan.push_serialized(bytes.bytes().len().max(1) as u64)?;
+        self.plan.set_serialized_checksum(node, mori_core::layout::fnv1a64(bytes.bytes()));
         self.items.push(Item::Serialized { node, bytes });
         self.originals.push((node, x));
         Ok(node)
     }
 
     fn attributes(&mut self, x: SEXP, node: u32, depth: usize) -> Result<()> {
-        let (symbols, values): (Vec<SEXP>, Vec<SEXP>) = rapi::attribute_pairs(x).into_iter().unzip();
+        let (symbols, values): (Vec<Symbol>, Vec<SEXP>) = rapi::attribute_pairs(x).into_iter().unzip();
         if values.is_empty() {
             return Ok(());
         }
@@ -194,8 +197,7 @@ impl Planner {
             self.plan.set_parent(child, list, slot as u32);
             children.push(child);
         }
-        // SAFETY: PRINTNAME of a symbol is its CHARSXP.
-        let tag_bytes: u64 = symbols.iter().map(|&s| rapi::char_bytes(unsafe { ffi::PRINTNAME(s) }).len() as u64).sum();
+        let tag_bytes: u64 = symbols.iter().map(|s| s.name().bytes().len() as u64).sum();
         let tags = self.plan.push_strings(symbols.len() as u64, tag_bytes)?;
         self.plan.set_attrs(list, tags);
         self.plan.set_attrs(node, list);
@@ -210,7 +212,7 @@ const SHARED_ATTRIBUTE_LIMIT: u64 = 64;
 
 /// The content of an attribute list whose values are all small plain vectors
 /// (no attributes of their own), as bytes; `None` if it has any other value.
-fn attributes_key(symbols: &[SEXP], values: &[SEXP]) -> Result<Option<Vec<u8>>> {
+fn attributes_key(symbols: &[Symbol], values: &[SEXP]) -> Result<Option<Vec<u8>>> {
     let mut key = Vec::new();
     for (&tag, &value) in symbols.iter().zip(values) {
         let Some(kind) = kind_of(value) else { return Ok(None) };
@@ -218,21 +220,20 @@ fn attributes_key(symbols: &[SEXP], values: &[SEXP]) -> Result<Option<Vec<u8>>> 
         if n > SHARED_ATTRIBUTE_LIMIT || rapi::has_attributes(value) || matches!(kind, Kind::List | Kind::Null) {
             return Ok(None);
         }
-        // SAFETY: PRINTNAME of a symbol.
-        let name = rapi::char_bytes(unsafe { ffi::PRINTNAME(tag) });
+        let name = tag.name().bytes();
         key.extend_from_slice(&(name.len() as u32).to_le_bytes());
         key.extend_from_slice(name);
         key.push(kind as u8);
         key.extend_from_slice(&n.to_le_bytes());
-        if kind == Kind::String {
+        if let Some(strings) = StrSxp::new(value) {
             for i in 0..n {
-                let c = rapi::string_elt(value, i)?;
-                if rapi::is_na_string(c) {
+                let c = strings.elt(i)?;
+                if c.is_na() {
                     key.extend_from_slice(&u32::MAX.to_le_bytes());
                 } else {
-                    let bytes = rapi::char_bytes(c);
+                    let bytes = c.bytes();
                     key.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-                    key.extend_from_slice(&string_flags_of(c, bytes).to_le_bytes());
+                    key.extend_from_slice(&string_flags_of(c).to_le_bytes());
                     key.extend_from_slice(bytes);
                 }
             }

@@ -7,7 +7,7 @@ use mori_core::two_way::TwoWay;
 use crate::error::Result;
 use crate::ffi::{self, R_xlen_t, SEXP};
 use crate::pace;
-use crate::rapi;
+use crate::rapi::{self, CharSxp};
 use crate::rtypes::string_flags_of;
 
 use super::copy::{copy_atomic, Summary};
@@ -28,19 +28,19 @@ impl RecentStrings {
     }
 
     /// The text offset of `c` if it was stored recently.
-    pub fn find(&self, c: SEXP) -> Option<u64> {
-        self.0.find(c as usize >> 4, c)
+    pub fn find(&self, c: CharSxp) -> Option<u64> {
+        self.0.find(c.sexp() as usize >> 4, c.sexp())
     }
 
-    pub fn remember(&mut self, c: SEXP, offset: u64) {
-        self.0.insert(c as usize >> 4, c, offset);
+    pub fn remember(&mut self, c: CharSxp, offset: u64) {
+        self.0.insert(c.sexp() as usize >> 4, c.sexp(), offset);
     }
 }
 
 /// Writes a character node from a sequence of CHARSXPs. Never writes
 /// outside the node's planned text block: strings that no longer fit the
 /// plan are an error.
-fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<Item = SEXP>) -> Result<()> {
+fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<Item = CharSxp>) -> Result<()> {
     let base = plan.data_offset(node) as usize;
     let planned = plan.node(node);
     // Sized as the planner's table was (the same length), so that both make
@@ -52,12 +52,12 @@ fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<It
         if i as u64 >= planned.length {
             return Err(changed_while_shared());
         }
-        if rapi::is_na_string(c) {
+        if c.is_na() {
             plan.write_string_entry(buf, node, i as u64, offset, 0, string_flags::NA);
             continue;
         }
-        let bytes = rapi::char_bytes(c);
-        let flags = string_flags_of(c, bytes);
+        let bytes = c.bytes();
+        let flags = string_flags_of(c);
         if let Some(at) = recent.find(c).filter(|&at| at + bytes.len() as u64 <= offset) {
             plan.write_string_entry(buf, node, i as u64, at, bytes.len() as u32, flags);
             continue;
@@ -98,13 +98,15 @@ pub fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) -> Result<Vec<(u32, u8
                 flags.push((*node, f));
             }
             Item::Strings { node, x } => {
-                let len = plan.node(*node).length;
-                // SAFETY: i < length of the character vector.
-                write_strings(plan, buf, *node, (0..len).map(|i| unsafe { ffi::STRING_ELT(*x, i as R_xlen_t) }))?;
+                let len = plan.node(*node).length.min(x.len());
+                let x = x.sexp();
+                // SAFETY: i < length of the plain character vector (planned
+                // from it), whose elements are CHARSXPs.
+                let chars = (0..len).map(|i| unsafe { CharSxp::new_unchecked(ffi::STRING_ELT(x, i as R_xlen_t)) });
+                write_strings(plan, buf, *node, chars)?;
             }
             Item::Tags { node, symbols } => {
-                // SAFETY: PRINTNAME of a symbol.
-                write_strings(plan, buf, *node, symbols.iter().map(|&s| unsafe { ffi::PRINTNAME(s) }))?;
+                write_strings(plan, buf, *node, symbols.iter().map(|s| s.name()))?;
             }
             Item::Children { node, children } => {
                 for (slot, &child) in children.iter().enumerate() {
@@ -112,7 +114,7 @@ pub fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) -> Result<Vec<(u32, u8
                 }
             }
             Item::Serialized { node, bytes } => {
-                let src = rapi::raw_bytes(*bytes);
+                let src = bytes.bytes();
                 if src.len() as u64 > plan.node(*node).data_len {
                     return Err(changed_while_shared());
                 }

@@ -10,7 +10,9 @@ use crate::error::Result;
 use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
 use crate::rapi;
 
-use super::View;
+use mori_core::layout::Kind;
+
+use super::{View, ViewObject};
 
 /// The element type of a cached view (a const parameter of the methods).
 pub const STRINGS: bool = false;
@@ -102,42 +104,6 @@ pub unsafe fn cache(lists: bool, x: SEXP, v: &View) -> Result<SEXP> {
     }
 }
 
-/// The cache's slots, if it exists.
-///
-/// # Safety
-/// `x` must be one of our views; the slice must not outlive the cache.
-pub unsafe fn cache_slots<'a>(x: SEXP, v: &View) -> Option<&'a [SEXP]> {
-    // SAFETY: data2 is NULL or a plain vector of SEXPs (a character vector
-    // or a list) of the view's length.
-    unsafe {
-        let c = ffi::R_altrep_data2(x);
-        (c != rapi::nil()).then(|| std::slice::from_raw_parts(ffi::DATAPTR_RO(c).cast::<SEXP>(), v.length() as usize))
-    }
-}
-
-/// How many elements this process has made (for `shared_info()`): counts
-/// the cache, without making anything.
-///
-/// # Safety
-/// `x` must be one of our views of this element type.
-pub unsafe fn made_count(lists: bool, x: SEXP, v: &View) -> u64 {
-    if v.is_complete() {
-        return v.length();
-    }
-    // SAFETY: as the function's contract says.
-    let slots = unsafe { cache_slots(x, v) }.unwrap_or(&[]);
-    slots.iter().filter(|&&e| e != unmade(lists)).count() as u64
-}
-
-/// Whether every element is in the cache already.
-///
-/// # Safety
-/// `x` must be one of our views of this element type.
-pub unsafe fn all_made(lists: bool, x: SEXP, v: &View) -> bool {
-    // SAFETY: as the function's contract says.
-    v.is_complete() || unsafe { cache_slots(x, v) }.is_some_and(|slots| !slots.contains(&unmade(lists)))
-}
-
 /// The cache, made this view's own first if another view shares it, before
 /// this view changes it (an edit, or a writable data pointer).
 ///
@@ -158,13 +124,69 @@ pub unsafe fn own_cache(lists: bool, x: SEXP, v: &View) -> Result<SEXP> {
     }
 }
 
-/// The elements a list view has made so far (its cache: unmade slots are
-/// NULL), or `None` before it made any.
-///
-/// # Safety
-/// `x` must be one of our list views, `v` its view; the slice must not
-/// outlive `x`'s cache.
-pub unsafe fn cached_elements<'a>(x: SEXP, v: &View) -> Option<&'a [SEXP]> {
-    // SAFETY: as the function's contract says.
-    unsafe { cache_slots(x, v) }
+impl ViewObject<'_> {
+    /// Whether this is a list view (else a character view: the classes
+    /// with a cache).
+    fn lists(self) -> bool {
+        self.node.kind == Kind::List
+    }
+
+    /// The cache (`data2`) if this view has one: a plain character vector
+    /// or list of the view's length (see `cache`).
+    fn cache_vector(self) -> Option<SEXP> {
+        if !matches!(self.node.kind, Kind::String | Kind::List) {
+            return None;
+        }
+        // SAFETY: self is one of our ALTREP objects: reading its data2.
+        let c = unsafe { ffi::R_altrep_data2(self.sexp()) };
+        (c != rapi::nil()).then_some(c)
+    }
+
+    /// Slot `i` of the cache as it is now: the element made, or `None` if
+    /// there is no cache or the slot holds the "not made yet" value. Read
+    /// afresh on each call (R code run meanwhile may have filled or
+    /// replaced the cache).
+    pub fn made_element(self, i: u64) -> Option<SEXP> {
+        let c = self.cache_vector()?;
+        if i >= rapi::xlength(c) {
+            return None;
+        }
+        // SAFETY: the cache is a plain vector of this view's element type,
+        // longer than i.
+        let e = unsafe { get(self.lists(), c, i) };
+        (e != unmade(self.lists())).then_some(e)
+    }
+
+    /// Whether this view has a cache yet (it is made on first use).
+    pub fn has_cache(self) -> bool {
+        self.cache_vector().is_some()
+    }
+
+    /// Calls `f` with the cache's slots (an empty slice if there is no
+    /// cache): for scans that call no R function, so nothing can change the
+    /// cache while the slice lives.
+    fn with_slots<T>(self, f: impl FnOnce(&[SEXP]) -> T) -> T {
+        let Some(c) = self.cache_vector() else { return f(&[]) };
+        // SAFETY: the cache is a plain character vector or list: its
+        // elements are xlength(c) SEXPs at DATAPTR_RO (no method runs), and
+        // `f` calls no R function that could change them.
+        let slots = unsafe { std::slice::from_raw_parts(ffi::DATAPTR_RO(c).cast::<SEXP>(), rapi::xlength(c) as usize) };
+        f(slots)
+    }
+
+    /// Whether every element is in the cache already.
+    pub fn all_made(self) -> bool {
+        let unmade = unmade(self.lists());
+        self.is_complete() || (self.has_cache() && self.with_slots(|slots| !slots.contains(&unmade)))
+    }
+
+    /// How many elements this process has made (for `shared_info()`),
+    /// counted without making anything.
+    pub fn made_count(self) -> u64 {
+        if self.is_complete() {
+            return self.length();
+        }
+        let unmade = unmade(self.lists());
+        self.with_slots(|slots| slots.iter().filter(|&&e| e != unmade).count() as u64)
+    }
 }

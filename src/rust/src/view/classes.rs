@@ -89,15 +89,47 @@ pub unsafe fn view<'a>(x: SEXP) -> &'a View {
     unsafe { rapi::extptr_ref::<View>(ffi::R_altrep_data1(x)) }.expect("a mori view is never finalized while reachable")
 }
 
-/// The view behind `x` if it is one of mori's objects.
-pub fn view_of<'a>(x: SEXP) -> Option<&'a View> {
+/// One of mori's view objects together with its view: what reading the
+/// object's `data2` cache needs (the cache is the object's, the view says
+/// how long it is and whether it is complete). Made by [`view_of`], which
+/// checks the class, or by [`ViewObject::of`] where R guarantees it.
+#[derive(Clone, Copy)]
+pub struct ViewObject<'a> {
+    x: SEXP,
+    view: &'a View,
+}
+
+impl<'a> ViewObject<'a> {
+    /// # Safety
+    /// `x` must be an ALTREP object of one of mori's classes (R calls the
+    /// classes' methods only on such objects).
+    pub unsafe fn of(x: SEXP) -> ViewObject<'a> {
+        // SAFETY: per the contract.
+        ViewObject { x, view: unsafe { view(x) } }
+    }
+
+    pub fn sexp(self) -> SEXP {
+        self.x
+    }
+}
+
+impl std::ops::Deref for ViewObject<'_> {
+    type Target = View;
+
+    fn deref(&self) -> &View {
+        self.view
+    }
+}
+
+/// `x` with its view if it is one of mori's objects.
+pub fn view_of<'a>(x: SEXP) -> Option<ViewObject<'a>> {
     if !rapi::is_altrep(x) || CLASSES.get().is_none() {
         return None;
     }
     // SAFETY: R_altrep_inherits reads the class of an ALTREP object.
     let is_ours = classes().all().any(|class| unsafe { ffi::R_altrep_inherits(x, class) } == Rboolean::TRUE);
     // SAFETY: checked that x is one of ours.
-    is_ours.then(|| unsafe { view(x) })
+    is_ours.then(|| unsafe { ViewObject::of(x) })
 }
 
 /// A new view object (no attributes) of node `node_index`, or of a slice of it.

@@ -13,7 +13,7 @@
 pub mod cache;
 mod classes;
 
-pub use classes::{fast_view, new_object, set_classes, view, view_of, Classes};
+pub use classes::{fast_view, new_object, set_classes, view, view_of, Classes, ViewObject};
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::sync::Arc;
