@@ -13,6 +13,7 @@ mod cached;
 mod list;
 mod reference;
 mod string;
+mod subset;
 
 use mori_core::layout::Kind;
 

@@ -126,21 +126,27 @@ pub fn check_attributes(x: SEXP, attrs: SEXP) -> Result<()> {
         // SAFETY: pairlist walk.
         cell = unsafe { ffi::CDR(cell) };
     }
-    if let Some(dn) = dimnames {
-        let Some(dim) = dim else { return bad("dimnames") };
-        let Some(dn) = ListSxp::new(dn).filter(|dn| dn.len() == dim.len() as u64) else { return bad("dimnames") };
-        for (i, &extent) in dim.iter().enumerate() {
-            // An ALTREP list (a shared one, unserialized) makes its element
-            // here; a failure is caught and resumed by `guard`.
-            let names = dn.elt(i as u64)?;
-            let ok =
-                names == rapi::nil() || (rapi::type_of(names) == SEXPTYPE::STRSXP && rapi::xlength(names) == extent);
-            if !ok {
-                return bad("dimnames");
-            }
+    match (dimnames, dim) {
+        (Some(dn), Some(dim)) if !dimnames_fit(dn, &dim)? => bad("dimnames"),
+        (Some(_), None) => bad("dimnames"),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `dn` is a list of one NULL or character vector per extent of
+/// `dim`, each as long as its extent.
+fn dimnames_fit(dn: SEXP, dim: &[u64]) -> Result<bool> {
+    let Some(dn) = ListSxp::new(dn).filter(|dn| dn.len() == dim.len() as u64) else { return Ok(false) };
+    for (i, &extent) in dim.iter().enumerate() {
+        // An ALTREP list (a shared one, unserialized) makes its element
+        // here; a failure is caught and resumed by `guard`.
+        let names = dn.elt(i as u64)?;
+        let ok = names == rapi::nil() || (rapi::type_of(names) == SEXPTYPE::STRSXP && rapi::xlength(names) == extent);
+        if !ok {
+            return Ok(false);
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Whether the character vector `class` has the element "factor" (which R
