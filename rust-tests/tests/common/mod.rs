@@ -55,7 +55,7 @@ pub fn element_size(kind: Kind) -> usize {
     kind.element_size().unwrap() as usize
 }
 
-/// Nodes that carry a summaries block (mirrors layout.rs: these kinds, and
+/// Nodes that carry a summaries block (mirrors layout/format.rs: these kinds, and
 /// only vectors of at least STATS_MIN_LENGTH elements).
 pub fn has_stats(kind: Kind, length: u64) -> bool {
     matches!(kind, Kind::Double | Kind::Integer | Kind::Logical) && length >= mori_core::layout::STATS_MIN_LENGTH

@@ -1,0 +1,25 @@
+//! The byte layout of a region: pure code, no OS and no R.
+//!
+//! A region is one header, one table of fixed-size node records and the data
+//! blocks the nodes point at. Every number is little-endian. The writer plans
+//! the whole region first ([`Plan`]), so the region can be created at its exact
+//! size and filled in one pass. The reader ([`Layout::parse`]) treats the bytes
+//! as untrusted: every offset, length and index is checked before it is used,
+//! and a child always has a larger node index than its parent, so the list
+//! tree cannot contain a cycle. (Attribute lists may be shared and come
+//! earlier; readers follow them to a bounded depth.)
+//!
+//! [`format`] names the bytes of the format (constants, kinds, flags, the
+//! node record), [`plan`] is the writer and [`parse`] the validating
+//! reader; neither of those two uses the other.
+
+pub mod format;
+pub mod parse;
+pub mod plan;
+
+pub use format::*;
+pub use parse::*;
+pub use plan::*;
+
+#[cfg(test)]
+mod tests;
