@@ -7,7 +7,10 @@
 mod common;
 
 use common::*;
-use mori_core::layout::{Kind, Layout, HEADER_SIZE, MAGIC, NODE_SIZE};
+use mori_core::layout::{
+    header, node_record, string_entry, Field, Kind, Layout, CHILD_ENTRY_SIZE, HEADER_SIZE, MAGIC, NODE_SIZE,
+    STRING_ENTRY_SIZE,
+};
 use std::time::{Duration, Instant};
 
 /// A valid region and where its blocks are.
@@ -64,8 +67,26 @@ fn interesting(r: &mut XorShift, len: u64, old: u64) -> u64 {
     }
 }
 
-const NODE_FIELDS: [(usize, usize); 11] =
-    [(0, 1), (1, 1), (4, 4), (8, 8), (16, 8), (24, 8), (32, 8), (40, 8), (48, 4), (52, 4), (56, 8)];
+/// (offset, size) of the node record's fields, all but the reserved bytes.
+const NODE_FIELDS: [(usize, usize); 11] = {
+    let f = &node_record::ALL;
+    let mut out = [(0, 0); 11];
+    let (mut i, mut n) = (0, 0);
+    while i < f.len() {
+        if f[i].offset != node_record::RESERVED.offset {
+            out[n] = (f[i].offset, f[i].size);
+            n += 1;
+        }
+        i += 1;
+    }
+    out
+};
+const KIND: usize = node_record::KIND.offset;
+const ATTRS: usize = node_record::ATTRS.offset;
+const PARENT: usize = node_record::PARENT.offset;
+const fn at_size(f: Field) -> (usize, usize) {
+    (f.offset, f.size)
+}
 const KIND_CODES: [u8; 9] = [0, 10, 13, 14, 15, 16, 19, 24, 255];
 
 fn get(b: &[u8], at: usize, w: usize) -> u64 {
@@ -84,7 +105,7 @@ fn put(b: &mut [u8], at: usize, w: usize, v: u64) {
 
 fn set_total(b: &mut [u8]) {
     let len = b.len() as u64;
-    put(b, 16, 8, len);
+    put(b, header::TOTAL_SIZE.offset, header::TOTAL_SIZE.size, len);
 }
 
 /// One mutation; returns its name for the statistics.
@@ -113,8 +134,8 @@ fn mutate(r: &mut XorShift, b: &mut Vec<u8>, s: &Sample) -> &'static str {
             let at = HEADER_SIZE + node * NODE_SIZE + off;
             if at + w <= b.len() {
                 let v = match off {
-                    0 if r.chance(3, 4) => r.pick(&KIND_CODES) as u64,
-                    4 | 48 if r.chance(1, 2) => match r.below(4) {
+                    KIND if r.chance(3, 4) => r.pick(&KIND_CODES) as u64,
+                    ATTRS | PARENT if r.chance(1, 2) => match r.below(4) {
                         0 => u32::MAX as u64,
                         1 => r.below(nc as u64 + 2),
                         2 => node as u64 + r.below(3),
@@ -134,20 +155,21 @@ fn mutate(r: &mut XorShift, b: &mut Vec<u8>, s: &Sample) -> &'static str {
                 let (kind, length, _, _, aux_off, _) = s.nodes[i];
                 let e = r.below(length);
                 if kind == Kind::String {
-                    let (off, w) = r.pick(&[(0usize, 8usize), (8, 4), (12, 4)]);
-                    let at = (aux_off + e * 16) as usize + off;
-                    let v = if off == 12 { r.below(16) } else { interesting(r, len, get(b, at, w)) };
+                    let (off, w) = r.pick(&string_entry::ALL.map(at_size));
+                    let at = (aux_off + e * STRING_ENTRY_SIZE as u64) as usize + off;
+                    let flags = off == string_entry::FLAGS.offset;
+                    let v = if flags { r.below(16) } else { interesting(r, len, get(b, at, w)) };
                     put(b, at, w, v);
                 } else {
-                    let at = (aux_off + e * 4) as usize;
+                    let at = (aux_off + e * CHILD_ENTRY_SIZE as u64) as usize;
                     let v = match r.below(5) {
                         0 => r.below(nc as u64 + 2),
                         1 => i as u64,
                         2 => u32::MAX as u64,
-                        3 => get(b, at, 4) + 1,
+                        3 => get(b, at, CHILD_ENTRY_SIZE) + 1,
                         _ => r.next(),
                     };
-                    put(b, at, 4, v);
+                    put(b, at, CHILD_ENTRY_SIZE, v);
                 }
             }
             "aux write"
@@ -195,12 +217,12 @@ fn mutate(r: &mut XorShift, b: &mut Vec<u8>, s: &Sample) -> &'static str {
                 2 => 0,
                 _ => r.next() as u32 as u64,
             };
-            put(b, 24, 4, v);
+            put(b, header::NODE_COUNT.offset, header::NODE_COUNT.size, v);
             "node count"
         }
         13 => {
             // Header fields: version, header size, total size.
-            let (off, w) = r.pick(&[(8usize, 4usize), (12, 4), (16, 8), (0, 8)]);
+            let (off, w) = r.pick(&[header::VERSION, header::HEADER_SIZE, header::TOTAL_SIZE, header::MAGIC].map(at_size));
             let v = interesting(r, len, get(b, off, w));
             put(b, off, w, v);
             "header field"
@@ -210,14 +232,14 @@ fn mutate(r: &mut XorShift, b: &mut Vec<u8>, s: &Sample) -> &'static str {
             let n = r.below(8) as usize;
             let size = HEADER_SIZE + n * NODE_SIZE + r.below(600) as usize;
             *b = r.bytes(size);
-            b[..8].copy_from_slice(&MAGIC);
-            put(b, 8, 4, 1);
-            put(b, 12, 4, HEADER_SIZE as u64);
+            b[header::MAGIC.range()].copy_from_slice(&MAGIC);
+            put(b, header::VERSION.offset, header::VERSION.size, 1);
+            put(b, header::HEADER_SIZE.offset, header::HEADER_SIZE.size, HEADER_SIZE as u64);
             set_total(b);
-            put(b, 24, 4, n as u64);
+            put(b, header::NODE_COUNT.offset, header::NODE_COUNT.size, n as u64);
             for i in 0..n {
                 let at = HEADER_SIZE + i * NODE_SIZE;
-                b[at] = r.pick(&KIND_CODES);
+                b[at + KIND] = r.pick(&KIND_CODES);
                 for (off, w) in NODE_FIELDS.iter().skip(2) {
                     if r.chance(2, 3) {
                         let v = r.below(size as u64 + 8);
@@ -231,8 +253,8 @@ fn mutate(r: &mut XorShift, b: &mut Vec<u8>, s: &Sample) -> &'static str {
             // Pure garbage of any length, sometimes with the magic.
             let size = r.pick(&[0usize, 7, 64, 127, 128, 191, 192, 300, 1000]);
             *b = r.bytes(size);
-            if size >= 8 && r.chance(1, 2) {
-                b[..8].copy_from_slice(&MAGIC);
+            if size >= MAGIC.len() && r.chance(1, 2) {
+                b[header::MAGIC.range()].copy_from_slice(&MAGIC);
             }
             "garbage"
         }
@@ -332,7 +354,7 @@ fn fuzz_layout_reader() {
     );
     for (msg, bytes) in &known_first {
         println!("fuzz: known bug example: {msg}");
-        let table = HEADER_SIZE + NODE_SIZE * u32::from_le_bytes(bytes[24..28].try_into().unwrap()) as usize;
+        let table = HEADER_SIZE + NODE_SIZE * header::NODE_COUNT.get_u32(bytes) as usize;
         println!("fuzz:   region of {} bytes, header+table: {:02x?}", bytes.len(), &bytes[..table.min(bytes.len())]);
     }
     for f in &failures {

@@ -13,10 +13,10 @@
 mod common;
 
 use common::fix_checksum;
-use mori_core::layout::{Identity, Kind, Layout, Plan, StringEntry, HEADER_SIZE};
+use mori_core::layout::{node_record, Identity, Kind, Layout, Plan, StringEntry, HEADER_SIZE};
 
-const DATA_OFF: usize = HEADER_SIZE + 16;
-const DATA_LEN: usize = HEADER_SIZE + 24;
+const DATA_OFF: usize = HEADER_SIZE + node_record::DATA_OFF.offset;
+const DATA_LEN: usize = HEADER_SIZE + node_record::DATA_LEN.offset;
 
 fn one_node(push: impl FnOnce(&mut Plan) -> u32, fill: impl FnOnce(&Plan, &mut Vec<u8>)) -> Vec<u8> {
     let mut p = Plan::new();

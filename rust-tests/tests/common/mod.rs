@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use mori_core::layout::{
-    string_flags, Encoding, Identity, Kind, Layout, Node, Plan, StringEntry, HEADER_SIZE, NODE_SIZE, NO_NODE,
+    header, string_flags, Encoding, Identity, Kind, Layout, Node, Plan, StringEntry, HEADER_SIZE, NODE_SIZE, NO_NODE,
 };
 use mori_core::stats::{Stored, STATS_SIZE};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -426,10 +426,11 @@ pub fn random_identity(r: &mut XorShift) -> Identity {
 
 // ---------------------------------------------------------------- checksum
 
-/// FNV-1a 64 over bytes 0..120 and the node table (reimplemented, not imported).
+/// FNV-1a 64 over the header up to its checksum field and the node table
+/// (reimplemented, not imported).
 pub fn fnv1a(buf: &[u8], nodes: usize) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in buf[..120].iter().chain(&buf[HEADER_SIZE..HEADER_SIZE + nodes * NODE_SIZE]) {
+    for &b in buf[..header::CHECKSUM.offset].iter().chain(&buf[HEADER_SIZE..HEADER_SIZE + nodes * NODE_SIZE]) {
         h ^= b as u64;
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -442,12 +443,12 @@ pub fn fix_checksum(buf: &mut [u8]) -> bool {
     if buf.len() < HEADER_SIZE {
         return false;
     }
-    let nc = u32::from_le_bytes(buf[24..28].try_into().unwrap()) as usize;
+    let nc = header::NODE_COUNT.get_u32(buf) as usize;
     if HEADER_SIZE as u64 + nc as u64 * NODE_SIZE as u64 > buf.len() as u64 {
         return false;
     }
     let sum = fnv1a(buf, nc);
-    buf[120..128].copy_from_slice(&sum.to_le_bytes());
+    header::CHECKSUM.put_u64(buf, sum);
     true
 }
 

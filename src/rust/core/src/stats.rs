@@ -4,6 +4,8 @@
 //! own code computes, bit for bit: double sums accumulate in x87 extended
 //! precision (R's `LDOUBLE` on x86_64), NA and NaN follow R's rules.
 
+pub use crate::layout::summaries::{Stored, STATS_SIZE};
+
 /// R's NA_integer_.
 pub const NA_INTEGER: i32 = i32::MIN;
 
@@ -332,32 +334,6 @@ impl IntStats {
     }
 }
 
-/// Size of a node's stats block in the region.
-pub const STATS_SIZE: u64 = 64;
-
-/// The stats block as stored (see DESIGN.md).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Stored {
-    Double {
-        sum_all: f64,
-        sum_narm: f64,
-        min_all: f64,
-        min_narm: f64,
-        max_all: f64,
-        max_narm: f64,
-        non_nan: u64,
-        sums_exact: bool,
-    },
-    Int {
-        sum_narm: i64,
-        sum_fits: bool,
-        min_narm: i32,
-        max_narm: i32,
-        non_na: u64,
-        na: u64,
-    },
-}
-
 impl Stored {
     pub fn from_double(s: &DoubleStats) -> Stored {
         Stored::Double {
@@ -381,57 +357,6 @@ impl Stored {
             max_narm: s.max_narm.unwrap_or(0),
             non_na: s.count - s.na_count,
             na: s.na_count,
-        }
-    }
-
-    pub fn encode(&self, out: &mut [u8]) {
-        out[..STATS_SIZE as usize].fill(0);
-        let mut put = |at: usize, v: u64| out[at..at + 8].copy_from_slice(&v.to_le_bytes());
-        match *self {
-            Stored::Double { sum_all, sum_narm, min_all, min_narm, max_all, max_narm, non_nan, sums_exact } => {
-                put(0, 1 | ((sums_exact as u64) << 8));
-                put(8, sum_all.to_bits());
-                put(16, sum_narm.to_bits());
-                put(24, min_all.to_bits());
-                put(32, min_narm.to_bits());
-                put(40, max_all.to_bits());
-                put(48, max_narm.to_bits());
-                put(56, non_nan);
-            }
-            Stored::Int { sum_narm, sum_fits, min_narm, max_narm, non_na, na } => {
-                put(0, 2 | ((sum_fits as u64) << 8));
-                put(8, sum_narm as u64);
-                put(16, min_narm as u32 as u64);
-                put(24, max_narm as u32 as u64);
-                put(32, non_na);
-                put(40, na);
-            }
-        }
-    }
-
-    pub fn decode(b: &[u8]) -> Option<Stored> {
-        let get = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
-        let tag = get(0);
-        match tag & 0xff {
-            1 => Some(Stored::Double {
-                sums_exact: tag & 0x100 != 0,
-                sum_all: f64::from_bits(get(8)),
-                sum_narm: f64::from_bits(get(16)),
-                min_all: f64::from_bits(get(24)),
-                min_narm: f64::from_bits(get(32)),
-                max_all: f64::from_bits(get(40)),
-                max_narm: f64::from_bits(get(48)),
-                non_nan: get(56),
-            }),
-            2 => Some(Stored::Int {
-                sum_fits: tag & 0x100 != 0,
-                sum_narm: get(8) as i64,
-                min_narm: get(16) as u32 as i32,
-                max_narm: get(24) as u32 as i32,
-                non_na: get(32),
-                na: get(40),
-            }),
-            _ => None,
         }
     }
 }

@@ -1,28 +1,216 @@
-//! The region format: constants, kinds, flags and the node record, and the
-//! byte helpers the writer and the reader share.
+//! The region format: every field of the header, of a node record and of a
+//! string entry named once (with its offset and size), the constants, kinds
+//! and flags, the node record, and the byte helpers the writer and the
+//! reader share. The summaries block's fields are in [`super::summaries`].
+
+use std::ops::Range;
 
 /// The first eight bytes of every region.
 pub const MAGIC: [u8; 8] = *b"MORIrgn\x01";
 /// Bumped whenever the meaning of any byte changes.
 pub const LAYOUT_VERSION: u32 = 2;
-/// Size of the fixed header.
+/// Size of the fixed header (the fields of [`header`]).
 pub const HEADER_SIZE: usize = 128;
-/// Size of one node record.
+/// Size of one node record (the fields of [`node_record`]).
 pub const NODE_SIZE: usize = 64;
 /// Large data blocks start on this boundary (a cache line).
 pub const DATA_ALIGN: u64 = 64;
-/// Blocks at least this large are aligned to [`DATA_ALIGN`]; smaller ones to 8.
+/// Blocks at least this large are aligned to [`DATA_ALIGN`]; smaller ones to
+/// [`SMALL_ALIGN`].
 pub const LARGE_BLOCK: u64 = 4096;
+/// The alignment of small blocks, string indexes and summaries blocks: R's
+/// own (8), which keeps many small objects compact.
+pub const SMALL_ALIGN: u64 = 8;
 /// Vectors shorter than this carry no summaries: R computes those at once.
 pub const STATS_MIN_LENGTH: u64 = 1024;
-/// Size of one string entry in a character node's index.
+/// Size of one string entry in a character node's index (the fields of
+/// [`string_entry`]).
 pub const STRING_ENTRY_SIZE: usize = 16;
+/// Size of one entry of a list's child table: the child's node index.
+pub const CHILD_ENTRY_SIZE: usize = 4;
 /// Marker for "no node" in attribute and parent fields.
 pub const NO_NODE: u32 = u32::MAX;
-/// Longest region name stored in the header, NUL padded (bytes 48..112).
-pub const NAME_CAPACITY: usize = 64;
+/// Longest region name stored in the header, NUL padded.
+pub const NAME_CAPACITY: usize = header::NAME.size;
 /// Bytes of the machine's boot id a header (and a reference) carries.
-pub const HOST_ID_SIZE: usize = 8;
+pub const HOST_ID_SIZE: usize = header::HOST_ID.size;
+
+/// One fixed-size field of a record (the header, a node record, a string
+/// entry, a summaries block): its offset from the start of the record and
+/// its size. Every offset of the format is written once, in these tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// The record and the field, `"header.node_count"`: how [`FIELDS`]
+    /// lists it (for R code that edits a region's bytes in tests).
+    pub name: &'static str,
+    pub offset: usize,
+    pub size: usize,
+}
+
+impl Field {
+    pub(crate) const fn new(name: &'static str, offset: usize, size: usize) -> Field {
+        Field { name, offset, size }
+    }
+
+    /// The first byte after the field.
+    pub const fn end(self) -> usize {
+        self.offset + self.size
+    }
+
+    pub fn range(self) -> Range<usize> {
+        self.offset..self.end()
+    }
+
+    /// The field's bytes in `record`.
+    pub fn bytes(self, record: &[u8]) -> &[u8] {
+        &record[self.range()]
+    }
+
+    /// The field, a little-endian `u32`, read from `record`.
+    #[inline]
+    pub fn get_u32(self, record: &[u8]) -> u32 {
+        debug_assert_eq!(self.size, 4, "{} is not a u32", self.name);
+        get_u32(record, self.offset)
+    }
+
+    /// The field, a little-endian `u64`, read from `record`.
+    #[inline]
+    pub fn get_u64(self, record: &[u8]) -> u64 {
+        debug_assert_eq!(self.size, 8, "{} is not a u64", self.name);
+        get_u64(record, self.offset)
+    }
+
+    #[inline]
+    pub fn put_u32(self, record: &mut [u8], v: u32) {
+        debug_assert_eq!(self.size, 4, "{} is not a u32", self.name);
+        put_u32(record, self.offset, v);
+    }
+
+    #[inline]
+    pub fn put_u64(self, record: &mut [u8], v: u64) {
+        debug_assert_eq!(self.size, 8, "{} is not a u64", self.name);
+        put_u64(record, self.offset, v);
+    }
+}
+
+/// The header's fields (offsets from the start of the region).
+pub mod header {
+    use super::Field;
+    /// [`super::MAGIC`].
+    pub const MAGIC: Field = Field::new("header.magic", 0, 8);
+    /// [`super::LAYOUT_VERSION`].
+    pub const VERSION: Field = Field::new("header.version", 8, 4);
+    /// [`super::HEADER_SIZE`].
+    pub const HEADER_SIZE: Field = Field::new("header.header_size", 12, 4);
+    /// The whole region's size, which must equal the file's.
+    pub const TOTAL_SIZE: Field = Field::new("header.total_size", 16, 8);
+    /// N, at least 1 (node 0 is the root).
+    pub const NODE_COUNT: Field = Field::new("header.node_count", 24, 4);
+    pub const CREATOR_PID: Field = Field::new("header.creator_pid", 28, 4);
+    /// The first bytes of the machine's boot id.
+    pub const HOST_ID: Field = Field::new("header.host_id", 32, 8);
+    /// 64 random bits drawn at creation, which references carry.
+    pub const NONCE: Field = Field::new("header.nonce", 40, 8);
+    /// The region's name without its leading `/`, NUL padded.
+    pub const NAME: Field = Field::new("header.name", 48, 64);
+    /// Milliseconds since the Unix epoch.
+    pub const CREATED_MS: Field = Field::new("header.created_ms", 112, 8);
+    /// FNV-1a 64 of the header before this field and of the node table.
+    pub const CHECKSUM: Field = Field::new("header.checksum", 120, 8);
+    /// In order; they tile the header.
+    pub const ALL: [Field; 11] =
+        [MAGIC, VERSION, HEADER_SIZE, TOTAL_SIZE, NODE_COUNT, CREATOR_PID, HOST_ID, NONCE, NAME, CREATED_MS, CHECKSUM];
+}
+
+/// The fields of a node record (offsets from the start of the record, which
+/// is at `HEADER_SIZE + index * NODE_SIZE`).
+pub mod node_record {
+    use super::Field;
+    /// A [`super::Kind`] code.
+    pub const KIND: Field = Field::new("node.kind", 0, 1);
+    /// [`super::node_flags`].
+    pub const FLAGS: Field = Field::new("node.flags", 1, 1);
+    pub const RESERVED: Field = Field::new("node.reserved", 2, 2);
+    /// The attribute list node, or [`super::NO_NODE`].
+    pub const ATTRS: Field = Field::new("node.attrs", 4, 4);
+    /// Elements (bytes for a serialized object).
+    pub const LENGTH: Field = Field::new("node.length", 8, 8);
+    pub const DATA_OFF: Field = Field::new("node.data_off", 16, 8);
+    pub const DATA_LEN: Field = Field::new("node.data_len", 24, 8);
+    /// Strings: the entry index; lists: the child table; a serialized
+    /// object: the checksum of its bytes.
+    pub const AUX_OFF: Field = Field::new("node.aux_off", 32, 8);
+    pub const AUX_LEN: Field = Field::new("node.aux_len", 40, 8);
+    /// The list this node is an element of, or [`super::NO_NODE`].
+    pub const PARENT: Field = Field::new("node.parent", 48, 4);
+    /// 0-based position within the parent.
+    pub const SLOT: Field = Field::new("node.slot", 52, 4);
+    /// The summaries block, or 0.
+    pub const STATS_OFF: Field = Field::new("node.stats_off", 56, 8);
+    /// In order; they tile the record.
+    pub const ALL: [Field; 12] =
+        [KIND, FLAGS, RESERVED, ATTRS, LENGTH, DATA_OFF, DATA_LEN, AUX_OFF, AUX_LEN, PARENT, SLOT, STATS_OFF];
+}
+
+/// The fields of a string entry (offsets from the start of the entry, which
+/// is at `aux_off + i * STRING_ENTRY_SIZE`).
+pub mod string_entry {
+    use super::Field;
+    /// Where the text starts, relative to the node's data block.
+    pub const TEXT_OFF: Field = Field::new("string.text_off", 0, 8);
+    pub const TEXT_LEN: Field = Field::new("string.text_len", 8, 4);
+    /// [`super::string_flags`].
+    pub const FLAGS: Field = Field::new("string.flags", 12, 4);
+    /// In order; they tile the entry.
+    pub const ALL: [Field; 3] = [TEXT_OFF, TEXT_LEN, FLAGS];
+}
+
+/// Whether `fields` follow each other from offset 0 with no gap or overlap
+/// and end at `size`.
+const fn tiles(fields: &[Field], size: usize) -> bool {
+    let mut at = 0;
+    let mut i = 0;
+    while i < fields.len() {
+        if fields[i].offset != at {
+            return false;
+        }
+        at += fields[i].size;
+        i += 1;
+    }
+    at == size
+}
+
+const _: () = assert!(tiles(&header::ALL, HEADER_SIZE));
+const _: () = assert!(tiles(&node_record::ALL, NODE_SIZE));
+const _: () = assert!(tiles(&string_entry::ALL, STRING_ENTRY_SIZE));
+
+/// Every field of the format, in order: the header's, a node record's, a
+/// string entry's and a summaries block's (whose double and integer
+/// variants overlay each other), for R code that edits a region's bytes.
+pub const FIELDS: [Field; 11 + 12 + 3 + super::summaries::FIELD_COUNT] = {
+    let mut all = [Field::new("", 0, 0); 11 + 12 + 3 + super::summaries::FIELD_COUNT];
+    let groups: [&[Field]; 4] = [&header::ALL, &node_record::ALL, &string_entry::ALL, &super::summaries::ALL];
+    let (mut n, mut g) = (0, 0);
+    while g < groups.len() {
+        let mut i = 0;
+        while i < groups[g].len() {
+            all[n] = groups[g][i];
+            n += 1;
+            i += 1;
+        }
+        g += 1;
+    }
+    all
+};
+
+/// The size of each record [`FIELDS`] describes, by the prefix of its
+/// fields' names.
+pub const RECORDS: [(&str, usize); 4] = [
+    ("header", HEADER_SIZE),
+    ("node", NODE_SIZE),
+    ("string", STRING_ENTRY_SIZE),
+    ("summaries", super::summaries::STATS_SIZE as usize),
+];
 
 /// What a node holds. The numbers are R's SEXPTYPE codes where one exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -87,7 +275,7 @@ impl Kind {
     }
 }
 
-/// Flags of a node record (byte 1).
+/// Flags of a node record ([`node_record::FLAGS`]).
 pub mod node_flags {
     /// The vector is known to hold no missing value.
     pub const NO_NA: u8 = 1 << 0;
@@ -179,8 +367,8 @@ pub struct Node {
     pub parent: u32,
     /// 0-based position within `parent`.
     pub slot: u32,
-    /// Double and integer vectors: offset of the summaries block
-    /// ([`crate::stats::Stored`]), or 0.
+    /// Double, integer and logical vectors: offset of the summaries block
+    /// ([`super::Stored`]), or 0.
     pub stats_off: u64,
 }
 
@@ -206,7 +394,7 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 
 /// FNV-1a over the header (minus its checksum field) and the node table.
 pub(super) fn checksum(buf: &[u8], nodes: usize) -> u64 {
-    let h = fnv1a_feed(FNV_OFFSET, &buf[..120]);
+    let h = fnv1a_feed(FNV_OFFSET, &buf[..header::CHECKSUM.offset]);
     fnv1a_feed(h, &buf[HEADER_SIZE..HEADER_SIZE + nodes * NODE_SIZE])
 }
 

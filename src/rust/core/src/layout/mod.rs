@@ -9,17 +9,20 @@
 //! tree cannot contain a cycle. (Attribute lists may be shared and come
 //! earlier; readers follow them to a bounded depth.)
 //!
-//! [`format`] names the bytes of the format (constants, kinds, flags, the
-//! node record), [`plan`] is the writer and [`parse`] the validating
-//! reader; neither of those two uses the other.
+//! [`format`] names the bytes of the format (every field of the header, a
+//! node record and a string entry, the constants, kinds and flags) and
+//! [`summaries`] those of a summaries block; [`plan`] is the writer and
+//! [`parse`] the validating reader; neither of those two uses the other.
 
 pub mod format;
 pub mod parse;
 pub mod plan;
+pub mod summaries;
 
 pub use format::*;
 pub use parse::*;
 pub use plan::*;
+pub use summaries::{Stored, STATS_SIZE};
 
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::format::*;
+use super::summaries::{Stored, STATS_SIZE};
 
 /// Why a region's bytes were rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,19 +65,19 @@ impl std::error::Error for LayoutError {}
 impl Node {
     fn decode(index: u32, b: &[u8]) -> Result<Node, LayoutError> {
         let bad = |why| LayoutError::BadNode { node: index, why };
-        let kind = Kind::from_code(b[0]).ok_or(bad("unknown kind"))?;
+        let kind = Kind::from_code(b[node_record::KIND.offset]).ok_or(bad("unknown kind"))?;
         Ok(Node {
             kind,
-            flags: b[1],
-            attrs: get_u32(b, 4),
-            length: get_u64(b, 8),
-            data_off: get_u64(b, 16),
-            data_len: get_u64(b, 24),
-            aux_off: get_u64(b, 32),
-            aux_len: get_u64(b, 40),
-            parent: get_u32(b, 48),
-            slot: get_u32(b, 52),
-            stats_off: get_u64(b, 56),
+            flags: b[node_record::FLAGS.offset],
+            attrs: node_record::ATTRS.get_u32(b),
+            length: node_record::LENGTH.get_u64(b),
+            data_off: node_record::DATA_OFF.get_u64(b),
+            data_len: node_record::DATA_LEN.get_u64(b),
+            aux_off: node_record::AUX_OFF.get_u64(b),
+            aux_len: node_record::AUX_LEN.get_u64(b),
+            parent: node_record::PARENT.get_u32(b),
+            slot: node_record::SLOT.get_u32(b),
+            stats_off: node_record::STATS_OFF.get_u64(b),
         })
     }
 }
@@ -115,7 +116,7 @@ impl<'a> Layout<'a> {
     /// are `start` has (what a reader copies before `parse_with_table`), or
     /// `None` if `start` is shorter than a header.
     pub fn table_len(start: &[u8]) -> Option<usize> {
-        (start.len() >= HEADER_SIZE).then(|| HEADER_SIZE + get_u32(start, 24) as usize * NODE_SIZE)
+        (start.len() >= HEADER_SIZE).then(|| HEADER_SIZE + header::NODE_COUNT.get_u32(start) as usize * NODE_SIZE)
     }
 
     /// `parse` with the header and node table taken from `table` (a copy
@@ -126,23 +127,23 @@ impl<'a> Layout<'a> {
         if bytes.len() < HEADER_SIZE || table.len() < HEADER_SIZE {
             return Err(LayoutError::TooShort { needed: HEADER_SIZE as u64, actual });
         }
-        if table[0..8] != MAGIC {
+        if *header::MAGIC.bytes(table) != MAGIC {
             return Err(LayoutError::BadMagic);
         }
-        let version = get_u32(table, 8);
-        if version != LAYOUT_VERSION || get_u32(table, 12) as usize != HEADER_SIZE {
+        let version = header::VERSION.get_u32(table);
+        if version != LAYOUT_VERSION || header::HEADER_SIZE.get_u32(table) as usize != HEADER_SIZE {
             return Err(LayoutError::UnsupportedVersion(version));
         }
-        let total = get_u64(table, 16);
+        let total = header::TOTAL_SIZE.get_u64(table);
         if total != actual {
             return Err(LayoutError::SizeMismatch { header: total, actual });
         }
-        let node_count = get_u32(table, 24);
+        let node_count = header::NODE_COUNT.get_u32(table);
         let table_end = HEADER_SIZE as u64 + node_count as u64 * NODE_SIZE as u64;
         if node_count == 0 || table_end > actual || table_end > table.len() as u64 {
             return Err(LayoutError::TooShort { needed: table_end.max(HEADER_SIZE as u64 + NODE_SIZE as u64), actual });
         }
-        if checksum(table, node_count as usize) != get_u64(table, 120) {
+        if checksum(table, node_count as usize) != header::CHECKSUM.get_u64(table) {
             return Err(LayoutError::BadChecksum);
         }
         let layout = Layout { table, bytes, node_count };
@@ -161,7 +162,7 @@ impl<'a> Layout<'a> {
 
     /// `assume_valid` for a layout that passed `parse_with_table`.
     pub fn assume_valid_with_table(table: &'a [u8], bytes: &'a [u8]) -> Layout<'a> {
-        Layout { table, bytes, node_count: get_u32(table, 24) }
+        Layout { table, bytes, node_count: header::NODE_COUNT.get_u32(table) }
     }
 
     fn raw_node(&self, i: u32) -> Result<Node, LayoutError> {
@@ -186,7 +187,7 @@ impl<'a> Layout<'a> {
             return bad("parent index out of order");
         }
         if n.stats_off != 0
-            && (!has_stats(n.kind) || n.stats_off % 8 != 0 || !within(n.stats_off, crate::stats::STATS_SIZE))
+            && (!has_stats(n.kind) || n.stats_off % SMALL_ALIGN != 0 || !within(n.stats_off, STATS_SIZE))
         {
             return bad("summaries block misplaced");
         }
@@ -213,7 +214,7 @@ impl<'a> Layout<'a> {
                 if n.data_len > 0 && !within(n.data_off, n.data_len) {
                     return bad("data block outside the region");
                 }
-                if n.data_off % size.min(8) != 0 {
+                if n.data_off % size.min(SMALL_ALIGN) != 0 {
                     return bad("data block misaligned");
                 }
             }
@@ -221,7 +222,7 @@ impl<'a> Layout<'a> {
                 if n.length.checked_mul(STRING_ENTRY_SIZE as u64) != Some(n.aux_len) {
                     return bad("string index size does not match length");
                 }
-                if (n.aux_len > 0 && !within(n.aux_off, n.aux_len)) || n.aux_off % 8 != 0 {
+                if (n.aux_len > 0 && !within(n.aux_off, n.aux_len)) || n.aux_off % SMALL_ALIGN != 0 {
                     return bad("string index outside the region");
                 }
                 if n.data_len > 0 && !within(n.data_off, n.data_len) {
@@ -229,10 +230,10 @@ impl<'a> Layout<'a> {
                 }
             }
             Kind::List => {
-                if n.length.checked_mul(4) != Some(n.aux_len) {
+                if n.length.checked_mul(CHILD_ENTRY_SIZE as u64) != Some(n.aux_len) {
                     return bad("child table size does not match length");
                 }
-                if (n.aux_len > 0 && !within(n.aux_off, n.aux_len)) || n.aux_off % 4 != 0 {
+                if (n.aux_len > 0 && !within(n.aux_off, n.aux_len)) || n.aux_off % CHILD_ENTRY_SIZE as u64 != 0 {
                     return bad("child table outside the region");
                 }
             }
@@ -255,29 +256,29 @@ impl<'a> Layout<'a> {
 
     /// The region's base name as written by its creator.
     pub fn name(&self) -> &'a [u8] {
-        let field = &self.table[48..48 + NAME_CAPACITY];
+        let field = header::NAME.bytes(self.table);
         let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
         &field[..end]
     }
 
     pub fn creator_pid(&self) -> u32 {
-        get_u32(self.table, 28)
+        header::CREATOR_PID.get_u32(self.table)
     }
 
     /// Creation time, milliseconds since the Unix epoch.
     pub fn created_ms(&self) -> u64 {
-        get_u64(self.table, 112)
+        header::CREATED_MS.get_u64(self.table)
     }
 
     pub fn host_id(&self) -> [u8; HOST_ID_SIZE] {
         let mut id = [0u8; HOST_ID_SIZE];
-        id.copy_from_slice(&self.table[32..40]);
+        id.copy_from_slice(header::HOST_ID.bytes(self.table));
         id
     }
 
     /// The random number drawn at creation (see [`Identity::nonce`]).
     pub fn nonce(&self) -> u64 {
-        get_u64(self.table, 40)
+        header::NONCE.get_u64(self.table)
     }
 
     /// A validated node record (see `parse`).
@@ -295,12 +296,12 @@ impl<'a> Layout<'a> {
     }
 
     /// A node's summaries, if it has a (well-formed) block.
-    pub fn stats(&self, n: &Node) -> Option<crate::stats::Stored> {
+    pub fn stats(&self, n: &Node) -> Option<Stored> {
         if n.stats_off == 0 {
             return None;
         }
         let at = n.stats_off as usize;
-        crate::stats::Stored::decode(&self.bytes[at..at + crate::stats::STATS_SIZE as usize])
+        Stored::decode(&self.bytes[at..at + STATS_SIZE as usize])
     }
 
     /// The bytes of a serialized object, checked against their checksum.
@@ -344,7 +345,7 @@ impl<'a> Layout<'a> {
         if list.kind != Kind::List || slot >= list.length {
             return Err(LayoutError::BadNode { node: list_index, why: "child slot out of range" });
         }
-        let at = (list.aux_off + slot * 4) as usize;
+        let at = (list.aux_off + slot * CHILD_ENTRY_SIZE as u64) as usize;
         let child = read_once_u32(self.bytes, at);
         if child <= list_index || child >= self.node_count {
             return Err(LayoutError::BadNode { node: list_index, why: "child index out of order or range" });
@@ -365,9 +366,9 @@ impl<'a> Layout<'a> {
         let at = (n.aux_off + i * STRING_ENTRY_SIZE as u64) as usize;
         // One read of the entry: the fields are checked, then used, as read.
         let entry = read_once::<STRING_ENTRY_SIZE>(self.bytes, at);
-        let off = get_u64(&entry, 0);
-        let len = get_u32(&entry, 8) as u64;
-        let flags = get_u32(&entry, 12);
+        let off = string_entry::TEXT_OFF.get_u64(&entry);
+        let len = string_entry::TEXT_LEN.get_u32(&entry) as u64;
+        let flags = string_entry::FLAGS.get_u32(&entry);
         if flags & string_flags::NA != 0 {
             return Ok(StringEntry::Na);
         }

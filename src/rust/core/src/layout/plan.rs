@@ -77,8 +77,8 @@ impl Plan {
     /// data area until `finish` rebases them.
     fn reserve(&mut self, bytes: u64) -> Result<u64, PlanError> {
         // Large blocks start on a cache line; small ones only need R's own
-        // alignment (8), which keeps many small objects compact.
-        let align = if bytes >= LARGE_BLOCK { DATA_ALIGN } else { 8 };
+        // alignment (SMALL_ALIGN), which keeps many small objects compact.
+        let align = if bytes >= LARGE_BLOCK { DATA_ALIGN } else { SMALL_ALIGN };
         let start = align_up(self.cursor, align).ok_or(PlanError::TooLarge)?;
         self.cursor = start.checked_add(bytes).ok_or(PlanError::TooLarge)?;
         Ok(start)
@@ -97,7 +97,7 @@ impl Plan {
         node.data_len = bytes;
         node.data_off = self.reserve(bytes)?;
         if has_stats(kind) && length >= STATS_MIN_LENGTH {
-            node.stats_off = self.reserve(crate::stats::STATS_SIZE)?;
+            node.stats_off = self.reserve(super::summaries::STATS_SIZE)?;
         }
         self.push(node)
     }
@@ -117,7 +117,7 @@ impl Plan {
     pub fn push_list(&mut self, length: u64) -> Result<u32, PlanError> {
         let mut node = Node::empty(Kind::List);
         node.length = length;
-        node.aux_len = length.checked_mul(4).ok_or(PlanError::TooLarge)?;
+        node.aux_len = length.checked_mul(CHILD_ENTRY_SIZE as u64).ok_or(PlanError::TooLarge)?;
         node.aux_off = self.reserve(node.aux_len)?;
         self.push(node)
     }
@@ -204,18 +204,19 @@ impl Plan {
         }
         let h = &mut buf[..HEADER_SIZE];
         h.fill(0);
-        h[0..8].copy_from_slice(&MAGIC);
-        put_u32(h, 8, LAYOUT_VERSION);
-        put_u32(h, 12, HEADER_SIZE as u32);
-        put_u64(h, 16, total);
-        put_u32(h, 24, self.nodes.len() as u32);
-        put_u32(h, 28, identity.creator_pid);
-        h[32..40].copy_from_slice(&identity.host_id);
-        put_u64(h, 40, identity.nonce);
-        h[48..48 + identity.name.len()].copy_from_slice(identity.name.as_bytes());
-        put_u64(h, 112, identity.created_ms);
+        h[header::MAGIC.range()].copy_from_slice(&MAGIC);
+        header::VERSION.put_u32(h, LAYOUT_VERSION);
+        header::HEADER_SIZE.put_u32(h, HEADER_SIZE as u32);
+        header::TOTAL_SIZE.put_u64(h, total);
+        header::NODE_COUNT.put_u32(h, self.nodes.len() as u32);
+        header::CREATOR_PID.put_u32(h, identity.creator_pid);
+        h[header::HOST_ID.range()].copy_from_slice(&identity.host_id);
+        header::NONCE.put_u64(h, identity.nonce);
+        let name_at = header::NAME.offset;
+        h[name_at..name_at + identity.name.len()].copy_from_slice(identity.name.as_bytes());
+        header::CREATED_MS.put_u64(h, identity.created_ms);
         let sum = checksum(buf, self.nodes.len());
-        put_u64(buf, 120, sum);
+        header::CHECKSUM.put_u64(buf, sum);
     }
 
     /// Absolute offset of a node's summaries block.
@@ -225,7 +226,7 @@ impl Plan {
 
     /// Writes child `slot` of list node `list` into the region (the child table).
     pub fn write_child(&self, buf: &mut [u8], list: u32, slot: u64, child: u32) {
-        let at = (self.aux_offset(list) + slot * 4) as usize;
+        let at = (self.aux_offset(list) + slot * CHILD_ENTRY_SIZE as u64) as usize;
         put_u32(buf, at, child);
     }
 
@@ -233,9 +234,10 @@ impl Plan {
     /// (relative to the node's data block).
     pub fn write_string_entry(&self, buf: &mut [u8], node: u32, i: u64, text_off: u64, len: u32, flags: u32) {
         let at = (self.aux_offset(node) + i * STRING_ENTRY_SIZE as u64) as usize;
-        put_u64(buf, at, text_off);
-        put_u32(buf, at + 8, len);
-        put_u32(buf, at + 12, flags);
+        let entry = &mut buf[at..at + STRING_ENTRY_SIZE];
+        string_entry::TEXT_OFF.put_u64(entry, text_off);
+        string_entry::TEXT_LEN.put_u32(entry, len);
+        string_entry::FLAGS.put_u32(entry, flags);
     }
 }
 
@@ -258,16 +260,16 @@ impl Node {
 
     fn encode(&self, out: &mut [u8]) {
         out[..NODE_SIZE].fill(0);
-        out[0] = self.kind as u8;
-        out[1] = self.flags;
-        put_u32(out, 4, self.attrs);
-        put_u64(out, 8, self.length);
-        put_u64(out, 16, self.data_off);
-        put_u64(out, 24, self.data_len);
-        put_u64(out, 32, self.aux_off);
-        put_u64(out, 40, self.aux_len);
-        put_u32(out, 48, self.parent);
-        put_u32(out, 52, self.slot);
-        put_u64(out, 56, self.stats_off);
+        out[node_record::KIND.offset] = self.kind as u8;
+        out[node_record::FLAGS.offset] = self.flags;
+        node_record::ATTRS.put_u32(out, self.attrs);
+        node_record::LENGTH.put_u64(out, self.length);
+        node_record::DATA_OFF.put_u64(out, self.data_off);
+        node_record::DATA_LEN.put_u64(out, self.data_len);
+        node_record::AUX_OFF.put_u64(out, self.aux_off);
+        node_record::AUX_LEN.put_u64(out, self.aux_len);
+        node_record::PARENT.put_u32(out, self.parent);
+        node_record::SLOT.put_u32(out, self.slot);
+        node_record::STATS_OFF.put_u64(out, self.stats_off);
     }
 }
