@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use mori_core::layout::{node_record, Encoding, Identity, Kind, Layout, HEADER_SIZE, NODE_SIZE};
-use mori_core::name::{RegionName, Target, MAX_NAME_LEN, MAX_PATH_DEPTH};
+use mori_core::name::{Base, RegionName, Slice, Target, MAX_NAME_LEN, MAX_PATH_DEPTH};
 use mori_core::stats::Stored;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -241,11 +241,12 @@ fn target() -> impl Strategy<Value = Target> {
 
 /// 0-based start and length of an element range; both ends stay within the
 /// 19 decimal digits the parser accepts.
-fn slice() -> impl Strategy<Value = Option<(u64, u64)>> {
+fn slice() -> impl Strategy<Value = Option<Slice>> {
+    let some = |(start, len)| Some(Slice { start, len });
     prop_oneof![
         Just(None),
-        (0u64..1_000_000, 1u64..1_000_000).prop_map(Some),
-        (0u64..5_000_000_000_000_000_000, 1u64..4_000_000_000_000_000_000).prop_map(Some),
+        (0u64..1_000_000, 1u64..1_000_000).prop_map(some),
+        (0u64..5_000_000_000_000_000_000, 1u64..4_000_000_000_000_000_000).prop_map(some),
     ]
 }
 
@@ -275,21 +276,23 @@ proptest! {
         prop_assert!(s.starts_with("/mori_"));
         prop_assert_eq!(RegionName::parse(&s), Some(n.clone()), "{}", s);
         prop_assert_eq!(RegionName::parse(&n.base()), Some(n.with_target(Target::Root)));
-        if let Some((start, len)) = n.slice {
+        if let Some(Slice { start, len }) = n.slice {
             prop_assert!(s.ends_with(&format!("@{}:{}", start + 1, start + len)), "{}", s);
         }
-        prop_assert_eq!(n.file_name(), format!("mori_{:x}_{:x}", n.pid, n.serial));
+        let Base::Anonymous(a) = n.base else { panic!("{s} is not anonymous") };
+        prop_assert_eq!(a.file_name(), format!("mori_{:x}_{:x}", a.pid, a.serial));
     }
 
     #[test]
     fn random_strings_parse_only_if_canonical(s in prop_oneof![any::<String>(), name_like(), "\\PC{0,40}"]) {
         if let Some(n) = RegionName::parse(&s) {
             prop_assert_eq!(n.to_string(), s.clone(), "accepted a name that formats differently");
-            if s.starts_with("/mori_") {
-                prop_assert!(n.pid != 0 && n.fd <= i32::MAX as u32);
+            match &n.base {
+                Base::Anonymous(a) => prop_assert!(s.starts_with("/mori_") && a.pid != 0 && a.fd <= i32::MAX as u32),
+                Base::Published(name) => prop_assert!(!s.starts_with("/mori_") && s.starts_with(name.as_str())),
             }
             prop_assert!(s.len() <= MAX_NAME_LEN);
-            if let Some((_, len)) = n.slice {
+            if let Some(Slice { len, .. }) = n.slice {
                 prop_assert!(len >= 1);
             }
             if let Target::Path(p) = &n.target {

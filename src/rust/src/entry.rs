@@ -205,7 +205,7 @@ fn regions_table() -> Result<SEXP> {
             // Every view holds one reference; `live` holds the other.
             *ffi::INTEGER(views).add(i) = (Arc::strong_count(r) - 1) as i32;
             *ffi::LOGICAL(owned).add(i) = (r.creator_pid() == os::current_pid()) as i32;
-            *ffi::LOGICAL(published).add(i) = r.name.published.is_some() as i32;
+            *ffi::LOGICAL(published).add(i) = r.name.is_published() as i32;
         }
     }
     let out = p.protect(rapi::alloc_vector(SEXPTYPE::VECSXP, 7)?);

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use mori_core::layout::{Identity, Layout, Plan};
-use mori_core::name::{RegionName, Target};
+use mori_core::name::{Base, RegionName, Target};
 use mori_core::os::{self, OsError, SealedRegion, WritableRegion};
 
 use crate::error::{Error, Kind, Result};
@@ -92,7 +92,7 @@ impl Region {
     /// published region outlives its creator). Judged by process id, so a
     /// forked child does not take its parent's regions for its own.
     pub fn is_owned_here(&self) -> bool {
-        self.name.published.is_none() && self.name.pid == os::current_pid()
+        matches!(self.name.base, Base::Anonymous(a) if a.pid == os::current_pid())
     }
 
     /// The name users see for `node`: its list path where it has one (an
@@ -198,9 +198,9 @@ pub fn open(name: &RegionName) -> Result<Arc<Region>> {
     if let Some(region) = with_open(|m| m.get(&base).and_then(Weak::upgrade)) {
         // A published name may have been removed and given to a new region:
         // looked up again unless that was done within this clock tick.
-        let current = match &name.published {
-            Some(p) => region.name_still_current(p),
-            None => true,
+        let current = match &name.base {
+            Base::Published(p) => region.name_still_current(p),
+            Base::Anonymous(_) => true,
         };
         if current {
             return Ok(region);
@@ -216,9 +216,7 @@ pub fn open(name: &RegionName) -> Result<Arc<Region>> {
 /// found", since its data is another object's and the reference's
 /// attributes would be attached to it.
 pub fn open_reference(name: &RegionName, nonce: u64) -> Result<Arc<Region>> {
-    let same_name = |r: &Region| {
-        (r.name.pid, r.name.serial, r.name.fd, &r.name.published) == (name.pid, name.serial, name.fd, &name.published)
-    };
+    let same_name = |r: &Region| r.name.base == name.base;
     if let Some(region) = region_with_nonce(nonce).filter(|r| same_name(r)) {
         return Ok(region);
     }
@@ -240,13 +238,13 @@ pub fn open_reference(name: &RegionName, nonce: u64) -> Result<Arc<Region>> {
 /// Opens and checks the region `name` names now, and caches it.
 fn open_uncached(name: &RegionName) -> Result<Arc<Region>> {
     let base = name.base();
-    let opened = match &name.published {
-        Some(published) => SealedRegion::open_published(published),
-        None => SealedRegion::open(name.pid, name.fd, &name.file_name()),
+    let opened = match &name.base {
+        Base::Published(published) => SealedRegion::open_published(published),
+        Base::Anonymous(a) => SealedRegion::open(a.pid, a.fd, &a.file_name()),
     };
     let sealed = opened.map_err(|e| match e {
         OsError::NotFound => not_found(name),
-        OsError::PermissionDenied => Error::OutOfSight { name: base.clone(), published: name.published.is_some() },
+        OsError::PermissionDenied => Error::OutOfSight { name: base.clone(), published: name.is_published() },
         other => Error::Os(other),
     })?;
     let layout = sealed.parse_layout()?;
@@ -264,9 +262,9 @@ fn open_uncached(name: &RegionName) -> Result<Arc<Region>> {
 /// The error for a region that is not there: a published name nothing is
 /// published under, or an anonymous region that was freed.
 fn not_found(name: &RegionName) -> Error {
-    match &name.published {
-        Some(published) => Error::NotPublished(published.clone()),
-        None => Error::Gone(name.base()),
+    match &name.base {
+        Base::Published(published) => Error::NotPublished(published.clone()),
+        Base::Anonymous(_) => Error::Gone(name.base()),
     }
 }
 
@@ -330,7 +328,13 @@ pub fn create(
 /// The regions this process has open now.
 pub fn live() -> Vec<Arc<Region>> {
     let mut all: Vec<Arc<Region>> = with_open(|m| m.values().filter_map(Weak::upgrade).collect());
-    all.sort_by(|a, b| a.name.serial.cmp(&b.name.serial).then(a.name.pid.cmp(&b.name.pid)));
+    // In the order they were made (serial, then pid); published regions have
+    // neither and come first.
+    let order = |r: &Region| match r.name.base {
+        Base::Anonymous(a) => (a.serial, a.pid),
+        Base::Published(_) => (0, 0),
+    };
+    all.sort_by_key(|r| order(r));
     all
 }
 

@@ -20,17 +20,68 @@ pub enum Target {
     Node(u32),
 }
 
+/// Where an anonymous region is: `/proc/<pid>/fd/<fd>`, which must be the
+/// memory file of the owner's region number `serial`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Anonymous {
+    /// The owner's process id (never 0).
+    pub pid: u32,
+    /// The owner's counter of regions.
+    pub serial: u64,
+    /// The owner's descriptor for the region (at most `i32::MAX`).
+    pub fd: u32,
+}
+
+impl Anonymous {
+    /// The name of the memory file behind the region, as the kernel shows it.
+    pub fn file_name(&self) -> String {
+        format!("mori_{:x}_{:x}", self.pid, self.serial)
+    }
+}
+
+/// Which region a name names, without any path or slice.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Base {
+    /// `/mori_<pid>_<serial>_<fd>`: a sealed region of a live process.
+    Anonymous(Anonymous),
+    /// The name a published region's creator chose (see [`is_published_name`]).
+    Published(String),
+}
+
+/// A contiguous run of a vector's elements, `x[a:b]`: 0-based `start` and
+/// `len` elements, at least 1 (what `@a:b` in a name says).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Slice {
+    pub start: u64,
+    pub len: u64,
+}
+
+impl Slice {
+    /// R's 1-based inclusive `from:to`; `None` unless `1 <= from <= to`.
+    pub fn from_one_based(from: u64, to: u64) -> Option<Slice> {
+        (from >= 1 && to >= from).then(|| Slice { start: from - 1, len: to - from + 1 })
+    }
+
+    /// One past the last element (0-based); saturates rather than wraps.
+    pub fn end(&self) -> u64 {
+        self.start.saturating_add(self.len)
+    }
+}
+
+impl std::fmt::Display for Slice {
+    /// `@a:b`, 1-based and inclusive.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "@{}:{}", self.start.saturating_add(1), self.end())
+    }
+}
+
 /// A parsed region name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegionName {
-    pub pid: u32,
-    pub serial: u64,
-    pub fd: u32,
-    /// The chosen name of a published region (then pid, serial, fd are 0).
-    pub published: Option<String>,
+    pub base: Base,
     pub target: Target,
-    /// A contiguous slice of the target vector: 0-based start and length.
-    pub slice: Option<(u64, u64)>,
+    /// A contiguous slice of the target vector.
+    pub slice: Option<Slice>,
 }
 
 /// Longest name accepted; anything longer is malformed.
@@ -40,31 +91,29 @@ pub const MAX_PATH_DEPTH: usize = 1000;
 const PREFIX: &str = "/mori_";
 
 impl RegionName {
+    /// An anonymous region's name (`pid` not 0, `fd` at most `i32::MAX`).
     pub fn new(pid: u32, serial: u64, fd: u32) -> RegionName {
-        RegionName { pid, serial, fd, published: None, target: Target::Root, slice: None }
+        RegionName { base: Base::Anonymous(Anonymous { pid, serial, fd }), target: Target::Root, slice: None }
     }
 
+    /// A published region's name, `None` if `name` may not be one.
     pub fn published(name: &str) -> Option<RegionName> {
         is_published_name(name).then(|| RegionName {
-            pid: 0,
-            serial: 0,
-            fd: 0,
-            published: Some(name.to_string()),
+            base: Base::Published(name.to_string()),
             target: Target::Root,
             slice: None,
         })
     }
 
-    /// The name of the memory file behind the region, as the kernel shows it.
-    pub fn file_name(&self) -> String {
-        format!("mori_{:x}_{:x}", self.pid, self.serial)
+    pub fn is_published(&self) -> bool {
+        matches!(self.base, Base::Published(_))
     }
 
     /// The name without any path.
     pub fn base(&self) -> String {
-        match &self.published {
-            Some(name) => name.clone(),
-            None => format!("{PREFIX}{:x}_{:x}_{:x}", self.pid, self.serial, self.fd),
+        match &self.base {
+            Base::Published(name) => name.clone(),
+            Base::Anonymous(Anonymous { pid, serial, fd }) => format!("{PREFIX}{pid:x}_{serial:x}_{fd:x}"),
         }
     }
 
@@ -72,7 +121,7 @@ impl RegionName {
         RegionName { target, slice: None, ..self.clone() }
     }
 
-    pub fn with_slice(&self, slice: Option<(u64, u64)>) -> RegionName {
+    pub fn with_slice(&self, slice: Option<Slice>) -> RegionName {
         RegionName { slice, ..self.clone() }
     }
 
@@ -85,11 +134,7 @@ impl RegionName {
             None => (s, None),
             Some((rest, range)) => {
                 let (from, to) = range.split_once(':')?;
-                let (from, to) = (decimal(from)?, decimal(to)?);
-                if from == 0 || to < from {
-                    return None;
-                }
-                (rest, Some((from - 1, to - from + 1)))
+                (rest, Some(Slice::from_one_based(decimal(from)?, decimal(to)?)?))
             }
         };
         let split = rest.find(['[', '#']).unwrap_or(rest.len());
@@ -135,7 +180,7 @@ impl std::fmt::Display for RegionName {
             Target::Node(n) => write!(f, "#{n}"),
         }?;
         match self.slice {
-            Some((start, len)) => write!(f, "@{}:{}", start.saturating_add(1), start.saturating_add(len)),
+            Some(slice) => write!(f, "{slice}"),
             None => Ok(()),
         }
     }
@@ -145,7 +190,7 @@ impl std::fmt::Display for RegionName {
 pub fn is_published_name(name: &str) -> bool {
     let b = name.as_bytes();
     let ok_char = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-');
-    !b.is_empty() && b.len() <= 64 && b[0].is_ascii_alphanumeric() && b.iter().all(ok_char) && !name.starts_with("mori")
+    !b.is_empty() && b.len() <= crate::layout::NAME_CAPACITY && b[0].is_ascii_alphanumeric() && b.iter().all(ok_char) && !name.starts_with("mori")
 }
 
 /// 1 to 16 lower-case hex digits, no leading zero except for "0".
@@ -179,16 +224,16 @@ mod tests {
         assert_eq!(p.to_string(), "/mori_1a2b_7_3[2,3]");
         assert_eq!(RegionName::parse("/mori_1a2b_7_3[2,3]"), Some(p));
         assert_eq!(RegionName::parse("/mori_1a2b_7_3#12").unwrap().target, Target::Node(12));
-        assert_eq!(n.file_name(), "mori_1a2b_7");
+        assert!(matches!(n.base, Base::Anonymous(a) if a.file_name() == "mori_1a2b_7"));
         let sl = RegionName::parse("/mori_1a2b_7_3#4@11:20").unwrap();
-        assert_eq!(sl.slice, Some((10, 10)));
+        assert_eq!(sl.slice, Some(Slice { start: 10, len: 10 }));
         assert_eq!(sl.to_string(), "/mori_1a2b_7_3#4@11:20");
     }
 
     #[test]
     fn malformed_names_are_refused() {
         let p = RegionName::parse("telemetry_2026").unwrap();
-        assert_eq!(p.published.as_deref(), Some("telemetry_2026"));
+        assert_eq!(p.base, Base::Published("telemetry_2026".into()));
         assert_eq!(p.to_string(), "telemetry_2026");
         assert_eq!(RegionName::parse("tele.v2-x#3@1:2").unwrap().to_string(), "tele.v2-x#3@1:2");
         for bad in [

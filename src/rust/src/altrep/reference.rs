@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use mori_core::name::RegionName;
+use mori_core::name::{RegionName, Slice};
 use mori_core::os;
 
 use crate::error::{Error, Result};
@@ -29,7 +29,7 @@ pub const REFERENCE_BYTES: u64 = (4 + 4 * 4 + 2 * (4 + 8 + 16) + 12) + (8 + 20 +
 pub struct Reference;
 
 /// What a reference opens: the region, the node, and the slice if any.
-pub type Opened = (Arc<Region>, u32, Option<(u64, u64)>);
+pub type Opened = (Arc<Region>, u32, Option<Slice>);
 
 impl Reference {
     const HOST: std::ops::Range<usize> = 0..mori_core::layout::HOST_ID_SIZE;

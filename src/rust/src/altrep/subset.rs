@@ -5,6 +5,7 @@
 use std::mem::MaybeUninit;
 
 use mori_core::layout::Kind;
+use mori_core::name::Slice;
 use mori_core::stats::NA_INTEGER;
 
 use crate::error::{guard, Result};
@@ -30,7 +31,7 @@ pub unsafe extern "C" fn extract_subset(x: SEXP, indx: SEXP, _call: SEXP) -> SEX
             if let Some(first) = consecutive_run(indx, k).filter(|&f| f >= 1 && f - 1 + k <= v.length()) {
                 let region = v.region.clone();
                 let (node, start) = (v.node_index, v.start + first - 1);
-                return view::new_object(&region, node, Some((start, k)));
+                return view::new_object(&region, node, Some(Slice { start, len: k }));
             }
         }
         // SAFETY: this frame and guard's own nothing with a destructor.

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use mori_core::layout::{Kind, Layout, Node, StringEntry};
+use mori_core::name::Slice;
 
 use crate::error::{Error, Result};
 use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
@@ -55,7 +56,7 @@ fn object_at_depth(region: &Arc<Region>, index: u32, depth: usize) -> Result<SEX
 
 /// The bare view for `node` or a slice of it (R sets the attributes itself
 /// when unserializing).
-pub fn bare_object(region: &Arc<Region>, node: u32, slice: Option<(u64, u64)>) -> Result<SEXP> {
+pub fn bare_object(region: &Arc<Region>, node: u32, slice: Option<Slice>) -> Result<SEXP> {
     crate::view::new_object(region, node, slice)
 }
 

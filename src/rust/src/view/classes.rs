@@ -4,6 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use mori_core::layout::Kind;
+use mori_core::name::Slice;
 
 use crate::error::{Error, Result};
 use crate::ffi::{self, R_altrep_class_t, Rboolean, SEXP};
@@ -133,7 +134,7 @@ pub fn view_of<'a>(x: SEXP) -> Option<ViewObject<'a>> {
 }
 
 /// A new view object (no attributes) of node `node_index`, or of a slice of it.
-pub fn new_object(region: &Arc<Region>, node_index: u32, slice: Option<(u64, u64)>) -> Result<SEXP> {
+pub fn new_object(region: &Arc<Region>, node_index: u32, slice: Option<Slice>) -> Result<SEXP> {
     let view = View::new(region.clone(), node_index, slice)?;
     let class = class_for(view.node.kind)
         .ok_or_else(|| Error::bad_path(format!("region node {node_index} is not a vector mori can view")))?;

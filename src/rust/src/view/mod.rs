@@ -19,7 +19,7 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::sync::Arc;
 
 use mori_core::layout::{Kind, Node};
-use mori_core::name::{RegionName, Target};
+use mori_core::name::{RegionName, Slice, Target};
 use mori_core::os::{self, PrivateMapping};
 use mori_core::two_way::TwoWay;
 
@@ -80,9 +80,9 @@ pub struct View {
 }
 
 impl View {
-    fn new(region: Arc<Region>, node_index: u32, slice: Option<(u64, u64)>) -> Result<View> {
+    fn new(region: Arc<Region>, node_index: u32, slice: Option<Slice>) -> Result<View> {
         let node = region.layout().node(node_index)?;
-        let (start, length) = slice.unwrap_or((0, node.length));
+        let Slice { start, len: length } = slice.unwrap_or(Slice { start: 0, len: node.length });
         let in_range = start.checked_add(length).is_some_and(|end| end <= node.length);
         if slice.is_some() && (!node.kind.is_atomic_array() || !in_range) {
             return Err(Error::bad_path(format!(
@@ -388,8 +388,8 @@ impl View {
         self.is_modified()
     }
 
-    pub fn slice(&self) -> Option<(u64, u64)> {
-        self.is_slice().then_some((self.start, self.length))
+    pub fn slice(&self) -> Option<Slice> {
+        self.is_slice().then_some(Slice { start: self.start, len: self.length })
     }
 
     /// The name stored in a serialized reference: the node index, which needs
