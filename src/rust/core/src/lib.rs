@@ -3,6 +3,12 @@
 //! summaries computed while sharing ([`stats`]) and the small table that
 //! stores and makes each distinct text of a character vector once
 //! ([`two_way`]).
+//!
+//! `unsafe` lives only at the OS seam ([`os`], [`sigbus`]) and in the x87
+//! sums of [`stats`]; every block says why it is sound (`// SAFETY:`), and
+//! an `unsafe fn` spells out each unsafe operation in its body too.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod layout;
 pub mod name;

@@ -66,8 +66,11 @@ fn sums_are_nan_exactly_when_r_says_so() {
     }
 }
 
+/// `<` for a minimum, `>` for a maximum.
+type Better = fn(f64, f64) -> bool;
+
 /// R's `rmin`/`rmax`, one element at a time: the reference for bits.
-fn r_extreme(values: &[f64], narm: bool, better: fn(f64, f64) -> bool) -> Option<f64> {
+fn r_extreme(values: &[f64], narm: bool, better: Better) -> Option<f64> {
     let mut s: Option<f64> = None;
     for &x in values {
         if x.is_nan() {
@@ -110,7 +113,7 @@ fn min_and_max_keep_the_zero_r_keeps() {
                 s.update(c);
             }
             let bits = |x: Option<f64>| x.map(f64::to_bits);
-            let (lt, gt): (fn(f64, f64) -> bool, fn(f64, f64) -> bool) = (|a, b| a < b, |a, b| a > b);
+            let (lt, gt): (Better, Better) = (|a, b| a < b, |a, b| a > b);
             assert_eq!(bits(s.min_all), bits(r_extreme(&v, false, lt)), "min of {v:?} in chunks of {chunk}");
             assert_eq!(bits(s.min_narm), bits(r_extreme(&v, true, lt)), "min narm of {v:?}, chunks of {chunk}");
             assert_eq!(bits(s.max_all), bits(r_extreme(&v, false, gt)), "max of {v:?} in chunks of {chunk}");
