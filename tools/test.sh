@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: the Rust core's unit and property tests, R CMD check
-# and the testthat suite on this machine's R (R 4.2 in CI). With
+# Runs every test: the Rust core's unit and property tests, cargo clippy
+# (-D warnings) on both crates, R CMD check and the testthat suite on this
+# machine's R (R 4.2 in CI). With
 # CI=true also:
 #   - the host's suite again with MORI_CHECKED_FIELDS=1 (the views' checked
 #     field reads, label R-<x.y>-checked);
@@ -38,6 +39,8 @@ host=R-$(Rscript -e 'cat(format(getRversion()[, 1:2]))')
 
 echo "== Rust: cargo test (core unit tests, property tests, fuzzing)"
 timed "cargo test" bash rust-tests/run.sh
+echo "== Rust: cargo clippy -D warnings (both crates, rust-tests)"
+timed "cargo clippy" bash rust-tests/clippy.sh
 # R 4.2's --as-cran always runs the orphaned-dependencies check, which
 # downloads CRAN's packages.rds (unreachable here): the host gets a plain
 # check, R 4.6 the --as-cran one.

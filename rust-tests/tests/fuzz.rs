@@ -128,7 +128,7 @@ fn mutate(r: &mut XorShift, b: &mut Vec<u8>, s: &Sample) -> &'static str {
             }
             "flip header/table bit"
         }
-        2 | 3 | 4 | 5 => {
+        2..=5 => {
             let node = r.below(nc as u64) as usize;
             let (off, w) = r.pick(&NODE_FIELDS);
             let at = HEADER_SIZE + node * NODE_SIZE + off;

@@ -376,7 +376,7 @@ fn random_str(r: &mut XorShift) -> Option<Str> {
 fn random_leaf(r: &mut XorShift) -> Body {
     match r.below(8) {
         0 => Body::Null,
-        1 | 2 | 3 => {
+        1..=3 => {
             let kind = r.pick(&ATOMIC_KINDS);
             let n = r.pick(&[0usize, 0, 1, 2, 5, 17, 64, 1024]);
             let stats = r.chance(2, 3).then(|| {
@@ -385,7 +385,7 @@ fn random_leaf(r: &mut XorShift) -> Body {
             });
             Body::Atomic { kind, bytes: r.bytes(n * element_size(kind)), stats }
         }
-        4 | 5 | 6 => {
+        4..=6 => {
             let n = r.pick(&[0usize, 1, 2, 3, 7]);
             Body::Strings((0..n).map(|_| random_str(r)).collect())
         }
