@@ -128,52 +128,8 @@ fn mutate(r: &mut XorShift, b: &mut Vec<u8>, s: &Sample) -> &'static str {
             }
             "flip header/table bit"
         }
-        2..=5 => {
-            let node = r.below(nc as u64) as usize;
-            let (off, w) = r.pick(&NODE_FIELDS);
-            let at = HEADER_SIZE + node * NODE_SIZE + off;
-            if at + w <= b.len() {
-                let v = match off {
-                    KIND if r.chance(3, 4) => r.pick(&KIND_CODES) as u64,
-                    ATTRS | PARENT if r.chance(1, 2) => match r.below(4) {
-                        0 => u32::MAX as u64,
-                        1 => r.below(nc as u64 + 2),
-                        2 => node as u64 + r.below(3),
-                        _ => (node as u64).wrapping_sub(1),
-                    },
-                    _ => interesting(r, len, get(b, at, w)),
-                };
-                put(b, at, w, v);
-            }
-            "node field write"
-        }
-        6 | 7 => {
-            // An aux block: a string entry field or a child slot.
-            let cands: Vec<usize> = (0..nc).filter(|&i| s.nodes[i].5 > 0).collect();
-            if !cands.is_empty() {
-                let i = r.pick(&cands);
-                let (kind, length, _, _, aux_off, _) = s.nodes[i];
-                let e = r.below(length);
-                if kind == Kind::String {
-                    let (off, w) = r.pick(&string_entry::ALL.map(at_size));
-                    let at = (aux_off + e * STRING_ENTRY_SIZE as u64) as usize + off;
-                    let flags = off == string_entry::FLAGS.offset;
-                    let v = if flags { r.below(16) } else { interesting(r, len, get(b, at, w)) };
-                    put(b, at, w, v);
-                } else {
-                    let at = (aux_off + e * CHILD_ENTRY_SIZE as u64) as usize;
-                    let v = match r.below(5) {
-                        0 => r.below(nc as u64 + 2),
-                        1 => i as u64,
-                        2 => u32::MAX as u64,
-                        3 => get(b, at, CHILD_ENTRY_SIZE) + 1,
-                        _ => r.next(),
-                    };
-                    put(b, at, CHILD_ENTRY_SIZE, v);
-                }
-            }
-            "aux write"
-        }
+        2..=5 => write_node_field(r, b, nc, len),
+        6 | 7 => write_aux(r, b, s, len),
         8 => {
             if b.len() > table_end {
                 let at = table_end + r.below((b.len() - table_end) as u64) as usize;
@@ -227,28 +183,7 @@ fn mutate(r: &mut XorShift, b: &mut Vec<u8>, s: &Sample) -> &'static str {
             put(b, off, w, v);
             "header field"
         }
-        14 => {
-            // A fully random region with a plausible header.
-            let n = r.below(8) as usize;
-            let size = HEADER_SIZE + n * NODE_SIZE + r.below(600) as usize;
-            *b = r.bytes(size);
-            b[header::MAGIC.range()].copy_from_slice(&MAGIC);
-            put(b, header::VERSION.offset, header::VERSION.size, 1);
-            put(b, header::HEADER_SIZE.offset, header::HEADER_SIZE.size, HEADER_SIZE as u64);
-            set_total(b);
-            put(b, header::NODE_COUNT.offset, header::NODE_COUNT.size, n as u64);
-            for i in 0..n {
-                let at = HEADER_SIZE + i * NODE_SIZE;
-                b[at + KIND] = r.pick(&KIND_CODES);
-                for (off, w) in NODE_FIELDS.iter().skip(2) {
-                    if r.chance(2, 3) {
-                        let v = r.below(size as u64 + 8);
-                        put(b, at + off, *w, v);
-                    }
-                }
-            }
-            "random region"
-        }
+        14 => random_region(r, b),
         _ => {
             // Pure garbage of any length, sometimes with the magic.
             let size = r.pick(&[0usize, 7, 64, 127, 128, 191, 192, 300, 1000]);
@@ -259,6 +194,82 @@ fn mutate(r: &mut XorShift, b: &mut Vec<u8>, s: &Sample) -> &'static str {
             "garbage"
         }
     }
+}
+
+/// A field of a random node record set to a value chosen for its kind
+/// (kind codes, node indexes near this one, sizes near the region's).
+fn write_node_field(r: &mut XorShift, b: &mut [u8], nc: usize, len: u64) -> &'static str {
+    let node = r.below(nc as u64) as usize;
+    let (off, w) = r.pick(&NODE_FIELDS);
+    let at = HEADER_SIZE + node * NODE_SIZE + off;
+    if at + w <= b.len() {
+        let v = match off {
+            KIND if r.chance(3, 4) => r.pick(&KIND_CODES) as u64,
+            ATTRS | PARENT if r.chance(1, 2) => match r.below(4) {
+                0 => u32::MAX as u64,
+                1 => r.below(nc as u64 + 2),
+                2 => node as u64 + r.below(3),
+                _ => (node as u64).wrapping_sub(1),
+            },
+            _ => interesting(r, len, get(b, at, w)),
+        };
+        put(b, at, w, v);
+    }
+    "node field write"
+}
+
+/// An aux block entry rewritten: a string entry field or a child slot.
+fn write_aux(r: &mut XorShift, b: &mut [u8], s: &Sample, len: u64) -> &'static str {
+    let nc = s.nodes.len();
+    // An aux block: a string entry field or a child slot.
+    let cands: Vec<usize> = (0..nc).filter(|&i| s.nodes[i].5 > 0).collect();
+    if !cands.is_empty() {
+        let i = r.pick(&cands);
+        let (kind, length, _, _, aux_off, _) = s.nodes[i];
+        let e = r.below(length);
+        if kind == Kind::String {
+            let (off, w) = r.pick(&string_entry::ALL.map(at_size));
+            let at = (aux_off + e * STRING_ENTRY_SIZE as u64) as usize + off;
+            let flags = off == string_entry::FLAGS.offset;
+            let v = if flags { r.below(16) } else { interesting(r, len, get(b, at, w)) };
+            put(b, at, w, v);
+        } else {
+            let at = (aux_off + e * CHILD_ENTRY_SIZE as u64) as usize;
+            let v = match r.below(5) {
+                0 => r.below(nc as u64 + 2),
+                1 => i as u64,
+                2 => u32::MAX as u64,
+                3 => get(b, at, CHILD_ENTRY_SIZE) + 1,
+                _ => r.next(),
+            };
+            put(b, at, CHILD_ENTRY_SIZE, v);
+        }
+    }
+    "aux write"
+}
+
+/// A fully random region with a plausible header.
+fn random_region(r: &mut XorShift, b: &mut Vec<u8>) -> &'static str {
+    // A fully random region with a plausible header.
+    let n = r.below(8) as usize;
+    let size = HEADER_SIZE + n * NODE_SIZE + r.below(600) as usize;
+    *b = r.bytes(size);
+    b[header::MAGIC.range()].copy_from_slice(&MAGIC);
+    put(b, header::VERSION.offset, header::VERSION.size, 1);
+    put(b, header::HEADER_SIZE.offset, header::HEADER_SIZE.size, HEADER_SIZE as u64);
+    set_total(b);
+    put(b, header::NODE_COUNT.offset, header::NODE_COUNT.size, n as u64);
+    for i in 0..n {
+        let at = HEADER_SIZE + i * NODE_SIZE;
+        b[at + KIND] = r.pick(&KIND_CODES);
+        for (off, w) in NODE_FIELDS.iter().skip(2) {
+            if r.chance(2, 3) {
+                let v = r.below(size as u64 + 8);
+                put(b, at + off, *w, v);
+            }
+        }
+    }
+    "random region"
 }
 
 #[test]
