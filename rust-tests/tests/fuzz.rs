@@ -281,15 +281,7 @@ fn fuzz_layout_reader() {
     let mut r = XorShift::new(seed);
     let pool = samples(&mut r, 256);
     install_quiet_panic_hook(); // from here on, panics are caught and reported
-    let mut rejected_at_parse = 0u64;
-    let mut rejected_at_access = 0u64; // parsed, then at least one accessor returned an error
-    let mut accepted_clean = 0u64;
-    let mut calls = 0u64;
-    let mut known_cases = 0u64;
-    let mut known_calls = (0u64, 0u64); // panicking data() and string() calls
-    let mut known_first: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut failures: Vec<String> = Vec::new();
-    let mut parse_errors: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut t = Tally::default();
     let mut buf = Vec::new();
     for case in 0..cases {
         let s = &pool[r.below(pool.len() as u64) as usize];
@@ -305,73 +297,105 @@ fn fuzz_layout_reader() {
         let parsed = quietly(|| Layout::parse(&buf).map(|l| l.node_count()));
         match parsed {
             Err(m) => {
-                failures.push(format!("case {case} ({what:?}): parse panicked: {m}"));
+                t.failures.push(format!("case {case} ({what:?}): parse panicked: {m}"));
             }
-            Ok(Err(e)) => {
-                rejected_at_parse += 1;
-                let key = format!("{e:?}");
-                let key = key.split([' ', '{', '(']).next().unwrap_or("").to_string();
-                *parse_errors.entry(key).or_default() += 1;
-            }
+            Ok(Err(e)) => t.refused_at_parse(&e),
             Ok(Ok(_)) => {
                 let l = Layout::parse(&buf).unwrap();
                 let w = walk(&l, &mut r);
-                calls += w.calls;
-                if !w.known_bug_panics.is_empty() {
-                    known_cases += 1;
-                    for m in &w.known_bug_panics {
-                        if m.starts_with("data()") {
-                            known_calls.0 += 1;
-                        } else {
-                            known_calls.1 += 1;
-                        }
-                    }
-                    if known_first.len() < 3 {
-                        known_first.push((format!("case {case} ({what:?}): {}", w.known_bug_panics[0]), buf.clone()));
-                    }
-                    if strict {
-                        failures.push(format!("case {case}: {:?}", w.known_bug_panics));
-                    }
-                }
-                for p in &w.panics {
-                    failures.push(format!("case {case} ({what:?}): {p}"));
-                }
-                for p in &w.inconsistencies {
-                    failures.push(format!("case {case} ({what:?}): {p}"));
-                }
-                if w.access_errors > 0 {
-                    rejected_at_access += 1;
-                } else {
-                    accepted_clean += 1;
-                }
+                t.walked(&w, &format!("case {case} ({what:?})"), &buf, strict);
             }
         }
-        if failures.len() >= 20 {
+        if t.failures.len() >= 20 {
             break;
         }
     }
     let elapsed = start.elapsed();
-    println!(
-        "fuzz: {cases} cases in {:.2} s (seed {seed:#x}): rejected at parse {rejected_at_parse}, \
-         parsed but refused by an accessor {rejected_at_access}, parsed and read cleanly {accepted_clean}; \
-         {calls} accessor calls",
-        elapsed.as_secs_f64()
-    );
-    println!("fuzz: parse rejections by error: {parse_errors:?}");
-    println!(
-        "fuzz: cases hitting the known bug (accessor panics on a data block outside the region, see known_bugs.rs): \
-         {known_cases} ({} data() calls, {} string() calls)",
-        known_calls.0, known_calls.1
-    );
-    for (msg, bytes) in &known_first {
-        println!("fuzz: known bug example: {msg}");
-        let table = HEADER_SIZE + NODE_SIZE * header::NODE_COUNT.get_u32(bytes) as usize;
-        println!("fuzz:   region of {} bytes, header+table: {:02x?}", bytes.len(), &bytes[..table.min(bytes.len())]);
-    }
-    for f in &failures {
-        println!("FAILURE: {f}");
-    }
+    t.print(cases, seed, elapsed);
+    let failures = &t.failures;
     assert!(failures.is_empty(), "{} failures (first: {})", failures.len(), failures[0]);
-    assert!(rejected_at_parse > 0 && accepted_clean + rejected_at_access > 0, "the mutations must reach both outcomes");
+    let parsed = t.accepted_clean + t.rejected_at_access;
+    assert!(t.rejected_at_parse > 0 && parsed > 0, "the mutations must reach both outcomes");
     assert!(elapsed < Duration::from_secs(60), "fuzzing took {elapsed:?} (a hang or a slowdown)");
+}
+
+/// What the fuzz cases came to.
+#[derive(Default)]
+struct Tally {
+    rejected_at_parse: u64,
+    /// Parsed, then at least one accessor returned an error.
+    rejected_at_access: u64,
+    accepted_clean: u64,
+    calls: u64,
+    known_cases: u64,
+    /// Panicking data() and string() calls.
+    known_calls: (u64, u64),
+    known_first: Vec<(String, Vec<u8>)>,
+    failures: Vec<String>,
+    parse_errors: std::collections::BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn refused_at_parse(&mut self, e: &mori_core::layout::LayoutError) {
+        self.rejected_at_parse += 1;
+        let key = format!("{e:?}");
+        let key = key.split([' ', '{', '(']).next().unwrap_or("").to_string();
+        *self.parse_errors.entry(key).or_default() += 1;
+    }
+
+    /// A parsed region's walk; `case` says which case and mutations it was.
+    fn walked(&mut self, w: &WalkReport, case: &str, buf: &[u8], strict: bool) {
+        self.calls += w.calls;
+        if !w.known_bug_panics.is_empty() {
+            self.known_cases += 1;
+            for m in &w.known_bug_panics {
+                if m.starts_with("data()") {
+                    self.known_calls.0 += 1;
+                } else {
+                    self.known_calls.1 += 1;
+                }
+            }
+            if self.known_first.len() < 3 {
+                self.known_first.push((format!("{case}: {}", w.known_bug_panics[0]), buf.to_vec()));
+            }
+            if strict {
+                let number = case.split(' ').take(2).collect::<Vec<_>>().join(" ");
+                self.failures.push(format!("{number}: {:?}", w.known_bug_panics));
+            }
+        }
+        for p in w.panics.iter().chain(&w.inconsistencies) {
+            self.failures.push(format!("{case}: {p}"));
+        }
+        if w.access_errors > 0 {
+            self.rejected_at_access += 1;
+        } else {
+            self.accepted_clean += 1;
+        }
+    }
+
+    fn print(&self, cases: u64, seed: u64, elapsed: Duration) {
+        println!(
+            "fuzz: {cases} cases in {:.2} s (seed {seed:#x}): rejected at parse {}, \
+             parsed but refused by an accessor {}, parsed and read cleanly {}; {} accessor calls",
+            elapsed.as_secs_f64(),
+            self.rejected_at_parse,
+            self.rejected_at_access,
+            self.accepted_clean,
+            self.calls
+        );
+        println!("fuzz: parse rejections by error: {:?}", self.parse_errors);
+        println!(
+            "fuzz: cases hitting the known bug (accessor panics on a data block outside the region, see known_bugs.rs): \
+             {} ({} data() calls, {} string() calls)",
+            self.known_cases, self.known_calls.0, self.known_calls.1
+        );
+        for (msg, bytes) in &self.known_first {
+            println!("fuzz: known bug example: {msg}");
+            let table = HEADER_SIZE + NODE_SIZE * header::NODE_COUNT.get_u32(bytes) as usize;
+            println!("fuzz:   region of {} bytes, header+table: {:02x?}", bytes.len(), &bytes[..table.min(bytes.len())]);
+        }
+        for f in &self.failures {
+            println!("FAILURE: {f}");
+        }
+    }
 }
