@@ -123,3 +123,25 @@ fn sizes_that_overflow_are_refused() {
     assert_eq!(p.push_atomic(Kind::Double, u64::MAX / 4), Err(PlanError::TooLarge));
     assert_eq!(p.push_strings(u64::MAX / 8, 1), Err(PlanError::TooLarge));
 }
+
+#[test]
+fn the_field_table_names_each_field_once_inside_its_record() {
+    let mut names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), FIELDS.len(), "a field name appears twice");
+    for f in FIELDS {
+        let record = f.name.split('.').next().unwrap();
+        let size = RECORDS.iter().find(|(r, _)| *r == record).map(|(_, s)| *s);
+        assert!(size.is_some_and(|s| f.size > 0 && f.end() <= s), "{} lies outside its record", f.name);
+    }
+    // What a written region holds where the table says.
+    let buf = sample();
+    let l = Layout::parse(&buf).unwrap();
+    assert_eq!(header::NODE_COUNT.get_u32(&buf), l.node_count());
+    assert_eq!(header::CREATOR_PID.get_u32(&buf), 1);
+    assert_eq!(header::NONCE.get_u64(&buf), l.nonce());
+    let root = &buf[HEADER_SIZE..HEADER_SIZE + NODE_SIZE];
+    assert_eq!(root[node_record::KIND.offset], Kind::List as u8);
+    assert_eq!(node_record::ATTRS.get_u32(root), l.root().attrs);
+}
