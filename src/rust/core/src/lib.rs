@@ -1,6 +1,7 @@
 //! mori's core, free of R: the byte layout of a region ([`layout`]), region
 //! names ([`name`]), the OS shared memory they live in ([`os`]), the
-//! summaries computed while sharing ([`stats`]) and the small table that
+//! summaries computed while sharing ([`stats`], at R's x87 precision on any
+//! thread: [`fpu`]) and the small table that
 //! stores and makes each distinct text of a character vector once
 //! ([`two_way`]).
 //!
@@ -10,6 +11,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod fpu;
 pub mod layout;
 pub mod name;
 pub mod os;

@@ -88,8 +88,12 @@ const PARALLEL_SUMMARY_BYTES: usize = 4 << 20;
 /// summariser to stop, waits for it, and returns the error.
 fn copy_and_summarise_in_parallel(src: &[u8], dst: &mut [u8], stats: &mut Summary) -> Result<()> {
     let stop = std::sync::atomic::AtomicBool::new(false);
+    // R's sums add at R's thread's x87 precision; a new thread may start at
+    // another (53 bits on Windows).
+    let precision = mori_core::fpu::CallerPrecision::of_this_thread();
     std::thread::scope(|scope| {
         let summariser = scope.spawn(|| {
+            let _r_precision = precision.enter();
             for chunk in src.chunks(CHUNK_ELEMENTS * 8) {
                 if stop.load(std::sync::atomic::Ordering::Relaxed) {
                     return;
