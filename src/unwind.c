@@ -7,15 +7,28 @@
 #include <setjmp.h>
 #include <Rinternals.h>
 
+#ifdef _WIN32
+/* Windows has no sigsetjmp, and mingw-w64's longjmp unwinds the frames it
+   crosses through SEH: gcc's builtins jump straight back, as R's own
+   contexts do on Windows. The buffer is five words. */
+typedef void *mori_jmp_buf[5];
+#define MORI_SETJMP(buf) __builtin_setjmp(buf)
+#define MORI_LONGJMP(buf) __builtin_longjmp(buf, 1)
+#else
 /* sigsetjmp(, 0): the signal mask is not saved (no system call per call),
    as R's own contexts do. */
+typedef sigjmp_buf mori_jmp_buf;
+#define MORI_SETJMP(buf) sigsetjmp(buf, 0)
+#define MORI_LONGJMP(buf) siglongjmp(buf, 1)
+#endif
+
 static void mori_jump_back(void *jmpbuf, Rboolean jump) {
-  if (jump) siglongjmp(*(sigjmp_buf *) jmpbuf, 1);
+  if (jump) MORI_LONGJMP(*(mori_jmp_buf *) jmpbuf);
 }
 
 int mori_unwind_protect(SEXP (*fun)(void *), void *data, SEXP token) {
-  sigjmp_buf jmpbuf;
-  if (sigsetjmp(jmpbuf, 0)) return 1;
+  mori_jmp_buf jmpbuf;
+  if (MORI_SETJMP(jmpbuf)) return 1;
   R_UnwindProtect(fun, data, mori_jump_back, &jmpbuf, token);
   return 0;
 }
