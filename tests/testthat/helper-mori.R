@@ -9,6 +9,52 @@
 # handler it replaced.
 Sys.setenv(PROCESSX_NOTIFY_OLD_SIGCHLD = "true")
 
+# What this system can do. Tests skip by capability, not by the name of
+# the OS, so that on macOS, Windows or with the POSIX shm backend forced on
+# Linux (tools/ports.sh) a test that needs /proc, memfd regions, SIGBUS,
+# cgroups or other users skips instead of failing.
+
+# The OS backend regions live in: "memfd" (Linux's default), "posix-shm"
+# (macOS; forced on Linux by the core's build switch: the package then
+# says so, else tools/ports.sh's MORI_OS_BACKEND) or "windows".
+region_backend <- function() {
+  said <- tryCatch(get("os_backend", asNamespace("mori"))(), error = function(e) NULL)
+  if (is.character(said) && length(said) == 1) return(said)
+  if (.Platform$OS.type == "windows") return("windows")
+  if (Sys.info()[["sysname"]] != "Linux") return("posix-shm")
+  forced <- Sys.getenv("MORI_OS_BACKEND")
+  if (nzchar(forced)) forced else "memfd"
+}
+
+# /proc with this process's descriptors and mappings (Linux).
+has_proc <- function() dir.exists("/proc/self/fd") && file.exists("/proc/self/maps")
+skip_without_proc <- function() skip_if_not(has_proc(), "no /proc on this system")
+
+# Regions are memfd files, seen in /proc as "memfd:mori_..." links and maps.
+skip_without_memfd <- function() {
+  skip_without_proc()
+  skip_if_not(region_backend() == "memfd", paste("regions are not memfd files with the", region_backend(), "backend"))
+}
+
+# Published regions are /dev/shm files another process can truncate under a
+# reader (Linux), which the SIGBUS guard turns into R errors. macOS shm
+# objects and Windows sections cannot shrink.
+has_sigbus <- function() {
+  Sys.info()[["sysname"]] == "Linux" && dir.exists("/dev/shm") && region_backend() == "memfd"
+}
+skip_without_sigbus <- function() skip_if_not(has_sigbus(), "published regions cannot be truncated here (no SIGBUS)")
+
+# Linux control groups (v2 or v1), which cap the memory mori may take.
+has_cgroups <- function() file.exists("/proc/self/cgroup") && dir.exists("/sys/fs/cgroup")
+skip_without_cgroups <- function() skip_if_not(has_cgroups(), "no control groups on this system")
+
+# Running a child as another user: root, and setpriv to drop to another uid.
+can_run_as_other_user <- function() {
+  .Platform$OS.type == "unix" && identical(unname(Sys.info()[["effective_user"]]), "root") &&
+    nzchar(Sys.which("setpriv"))
+}
+skip_without_other_users <- function() skip_if_not(can_run_as_other_user(), "cannot run a child as another user here")
+
 # The memfd file name behind a region name: "/mori_<pid>_<serial>_<fd>[path]"
 # -> "mori_<pid>_<serial>".
 memfd_file <- function(name) {
@@ -22,12 +68,14 @@ memfd_pattern <- function(name) {
 
 # Does process `pid` map the region called `name`?
 maps_region <- function(name, pid = "self") {
+  skip_without_memfd()
   maps <- tryCatch(suppressWarnings(readLines(file.path("/proc", pid, "maps"))), error = function(e) character())
   any(grepl(memfd_pattern(name), maps))
 }
 
 # Does process `pid` hold an open descriptor on the region called `name`?
 fds_region <- function(name, pid = "self") {
+  skip_without_memfd()
   fds <- list.files(file.path("/proc", pid, "fd"), full.names = TRUE)
   links <- suppressWarnings(Sys.readlink(fds))
   any(grepl(memfd_pattern(name), links))
@@ -35,6 +83,7 @@ fds_region <- function(name, pid = "self") {
 
 # Does any process on the machine map or hold the region called `name`?
 region_anywhere <- function(name) {
+  skip_without_memfd()
   pids <- list.files("/proc", pattern = "^[0-9]+$")
   any(vapply(pids, function(p) maps_region(name, p) || fds_region(name, p), logical(1)))
 }
@@ -88,6 +137,7 @@ rscript_child <- function(code, args = character()) {
 }
 
 # Enough free memory for a test that needs `gb` gigabytes?
+# (0 where /proc/meminfo is missing: tests needing memory then skip.)
 mem_available_gb <- function() {
   info <- tryCatch(readLines("/proc/meminfo"), error = function(e) character())
   line <- grep("^MemAvailable:", info, value = TRUE)
@@ -136,6 +186,7 @@ atomic_cases <- function() {
 # Memory figures of this process, in MB: "Anonymous" (private anonymous
 # pages, from smaps_rollup) and "RssShmem" (resident shared-memory pages).
 mem_mb <- function(field) {
+  skip_without_proc()
   if (field == "RssShmem") {
     lines <- readLines("/proc/self/status")
   } else {

@@ -342,6 +342,7 @@ rel_memory_cgroup <- function(max = "64M") {
 }
 
 test_that("share() of 100 MB in a 64 MB memory cgroup fails with a clear error, no OOM kill", {
+  skip_without_cgroups()
   skip_on_cran()
   cg <- rel_memory_cgroup()
   skip_if(is.null(cg), "needs root and a writable memory cgroup")
@@ -376,6 +377,7 @@ test_that("share(1:1e15) fails cleanly and fast", {
 # --- 4. removed or truncated under a reader --------------------------------------
 
 test_that("an ordinary region cannot be truncated or written, even by root; readers keep reading", {
+  skip_without_memfd()
   skip_on_cran()
   x <- share(as.double(1:1e5))
   fd <- strtoi(sub(".*_", "", shared_name(x)), 16L)
@@ -417,6 +419,7 @@ test_that("unshare() while another process reads a published region: the reader 
 })
 
 test_that("truncating a published region's file does not kill its readers", {
+  skip_without_sigbus()
   skip_on_cran()
   skip_if_not_installed("callr")
   name <- paste0(rel_tag, "_trunc")
@@ -439,6 +442,7 @@ test_that("truncating a published region's file does not kill its readers", {
 })
 
 test_that("a published region truncated after a reader used it: clean errors, no silent zeros", {
+  skip_without_sigbus()
   skip_on_cran()
   skip_if_not_installed("callr")
   # The reader has used both vectors before the truncation: the doubles'
@@ -609,6 +613,7 @@ test_that("a name published again maps to the new region, not to a cached old on
 # --- 7. no leaks -----------------------------------------------------------------------
 
 test_that("500 share/rm/gc cycles return descriptors and mappings to baseline", {
+  skip_without_memfd()
   skip_on_cran()
   gc()
   fds <- rel_fds()
@@ -667,6 +672,7 @@ rel_as_nobody <- function(lib, code, timeout = 30) {
 }
 
 test_that("another user cannot open, write or truncate our regions", {
+  skip_without_other_users()
   skip_on_cran()
   skip_if_not(rel_is_root(), "needs root")
   skip_if(Sys.which("setpriv") == "", "setpriv not available")
