@@ -7,7 +7,11 @@
 #     field reads, label R-<x.y>-checked);
 #   - on R 4.6 (a Debian forky root) the suite and R CMD check --as-cran;
 #   - on R 4.5 (a Debian trixie root) the suite.
-# MORI_R46=1 or MORI_R45=1 add those roots outside CI. The roots are made by
+#   - the port checks (tools/ports.sh: macOS and Windows cross-checks, the
+#     suite with the POSIX shm backend), whose "ports: N passed, N failed"
+#     line is printed after the summary.
+# MORI_R46=1 or MORI_R45=1 add those roots outside CI, MORI_PORTS=1 the
+# port checks. The roots are made by
 # tools/rchroot.sh on first use (a few minutes each) and reused after.
 # Any test failure, and any R CMD check ERROR, WARNING or NOTE (but CRAN
 # incoming feasibility's), makes the exit status 1.
@@ -73,11 +77,18 @@ for version in 4.6 4.5; do
   fi
 done
 
+PORTS_LOG=$(mktemp /tmp/mori-ports.XXXXXX)
+if [ "$ci" = "true" ] || [ "${MORI_PORTS:-}" = "1" ]; then
+  ports() { bash tools/ports.sh 2>&1 | tee "$PORTS_LOG"; return "${PIPESTATUS[0]}"; }
+  timed "ports (macOS, Windows, POSIX shm)" ports
+fi
+
 echo "== timings"
 printf '%s\n' "${TIMINGS[@]}"
 printf '  %-34s %5ss\n' "total" $((SECONDS - t_start))
 echo "== summary"
 cat "$MORI_SUMMARY_FILE"
 awk -F'[:,]' '/ passed, / { p += $2 + 0; f += $3 + 0; s += $4 + 0 } END { printf "all: %d passed, %d failed, %d skipped\n", p, f, s }' "$MORI_SUMMARY_FILE"
-rm -f "$MORI_SUMMARY_FILE"
+grep '^ports: ' "$PORTS_LOG" || true
+rm -f "$MORI_SUMMARY_FILE" "$PORTS_LOG"
 exit $status
