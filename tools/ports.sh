@@ -4,8 +4,10 @@
 #
 #   macos-aarch64, macos-x86_64  cargo check of both crates (the R crate and
 #                                the core, with the core's tests) for
-#                                {aarch64,x86_64}-apple-darwin: type-checks
-#                                only (no Apple linker or SDK here)
+#                                {aarch64,x86_64}-apple-darwin, for the newest
+#                                R here (a tools/rchroot.sh root) and this
+#                                machine's R: type-checks only (no Apple
+#                                linker or SDK here)
 #   windows-core-tests           the core crate's cargo test for
 #                                x86_64-pc-windows-gnu, run under wine
 #   windows-link                 the package library built by src/Makevars.win
@@ -178,12 +180,26 @@ cargo_for() {
     --target-dir "$CACHE/target/$dir"
 }
 
-# macOS: both crates, and the core's tests, type-check for the target.
+# macOS: both crates, and the core's tests, type-check for the target,
+# for the R whose headers are in R_INCLUDE (the R crate's code differs by
+# R version: ALTLIST from 4.3, R_mapAttrib from 4.6).
 check_macos() {
-  local target=$1
-  cargo_for "check-$target" check -Zbuild-std=std,panic_abort,panic_unwind,test \
+  local target=$1 r_include=$2
+  echo "R headers: $r_include ($(grep -h 'define R_M' "$r_include/Rversion.h" | tr -s ' \n' ' '))"
+  R_INCLUDE_DIR=$r_include cargo_for "check-$target" check -Zbuild-std=std,panic_abort,panic_unwind,test \
     --target "$target" --manifest-path src/rust/Cargo.toml --workspace --all-targets
 }
+
+# This machine's R's headers, and those of the newest R in a root made by
+# tools/rchroot.sh (CI makes them before this runs), else this machine's.
+HOST_R_INCLUDE=$(Rscript -e 'cat(R.home("include"))')
+NEWEST_R_INCLUDE=$HOST_R_INCLUDE
+for root in /opt/mori-r46 /opt/mori-r45; do
+  if [ -f "$root/usr/share/R/include/Rversion.h" ]; then
+    NEWEST_R_INCLUDE=$root/usr/share/R/include
+    break
+  fi
+done
 
 MINGW_CC=x86_64-w64-mingw32-gcc-posix
 # Runtime DLLs of the posix mingw toolchain (libwinpthread, libgcc_s), for wine.
@@ -318,26 +334,32 @@ check_linux_posix_shm() {
 }
 
 # ---------------------------------------------------------------- run
-# One run at a time per cache (the target directories are shared).
-exec 9> "$CACHE/lock"
-flock 9
-CROSS=(macos-aarch64 macos-x86_64 windows-core-tests windows-link)
-echo "== ports: toolchain (log: $LOGS/toolchain.log)"
-t0=$SECONDS
-if setup > "$LOGS/toolchain.log" 2>&1; then
-  echo "toolchain ready in $((SECONDS - t0))s: $(rustc --version)"
-  check macos-aarch64 check_macos aarch64-apple-darwin
-  check macos-x86_64 check_macos x86_64-apple-darwin
-  check windows-core-tests check_windows_core_tests
-  check windows-link check_windows_link
-else
-  tail -n 25 "$LOGS/toolchain.log" | sed 's/^/   | /'
-  fail_all "toolchain setup failed after $((SECONDS - t0))s" "${CROSS[@]}"
-fi
-check linux-posix-shm check_linux_posix_shm
+# (All in one function, read whole before it runs: editing this file while
+# it runs cannot change what runs.)
+main() {
+  # One run at a time per cache (the target directories are shared).
+  exec 9> "$CACHE/lock"
+  flock 9
+  CROSS=(macos-aarch64 macos-x86_64 windows-core-tests windows-link)
+  echo "== ports: toolchain (log: $LOGS/toolchain.log)"
+  t0=$SECONDS
+  if setup > "$LOGS/toolchain.log" 2>&1; then
+    echo "toolchain ready in $((SECONDS - t0))s: $(rustc --version)"
+    check macos-aarch64 check_macos aarch64-apple-darwin "$NEWEST_R_INCLUDE"
+    check macos-x86_64 check_macos x86_64-apple-darwin "$HOST_R_INCLUDE"
+    check windows-core-tests check_windows_core_tests
+    check windows-link check_windows_link
+  else
+    tail -n 25 "$LOGS/toolchain.log" | sed 's/^/   | /'
+    fail_all "toolchain setup failed after $((SECONDS - t0))s" "${CROSS[@]}"
+  fi
+  check linux-posix-shm check_linux_posix_shm
 
-echo "== ports: results"
-printf '%s\n' "${RESULTS[@]}"
-printf '  %-22s        %5ss\n' "total" $((SECONDS - t_all))
-echo "ports: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+  echo "== ports: results"
+  printf '%s\n' "${RESULTS[@]}"
+  printf '  %-22s        %5ss\n' "total" $((SECONDS - t_all))
+  echo "ports: $passed passed, $failed failed"
+  [ $failed -eq 0 ]
+}
+
+{ main "$@"; exit $?; }
