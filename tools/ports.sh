@@ -19,6 +19,7 @@
 #                                under wine next to a stub R.dll
 #   linux-posix-shm              the whole testthat suite on this machine's R
 #                                with the core's POSIX shm backend forced
+# Name checks as arguments to run only those.
 #
 # The toolchain is Debian's rustc-web / cargo-web (stable, with the standard
 # library's source, built per target with -Zbuild-std), mingw-w64 and wine;
@@ -37,10 +38,14 @@ failed=0
 RESULTS=()
 t_all=$SECONDS
 
+# Checks named as arguments run alone (bash tools/ports.sh windows-link).
+ONLY=("$@")
+
 # check NAME CMD...: runs CMD with its output in the check's log, and counts it.
 check() {
   local name=$1 t0=$SECONDS rc=0
   shift
+  if [ ${#ONLY[@]} -gt 0 ] && [[ " ${ONLY[*]} " != *" $name "* ]]; then return 0; fi
   echo "== ports: $name"
   "$@" > "$LOGS/$name.log" 2>&1 || rc=$?
   local took=$((SECONDS - t0))
