@@ -284,6 +284,7 @@ EOF
 make_r_import_library() {
   local work=$1 statlib=$2 dir=$1/rimport libr
   mkdir -p "$dir"
+  local -x LC_ALL=C
   libr=$(Rscript -e 'cat(file.path(R.home("lib"), "libR.so"))')
   nm -D --defined-only "$libr" | awk '{ print $3, $2 }' | sort -u > "$dir/libR.syms"
   x86_64-w64-mingw32-nm -u "$statlib" "$work/init.o" "$work/unwind.o" 2>/dev/null |
@@ -306,7 +307,6 @@ load_under_wine() {
   local work=$1 dir=$1/wine-load
   mkdir -p "$dir"
   {
-    echo '#include <string.h>'
     awk 'NR > 2 { if ($2 == "DATA") print "__declspec(dllexport) char " $1 "[64];"
                   else print "__declspec(dllexport) long long " $1 "(void) { return 0; }" }' "$work/rimport/R.def"
   } > "$dir/Rstub.c"
