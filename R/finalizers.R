@@ -7,15 +7,18 @@
 # as `(<closure>)(<key>)` evaluated in the global environment, so some frame
 # has a closure object itself in the function position, one argument that is
 # an environment or external pointer, and the global environment as its
-# parent. (do.call(f, list(env)) at top level looks the same; it only makes
-# the views wait for the next safe point.)
+# parent. do.call(f, list(env)) at top level makes the same call, from a
+# frame of do.call(): such a frame is not taken for a finalizer (a finalizer
+# that R happened to start right inside do.call() would be, which only
+# leaves its views to their first registration, as before this check).
 from_finalizer <- function() {
   calls <- sys.calls()
   parents <- sys.parents()
   for (k in seq_along(calls)) {
     call <- calls[[k]]
     if (parents[[k]] == 0L && length(call) == 2L && is.function(call[[1L]]) &&
-        (is.environment(call[[2L]]) || typeof(call[[2L]]) == "externalptr")) {
+        (is.environment(call[[2L]]) || typeof(call[[2L]]) == "externalptr") &&
+        !(k > 1L && identical(sys.function(k - 1L), base::do.call))) {
       return(TRUE)
     }
   }

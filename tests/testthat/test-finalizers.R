@@ -78,6 +78,13 @@ test_that("shares outside finalizers are not held back", {
   y <- lapply(1:3, function(i) share(i + 0.5))
   z <- do.call(share, list(letters))
   w <- (function() share(1:5))()
+  # do.call() of a closure on an environment or external pointer, from the
+  # global environment, makes the call R makes for a finalizer.
+  key_env <- new.env()
+  key_ptr <- methods::new("externalptr")
+  v <- do.call(function(e) share(as.double(1:3000)), list(key_env), envir = globalenv())
+  expect_false(do.call(function(e) mori:::from_finalizer(), list(key_env), envir = globalenv()))
+  expect_false(do.call(function(p) mori:::from_finalizer(), list(key_ptr), envir = globalenv()))
   expect_identical(mori:::deferred_count(), 0L)
   expect_false(mori:::from_finalizer())
   seen <- new.env()
