@@ -166,6 +166,15 @@ impl Error {
         Error::report(Kind::BadPath, problem, BAD_PATH_HINT)
     }
 
+    /// This process's memory ran out for `bytes` of mori's own bookkeeping.
+    pub fn out_of_memory(bytes: usize) -> Error {
+        Error::report(
+            Kind::NoSpace,
+            format!("not enough memory for {} of mori's bookkeeping", os::format_bytes(bytes as u64)),
+            "Free memory (rm() and gc()), or raise this process's memory limit.",
+        )
+    }
+
     /// A limit of mori's or of the system's.
     pub fn limit(problem: impl Into<String>, hint: impl Into<String>) -> Error {
         Error::report(Kind::Limit, problem, hint)
@@ -180,7 +189,7 @@ impl Error {
     pub fn kind(&self) -> Kind {
         match self {
             Error::Os(e) => match e {
-                OsError::NoSpace { .. } => Kind::NoSpace,
+                OsError::NoSpace { .. } | OsError::NoAddressSpace { .. } => Kind::NoSpace,
                 OsError::TooManyMappings | OsError::TooManyDescriptors => Kind::Limit,
                 OsError::NotFound => Kind::NotFound,
                 OsError::PermissionDenied => Kind::OutOfSight,
@@ -194,6 +203,7 @@ impl Error {
                 LayoutError::OutOfBounds { .. } | LayoutError::NotAList { .. } => Kind::BadPath,
                 _ => Kind::Corrupt,
             },
+            Error::Plan(PlanError::OutOfMemory) => Kind::NoSpace,
             Error::Plan(_) => Kind::Limit,
             Error::Gone(_) | Error::NotPublished(_) | Error::ReferenceGone(_) => Kind::NotFound,
             Error::OutOfSight { .. } => Kind::OutOfSight,
@@ -212,6 +222,9 @@ impl Error {
             Error::Layout(e) if self.kind() == Kind::Truncated => (format!("shared {e}"), s(TRUNCATED_HINT)),
             Error::Layout(e) if self.kind() == Kind::BadPath => (e.to_string(), s(BAD_PATH_HINT)),
             Error::Layout(e) => (format!("corrupted shared region: {e}"), s(CORRUPT_HINT)),
+            Error::Plan(PlanError::OutOfMemory) => {
+                (PlanError::OutOfMemory.to_string(), s("Free memory, or share a smaller object or its parts separately."))
+            }
             Error::Plan(e) => (e.to_string(), s("Share a smaller object, or its parts separately.")),
             Error::Gone(name) => (
                 format!(
@@ -276,6 +289,10 @@ fn os_parts(e: &OsError) -> (String, String) {
             ),
             s("Free memory or share a smaller object (a region published by name also needs that \
                much room in /dev/shm: see df /dev/shm)."),
+        ),
+        OsError::NoAddressSpace { bytes } => (
+            format!("could not map {} of shared memory into this process (its address space is full)", os::format_bytes(*bytes)),
+            s("Free memory, drop shared objects no longer needed, or raise the address-space limit (ulimit -v)."),
         ),
         OsError::TooManyMappings => (
             s("this process has too many memory mappings (vm.max_map_count)"),

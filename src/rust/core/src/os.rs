@@ -28,6 +28,11 @@ pub enum OsError {
     },
     /// The process may not map more memory areas (`vm.max_map_count`).
     TooManyMappings,
+    /// The process's address space has no room for a mapping of `bytes`
+    /// (`ulimit -v`, or the kernel's overcommit limit).
+    NoAddressSpace {
+        bytes: u64,
+    },
     /// No region with this name exists (any more).
     NotFound,
     /// The region exists but belongs to a process we may not inspect, or
@@ -58,6 +63,11 @@ impl fmt::Display for OsError {
             OsError::TooManyMappings => write!(
                 f,
                 "this process has too many memory mappings (vm.max_map_count); drop shared objects no longer needed or raise vm.max_map_count"
+            ),
+            OsError::NoAddressSpace { bytes } => write!(
+                f,
+                "could not map {} of shared memory into this process (out of address space); raise ulimit -v or free memory",
+                format_bytes(*bytes)
             ),
             OsError::NotFound => write!(f, "not found"),
             OsError::PermissionDenied => write!(f, "permission denied: the region belongs to another user"),
@@ -98,6 +108,21 @@ fn last_error(op: &'static str) -> OsError {
     OsError::Io { op, err: io::Error::last_os_error() }
 }
 
+/// What an `mmap` that failed with `ENOMEM` ran out of: the kernel says
+/// the same for too many mappings (`vm.max_map_count`) and for an address
+/// space with no room (`ulimit -v`, overcommit); the count of this
+/// process's mappings against the limit tells them apart.
+fn out_of_mappings_or_memory(len: usize) -> OsError {
+    let limit = std::fs::read_to_string("/proc/sys/vm/max_map_count").ok().and_then(|s| s.trim().parse::<usize>().ok());
+    let count = std::fs::read("/proc/self/maps").ok().map(|m| m.iter().filter(|&&b| b == b'\n').count());
+    match (limit, count) {
+        // A mapping may be split or merged with its neighbours: near the
+        // limit counts as at it.
+        (Some(limit), Some(count)) if count + 8 < limit => OsError::NoAddressSpace { bytes: len as u64 },
+        _ => OsError::TooManyMappings,
+    }
+}
+
 /// A memory mapping, unmapped on drop.
 #[derive(Debug)]
 struct Mapping {
@@ -123,7 +148,7 @@ impl Mapping {
         if ptr == libc::MAP_FAILED {
             let err = io::Error::last_os_error();
             return Err(match err.raw_os_error() {
-                Some(libc::ENOMEM) => OsError::TooManyMappings,
+                Some(libc::ENOMEM) => out_of_mappings_or_memory(len),
                 _ => OsError::Io { op: "mmap", err },
             });
         }

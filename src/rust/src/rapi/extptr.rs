@@ -56,3 +56,24 @@ pub unsafe fn extptr_ref<'a, T>(ptr: SEXP) -> Option<&'a T> {
     // SAFETY: per the contract, the address is a live Box<T> or NULL.
     unsafe { (ffi::R_ExternalPtrAddr(ptr) as *const T).as_ref() }
 }
+
+/// `value` moved to the heap, or `None` if memory ran out (the caller makes
+/// that an R error instead of the allocator's abort: one such box per view,
+/// the allocation most likely to meet a memory limit while R itself can
+/// still report one).
+pub fn try_box<T>(value: T) -> Option<Box<T>> {
+    let layout = std::alloc::Layout::new::<T>();
+    if layout.size() == 0 {
+        return Some(Box::new(value));
+    }
+    // SAFETY: a layout of non-zero size; the pointer is checked before it is
+    // written once and handed to the Box, which frees it with this layout.
+    unsafe {
+        let ptr = std::alloc::alloc(layout).cast::<T>();
+        if ptr.is_null() {
+            return None;
+        }
+        ptr.write(value);
+        Some(Box::from_raw(ptr))
+    }
+}

@@ -31,7 +31,7 @@ pub use attrib::{attribute_pairs, has_attributes, set_attribute_list};
 pub use eval::{
     interrupt_pending, is_interactive, option, resignal_interrupt, try_call, try_call_own, with_interrupts_held,
 };
-pub use extptr::{boxed_extptr, extptr_ref};
+pub use extptr::{boxed_extptr, extptr_ref, try_box};
 pub use handles::{CharSxp, ListSxp, RawSxp, StrSxp, Symbol};
 pub use strings::{as_single_string, char_ce, char_ce_owning_nothing, preserved_utf8_char, scalar_string, utf8_char};
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use mori_core::layout::{Kind, Plan};
+use mori_core::layout::{Kind, Plan, PlanError};
 
 use crate::rtypes::{kind_of, string_flags_of, MAX_DEPTH};
 
@@ -124,24 +124,25 @@ impl Planner {
                     }
                 }
                 let node = self.plan.push_strings(len, bytes)?;
-                self.items.push(Item::Strings { node, x: strings });
+                self.item(Item::Strings { node, x: strings })?;
                 node
             }
             Kind::List => {
                 let node = self.plan.push_list(len)?;
-                let mut children = Vec::with_capacity(len as usize);
+                let mut children = Vec::new();
+                children.try_reserve_exact(len as usize).map_err(|_| PlanError::OutOfMemory)?;
                 let list = ListSxp::new(x).expect("kind_of said list");
                 for i in 0..len {
                     let child = self.object(list.elt(i)?, depth + 1)?;
                     self.plan.set_parent(child, node, i as u32);
                     children.push(child);
                 }
-                self.items.push(Item::Children { node, children });
+                self.item(Item::Children { node, children })?;
                 node
             }
             _ => {
                 let node = self.plan.push_atomic(kind, len)?;
-                self.items.push(Item::Atomic { node, x });
+                self.item(Item::Atomic { node, x })?;
                 node
             }
         };
@@ -172,7 +173,8 @@ impl Planner {
         let bytes = RawSxp::new(bytes).ok_or_else(|| Error::internal("serialize() gave no raw vector"))?;
         let node = self.plan.push_serialized(bytes.bytes().len().max(1) as u64)?;
         self.plan.set_serialized_checksum(node, mori_core::layout::fnv1a64(bytes.bytes()));
-        self.items.push(Item::Serialized { node, bytes });
+        self.item(Item::Serialized { node, bytes })?;
+        self.originals.try_reserve(1).map_err(|_| PlanError::OutOfMemory)?;
         self.originals.push((node, x));
         Ok(node)
     }
@@ -201,8 +203,16 @@ impl Planner {
         let tags = self.plan.push_strings(symbols.len() as u64, tag_bytes)?;
         self.plan.set_attrs(list, tags);
         self.plan.set_attrs(node, list);
-        self.items.push(Item::Children { node: list, children });
-        self.items.push(Item::Tags { node: tags, symbols });
+        self.item(Item::Children { node: list, children })?;
+        self.item(Item::Tags { node: tags, symbols })?;
+        Ok(())
+    }
+
+    /// Queues `item` for the writing pass; the queue grows with the object
+    /// (one item per node), so running out of memory is an error here.
+    fn item(&mut self, item: Item) -> Result<()> {
+        self.items.try_reserve(1).map_err(|_| PlanError::OutOfMemory)?;
+        self.items.push(item);
         Ok(())
     }
 }

@@ -139,7 +139,9 @@ pub fn new_object(region: &Arc<Region>, node_index: u32, slice: Option<Slice>) -
     let class = class_for(view.node.kind)
         .ok_or_else(|| Error::bad_path(format!("region node {node_index} is not a vector mori can view")))?;
     let mut p = Protector::new();
-    let data1 = p.protect(rapi::boxed_extptr(Box::new(view))?);
+    let data1 = p.protect(rapi::boxed_extptr(
+        rapi::try_box(view).ok_or_else(|| Error::out_of_memory(std::mem::size_of::<View>()))?,
+    )?);
     // SAFETY: a new ALTREP object of our class with our data1 (allocates).
     Ok(rapi::unwind::protect(|| unsafe { ffi::R_new_altrep(class, data1, rapi::nil()) })?)
 }

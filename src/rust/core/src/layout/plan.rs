@@ -35,6 +35,8 @@ pub struct Plan {
 pub enum PlanError {
     TooLarge,
     TooManyNodes,
+    /// The planner's own tables (64 bytes per node) could not grow.
+    OutOfMemory,
 }
 
 impl fmt::Display for PlanError {
@@ -42,6 +44,7 @@ impl fmt::Display for PlanError {
         match self {
             PlanError::TooLarge => write!(f, "object is too large to share (its size overflows)"),
             PlanError::TooManyNodes => write!(f, "object has too many elements to share (more than 2^32 - 2 nodes)"),
+            PlanError::OutOfMemory => write!(f, "not enough memory to plan the region (64 bytes per element)"),
         }
     }
 }
@@ -69,6 +72,9 @@ impl Plan {
         if self.nodes.len() >= (NO_NODE - 1) as usize {
             return Err(PlanError::TooManyNodes);
         }
+        // A many-element list's table is large: running out of memory here
+        // must be an error, not the allocator's abort.
+        self.nodes.try_reserve(1).map_err(|_| PlanError::OutOfMemory)?;
         self.nodes.push(node);
         Ok((self.nodes.len() - 1) as u32)
     }
