@@ -15,6 +15,7 @@ pub mod fpu;
 pub mod layout;
 pub mod name;
 pub mod os;
+pub mod pack;
 pub mod sigbus;
 pub mod stats;
 pub mod two_way;

@@ -104,7 +104,7 @@ pub fn format_bytes(bytes: u64) -> String {
     }
 }
 
-fn last_error(op: &'static str) -> OsError {
+pub(crate) fn last_error(op: &'static str) -> OsError {
     OsError::Io { op, err: io::Error::last_os_error() }
 }
 
@@ -125,9 +125,9 @@ fn out_of_mappings_or_memory(len: usize) -> OsError {
 
 /// A memory mapping, unmapped on drop.
 #[derive(Debug)]
-struct Mapping {
-    ptr: NonNull<u8>,
-    len: usize,
+pub(crate) struct Mapping {
+    pub(crate) ptr: NonNull<u8>,
+    pub(crate) len: usize,
     /// For mappings of published (truncatable) files: the SIGBUS guard.
     guard: Option<crate::sigbus::Guard>,
 }
@@ -139,7 +139,7 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    fn new(fd: RawFd, offset: u64, len: usize, prot: i32, flags: i32) -> Result<Mapping, OsError> {
+    pub(crate) fn new(fd: RawFd, offset: u64, len: usize, prot: i32, flags: i32) -> Result<Mapping, OsError> {
         assert!(len > 0, "mappings are never empty");
         let offset = libc::off_t::try_from(offset).map_err(|_| OsError::NotARegion("offset too large"))?;
         // SAFETY: a fresh mapping chosen by the kernel (addr = NULL) cannot
@@ -454,39 +454,7 @@ impl SealedRegion {
     /// Opens another process's region through `/proc/<pid>/fd/<fd>` and checks
     /// that it is the memory file called `file_name` and that it is sealed.
     pub fn open(pid: u32, fd_number: u32, file_name: &str) -> Result<SealedRegion, OsError> {
-        let expected = format!("/memfd:{file_name} (deleted)");
-        // Look before opening: the owner may have reused the descriptor
-        // number for something that cannot be opened (a socket, say).
-        let proc_path = format!("/proc/{pid}/fd/{fd_number}");
-        match std::fs::read_link(&proc_path) {
-            Ok(link) if link.as_os_str().as_encoded_bytes() == expected.as_bytes() => {}
-            Ok(_) => return Err(OsError::NotFound),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) => {
-                return Err(OsError::PermissionDenied)
-            }
-            Err(_) => return Err(missing_descriptor(pid)),
-        }
-        let path = CString::new(proc_path).expect("no NUL in a number");
-        // SAFETY: open reads a NUL-terminated path; the descriptor is checked.
-        let raw = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-        if raw < 0 {
-            let err = io::Error::last_os_error();
-            return Err(match err.raw_os_error() {
-                Some(libc::EACCES) | Some(libc::EPERM) => OsError::PermissionDenied,
-                Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
-                Some(libc::ENOMEM) => OsError::Io { op: "open", err },
-                // Gone, or replaced since we looked (ENOENT, ENXIO, ...).
-                _ => OsError::NotFound,
-            });
-        }
-        // SAFETY: raw is a fresh descriptor we own.
-        let fd = leaving_reserve(unsafe { OwnedFd::from_raw_fd(raw) })?;
-        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-            .map_err(|err| OsError::Io { op: "readlink", err })?;
-        if link.as_os_str().as_encoded_bytes() != expected.as_bytes() {
-            // The descriptor number was reused for something else: our region is gone.
-            return Err(OsError::NotFound);
-        }
+        let fd = open_memfd_of(pid, fd_number, file_name)?;
         // SAFETY: fcntl/fstat on our own descriptor into a local struct.
         let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
         if seals < 0 || seals & REQUIRED_SEALS != REQUIRED_SEALS {
@@ -512,19 +480,59 @@ impl SealedRegion {
     pub fn map_private(&self, offset: u64, len: u64) -> Result<PrivateMapping, OsError> {
         let end = offset.checked_add(len).filter(|&e| e <= self.map.len as u64);
         assert!(end.is_some() && len > 0, "private mapping inside the region");
-        let page = page_size();
-        let start = offset / page * page;
-        let delta = (offset - start) as usize;
-        let map = Mapping::new(
-            self.fd.as_raw_fd(),
-            start,
-            delta + len as usize,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE,
-        )?
-        .guarded(self.published)?;
-        Ok(PrivateMapping { map, delta })
+        map_private_at(self.fd.as_raw_fd(), offset, len, self.published)
     }
+}
+
+/// Opens the memory file `file_name` another process (or this one) holds
+/// as descriptor `fd_number`, through `/proc/<pid>/fd/<fd>`, read-only.
+pub(crate) fn open_memfd_of(pid: u32, fd_number: u32, file_name: &str) -> Result<OwnedFd, OsError> {
+    let expected = format!("/memfd:{file_name} (deleted)");
+    // Look before opening: the owner may have reused the descriptor
+    // number for something that cannot be opened (a socket, say).
+    let proc_path = format!("/proc/{pid}/fd/{fd_number}");
+    match std::fs::read_link(&proc_path) {
+        Ok(link) if link.as_os_str().as_encoded_bytes() == expected.as_bytes() => {}
+        Ok(_) => return Err(OsError::NotFound),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) => {
+            return Err(OsError::PermissionDenied)
+        }
+        Err(_) => return Err(missing_descriptor(pid)),
+    }
+    let path = CString::new(proc_path).expect("no NUL in a number");
+    // SAFETY: open reads a NUL-terminated path; the descriptor is checked.
+    let raw = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if raw < 0 {
+        let err = io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::EACCES) | Some(libc::EPERM) => OsError::PermissionDenied,
+            Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
+            Some(libc::ENOMEM) => OsError::Io { op: "open", err },
+            // Gone, or replaced since we looked (ENOENT, ENXIO, ...).
+            _ => OsError::NotFound,
+        });
+    }
+    // SAFETY: raw is a fresh descriptor we own.
+    let fd = leaving_reserve(unsafe { OwnedFd::from_raw_fd(raw) })?;
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|err| OsError::Io { op: "readlink", err })?;
+    if link.as_os_str().as_encoded_bytes() != expected.as_bytes() {
+        // The descriptor number was reused for something else: our region is gone.
+        return Err(OsError::NotFound);
+    }
+    Ok(fd)
+}
+
+/// A private copy-on-write mapping of `len` bytes at `offset` of the file
+/// `fd` (which the caller checked covers them), guarded against SIGBUS
+/// when `guarded` (a published file).
+pub(crate) fn map_private_at(fd: RawFd, offset: u64, len: u64, guarded: bool) -> Result<PrivateMapping, OsError> {
+    let page = page_size();
+    let start = offset / page * page;
+    let delta = (offset - start) as usize;
+    let map = Mapping::new(fd, start, delta + len as usize, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE)?
+        .guarded(guarded)?;
+    Ok(PrivateMapping { map, delta })
 }
 
 /// A copy of the header and node table at the start of `bytes`: the node
@@ -539,7 +547,7 @@ fn copy_table(bytes: &[u8]) -> Box<[u8]> {
     table.into_boxed_slice()
 }
 
-fn stat_of(fd: &OwnedFd) -> Result<libc::stat, OsError> {
+pub(crate) fn stat_of(fd: &OwnedFd) -> Result<libc::stat, OsError> {
     // SAFETY: an all-zero stat is a valid value to be overwritten.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: st is a valid, writable stat buffer.
@@ -634,7 +642,7 @@ pub fn prune_published(name: &str) -> bool {
     creator_gone && same_file && std::fs::remove_file(&path).is_ok()
 }
 
-fn file_size(fd: &OwnedFd) -> Result<usize, OsError> {
+pub(crate) fn file_size(fd: &OwnedFd) -> Result<usize, OsError> {
     let st = stat_of(fd)?;
     let len = usize::try_from(st.st_size).map_err(|_| OsError::NotARegion("negative size"))?;
     if len == 0 {
@@ -859,7 +867,7 @@ pub fn pid_namespace() -> u64 {
 /// region), or it may be alive but out of this process's sight: its
 /// `/proc/<pid>` is hidden (`hidepid`, or a `/proc` of another PID
 /// namespace) while `kill(pid, 0)` says a process of that id exists.
-fn missing_descriptor(pid: u32) -> OsError {
+pub(crate) fn missing_descriptor(pid: u32) -> OsError {
     if std::path::Path::new(&format!("/proc/{pid}")).exists() {
         return OsError::NotFound;
     }
@@ -971,7 +979,7 @@ pub fn descriptor_reserve() -> u64 {
 /// region refused. The kernel hands out the lowest free number, so every
 /// number below `fd` is in use: a number within the reserve at the top of
 /// the limit means at most the reserve is left.
-fn leaving_reserve(fd: OwnedFd) -> Result<OwnedFd, OsError> {
+pub(crate) fn leaving_reserve(fd: OwnedFd) -> Result<OwnedFd, OsError> {
     let number = fd.as_raw_fd() as u64;
     if number.saturating_add(descriptor_reserve()) >= descriptor_limit() {
         return Err(OsError::TooManyDescriptors);

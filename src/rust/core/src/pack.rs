@@ -1,0 +1,443 @@
+//! Packs: many small regions in one anonymous memory file, so that a process
+//! holding 100,000 small shared objects holds a few dozen descriptors and
+//! mappings instead of 100,000 of each.
+//!
+//! A pack is a memory file of fixed size, reserved whole when it is made and
+//! then sealed against growing, shrinking and against *future* writes
+//! (`F_SEAL_FUTURE_WRITE`): no process can open it for writing or map it
+//! writable any more, while the owner keeps the one writable mapping it made
+//! before sealing and appends regions through it. Each packed region is a
+//! whole region of the ordinary layout at a 64-byte aligned offset (its own
+//! header, nonce, checksum and node table; its offsets count from its own
+//! first byte), written once, header last, before any reference to it
+//! exists, and never written again: space of a collected region is not
+//! reused, so no reader ever sees bytes change. A pack lives while any of
+//! its regions is referenced in any process; the kernel frees it when the
+//! last descriptor and mapping go.
+//!
+//! Pack header (64 bytes, little-endian, written before the seals):
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 8 | magic `MORIpak\x01` |
+//! | 8 | 4 | pack version (1) |
+//! | 12 | 4 | header size (64) |
+//! | 16 | 8 | pack size (must equal the file size) |
+//! | 24 | 4 | creator's process id |
+//! | 28 | 4 | reserved (0) |
+//! | 32 | 8 | host id (as a region's) |
+//! | 40 | 8 | creation time, ms since the Unix epoch |
+//! | 48 | 8 | FNV-1a 64 of bytes 0..48 |
+//! | 56 | 8 | reserved (0) |
+//! | 64 | ... | regions, each at a multiple of 64, back to back; zeros after the last |
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+
+use crate::layout::{Layout, LayoutError, HEADER_SIZE, MAGIC};
+use crate::os::{self, Mapping, OsError, PrivateMapping};
+
+pub const PACK_MAGIC: [u8; 8] = *b"MORIpak\x01";
+pub const PACK_VERSION: u32 = 1;
+pub const PACK_HEADER_SIZE: usize = 64;
+/// Packed regions start at multiples of this (a region's data blocks are
+/// aligned relative to its start, at most to 64 bytes).
+pub const SLOT_ALIGN: u64 = 64;
+/// Regions up to this size are packed; larger ones get a memory file each
+/// (their memory is then returned as soon as they are collected).
+pub const MAX_PACKED_REGION: u64 = 32 * 1024;
+/// A process's first pack; each pack made while the previous one is still
+/// alive (it filled up) is twice as large, up to `MAX_PACK_SIZE`.
+pub const MIN_PACK_SIZE: u64 = 256 * 1024;
+/// Largest pack: one long-lived small object keeps at most this much alive.
+pub const MAX_PACK_SIZE: u64 = 4 * 1024 * 1024;
+
+/// `F_SEAL_FUTURE_WRITE` (Linux 5.1), which not every libc crate names.
+const F_SEAL_FUTURE_WRITE: i32 = 0x0010;
+/// Seals a reader requires: nobody can write through a new descriptor or
+/// mapping, and the file's size is fixed.
+const REQUIRED_SEALS: i32 = F_SEAL_FUTURE_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK;
+
+/// One pack file mapped into this process: writable through this mapping
+/// in the process that made it, read-only in every other.
+#[derive(Debug)]
+pub struct PackFile {
+    fd: OwnedFd,
+    map: Mapping,
+}
+
+impl PackFile {
+    /// Makes a pack of `size` bytes (all reserved now), writes its header
+    /// and seals it; the returned mapping stays writable.
+    pub fn create(file_name: &str, size: u64, creator_pid: u32, created_ms: u64) -> Result<PackFile, OsError> {
+        assert!(size >= PACK_HEADER_SIZE as u64 && size % SLOT_ALIGN == 0, "pack sizes are whole slots");
+        let cname = CString::new(file_name).expect("pack file names have no NUL");
+        // SAFETY: memfd_create reads a NUL-terminated string and returns a new
+        // descriptor that we own from here on.
+        let raw = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+        if raw < 0 {
+            return Err(match io::Error::last_os_error().raw_os_error() {
+                Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
+                _ => os::last_error("memfd_create"),
+            });
+        }
+        // SAFETY: raw is a valid descriptor nobody else owns.
+        let fd = os::leaving_reserve(unsafe { OwnedFd::from_raw_fd(raw) })?;
+        // SAFETY: fchmod on our own descriptor.
+        if unsafe { libc::fchmod(fd.as_raw_fd(), 0o600) } != 0 {
+            return Err(os::last_error("fchmod"));
+        }
+        if os::available_memory().is_some_and(|avail| size > avail) {
+            return Err(OsError::NoSpace { bytes: size, errno: libc::ENOMEM });
+        }
+        let size_off = libc::off_t::try_from(size).map_err(|_| OsError::NoSpace { bytes: size, errno: libc::EFBIG })?;
+        // SAFETY: fallocate on our own descriptor.
+        if unsafe { libc::fallocate(fd.as_raw_fd(), 0, 0, size_off) } != 0 {
+            let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            return Err(OsError::NoSpace { bytes: size, errno });
+        }
+        let map = Mapping::new(fd.as_raw_fd(), 0, size as usize, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED)?;
+        let pack = PackFile { fd, map };
+        let header = pack_header(size, creator_pid, os::host_id(), created_ms);
+        // SAFETY: the first 64 bytes are ours to write: nothing else knows
+        // the pack yet.
+        unsafe { pack.slot_mut(0, PACK_HEADER_SIZE) }.copy_from_slice(&header);
+        // From here on no descriptor or mapping can write it; ours still can.
+        let seals = REQUIRED_SEALS | libc::F_SEAL_SEAL;
+        // SAFETY: fcntl on our own descriptor.
+        if unsafe { libc::fcntl(pack.fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+            return Err(os::last_error("sealing the pack"));
+        }
+        Ok(pack)
+    }
+
+    /// Opens another process's pack through `/proc/<pid>/fd/<fd>`, checks
+    /// that it is the memory file `file_name`, sealed, with a pack header
+    /// that fits it, and maps it read-only.
+    pub fn open(pid: u32, fd_number: u32, file_name: &str) -> Result<PackFile, OsError> {
+        let fd = os::open_memfd_of(pid, fd_number, file_name)?;
+        // SAFETY: fcntl on our own descriptor.
+        let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+        if seals < 0 || seals & REQUIRED_SEALS != REQUIRED_SEALS {
+            return Err(OsError::NotARegion("it is not sealed"));
+        }
+        let len = os::file_size(&fd)?;
+        if len < PACK_HEADER_SIZE || len as u64 % SLOT_ALIGN != 0 {
+            return Err(OsError::NotARegion("it is not a pack"));
+        }
+        let map = Mapping::new(fd.as_raw_fd(), 0, len, libc::PROT_READ, libc::MAP_SHARED)?;
+        let pack = PackFile { fd, map };
+        let mut header = [0u8; PACK_HEADER_SIZE];
+        header.copy_from_slice(pack.slot(0, PACK_HEADER_SIZE));
+        if header != pack_header(len as u64, pid, get_u64(&header, 32).to_le_bytes(), get_u64(&header, 40)) {
+            return Err(OsError::NotARegion("its pack header is damaged"));
+        }
+        Ok(pack)
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// `len` bytes at `offset`, which lie inside the pack.
+    fn slot(&self, offset: usize, len: usize) -> &[u8] {
+        assert!(offset.checked_add(len).is_some_and(|end| end <= self.map.len), "slot inside the pack");
+        // SAFETY: in bounds (checked above) of a mapping that lives as long
+        // as self. Slots that have readers are never written again.
+        unsafe { std::slice::from_raw_parts(self.map.ptr.as_ptr().add(offset), len) }
+    }
+
+    /// The writable bytes of a slot.
+    ///
+    /// # Safety
+    /// Only in the process that made the pack (whose mapping is writable),
+    /// for a slot nothing else refers to yet: no other slice of these bytes
+    /// may exist while the result lives.
+    unsafe fn slot_mut(&self, offset: usize, len: usize) -> &mut [u8] {
+        assert!(offset.checked_add(len).is_some_and(|end| end <= self.map.len), "slot inside the pack");
+        // SAFETY: in bounds; exclusive by the caller's promise.
+        unsafe { std::slice::from_raw_parts_mut(self.map.ptr.as_ptr().add(offset), len) }
+    }
+}
+
+fn pack_header(size: u64, creator_pid: u32, host_id: [u8; 8], created_ms: u64) -> [u8; PACK_HEADER_SIZE] {
+    let mut h = [0u8; PACK_HEADER_SIZE];
+    h[0..8].copy_from_slice(&PACK_MAGIC);
+    h[8..12].copy_from_slice(&PACK_VERSION.to_le_bytes());
+    h[12..16].copy_from_slice(&(PACK_HEADER_SIZE as u32).to_le_bytes());
+    h[16..24].copy_from_slice(&size.to_le_bytes());
+    h[24..28].copy_from_slice(&creator_pid.to_le_bytes());
+    h[32..40].copy_from_slice(&host_id);
+    h[40..48].copy_from_slice(&created_ms.to_le_bytes());
+    let sum = crate::layout::fnv1a64(&h[..48]);
+    h[48..56].copy_from_slice(&sum.to_le_bytes());
+    h
+}
+
+fn get_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// A slot being written by the process that made the pack.
+pub struct PackSlot {
+    pack: Arc<PackFile>,
+    offset: usize,
+    len: usize,
+}
+
+impl PackSlot {
+    pub fn pack(&self) -> &Arc<PackFile> {
+        &self.pack
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.offset as u64
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: `Packer` hands each slot out once, in the process that made
+        // the pack, and `&mut self` makes this the only slice of it.
+        unsafe { self.pack.slot_mut(self.offset, self.len) }
+    }
+
+    /// The slot, written, as a region (the caller wrote its header last).
+    pub fn finish(self) -> PackedRegion {
+        PackedRegion { pack: self.pack, offset: self.offset, len: self.len }
+    }
+}
+
+/// Hands out slots of this process's current pack, making a new pack when
+/// it is full. Holds the current pack weakly: once all its regions are
+/// collected the pack goes, and the next region starts a new one.
+#[derive(Default)]
+pub struct Packer {
+    current: Option<Current>,
+}
+
+struct Current {
+    pack: std::sync::Weak<PackFile>,
+    /// Who made it: a forked child must not append to its parent's pack.
+    pid: u32,
+    serial: u64,
+    next: usize,
+    size: u64,
+}
+
+impl Packer {
+    /// A slot of `len` bytes (at most `MAX_PACKED_REGION`) and the pack's
+    /// serial; `make(size)` makes a new pack and gives its serial.
+    pub fn slot(
+        &mut self,
+        len: u64,
+        pid: u32,
+        make: impl FnOnce(u64) -> Result<(PackFile, u64), OsError>,
+    ) -> Result<(PackSlot, u64), OsError> {
+        assert!(len > 0 && len <= MAX_PACKED_REGION, "only small regions are packed");
+        let need = len.div_ceil(SLOT_ALIGN) * SLOT_ALIGN;
+        let live = self.current.as_ref().filter(|c| c.pid == pid).and_then(|c| c.pack.upgrade().map(|p| (p, c)));
+        if let Some((pack, c)) = live {
+            if c.next as u64 + need <= c.size {
+                let offset = c.next;
+                let serial = c.serial;
+                self.current.as_mut().expect("current pack").next += need as usize;
+                return Ok((PackSlot { pack, offset, len: len as usize }, serial));
+            }
+        }
+        // The previous pack filled up (it is still alive): this one is larger.
+        let size = match self.current.as_ref().filter(|c| c.pid == pid && c.pack.strong_count() > 0) {
+            Some(c) => (c.size * 2).min(MAX_PACK_SIZE),
+            None => MIN_PACK_SIZE,
+        };
+        let (file, serial) = make(size)?;
+        let pack = Arc::new(file);
+        let offset = PACK_HEADER_SIZE;
+        self.current =
+            Some(Current { pack: Arc::downgrade(&pack), pid, serial, next: offset + need as usize, size });
+        Ok((PackSlot { pack, offset, len: len as usize }, serial))
+    }
+}
+
+/// A region packed in a pack: the bytes of its slot.
+#[derive(Debug)]
+pub struct PackedRegion {
+    pack: Arc<PackFile>,
+    offset: usize,
+    len: usize,
+}
+
+impl PackedRegion {
+    /// The region at `offset` of `pack` whose header carries `name`. Any
+    /// offset that does not start such a region is "not found": a
+    /// reference to a pack whose descriptor number and serial a later
+    /// process reused points at another region, or at nothing.
+    pub fn find(pack: Arc<PackFile>, offset: u64, name: &[u8]) -> Result<PackedRegion, OsError> {
+        let room = (pack.len() as u64).saturating_sub(offset);
+        if offset < PACK_HEADER_SIZE as u64 || offset % SLOT_ALIGN != 0 || room < HEADER_SIZE as u64 {
+            return Err(OsError::NotFound);
+        }
+        let offset = offset as usize;
+        let mut header = [0u8; HEADER_SIZE];
+        header.copy_from_slice(pack.slot(offset, HEADER_SIZE));
+        let stored = &header[48..112];
+        let stored_name = &stored[..stored.iter().position(|&b| b == 0).unwrap_or(stored.len())];
+        if header[0..8] != MAGIC || stored_name != name {
+            return Err(OsError::NotFound);
+        }
+        let len = get_u64(&header, 16);
+        if len < HEADER_SIZE as u64 || len > room || len > MAX_PACKED_REGION {
+            return Err(OsError::NotARegion("a packed region's size runs past its pack"));
+        }
+        Ok(PackedRegion { pack, offset, len: len as usize })
+    }
+
+    pub fn pack(&self) -> &Arc<PackFile> {
+        &self.pack
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.pack.slot(self.offset, self.len)
+    }
+
+    pub fn parse_layout(&self) -> Result<Layout<'_>, LayoutError> {
+        Layout::parse(self.bytes())
+    }
+
+    pub fn layout(&self) -> Layout<'_> {
+        Layout::assume_valid(self.bytes())
+    }
+
+    /// See [`os::SealedRegion::map_private`]; `offset` counts from the
+    /// region's first byte.
+    pub fn map_private(&self, offset: u64, len: u64) -> Result<PrivateMapping, OsError> {
+        let end = offset.checked_add(len).filter(|&e| e <= self.len as u64);
+        assert!(end.is_some() && len > 0, "private mapping inside the region");
+        os::map_private_at(self.pack.fd(), self.offset as u64 + offset, len, false)
+    }
+
+    /// Packs are sealed against shrinking: never truncated.
+    pub fn truncated(&self) -> bool {
+        false
+    }
+
+    pub fn still_whole(&self) -> bool {
+        true
+    }
+
+    pub fn faulted(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region_bytes(name: &str, len: usize) -> Vec<u8> {
+        let mut b = vec![0u8; len];
+        b[0..8].copy_from_slice(&MAGIC);
+        b[16..24].copy_from_slice(&(len as u64).to_le_bytes());
+        b[48..48 + name.len()].copy_from_slice(name.as_bytes());
+        b
+    }
+
+    fn new_pack(size: u64) -> Result<(PackFile, u64), OsError> {
+        Ok((PackFile::create("mori_test.pack", size, os::current_pid(), 1)?, 7))
+    }
+
+    #[test]
+    fn slots_are_appended_and_found_by_offset_and_name() {
+        let mut packer = Packer::default();
+        let pid = os::current_pid();
+        let (mut a, serial) = packer.slot(200, pid, new_pack).unwrap();
+        assert_eq!((a.offset(), serial), (64, 7));
+        a.bytes_mut().copy_from_slice(&region_bytes("a", 200));
+        let a = a.finish();
+        let (mut b, _) = packer.slot(130, pid, |_| panic!("the pack has room")).unwrap();
+        assert_eq!(b.offset(), 64 + 256);
+        b.bytes_mut().copy_from_slice(&region_bytes("b", 130));
+        let b = b.finish();
+        assert!(Arc::ptr_eq(a.pack(), b.pack()));
+        let pack = a.pack().clone();
+        assert_eq!(PackedRegion::find(pack.clone(), 64, b"a").unwrap().bytes().len(), 200);
+        assert_eq!(PackedRegion::find(pack.clone(), 320, b"b").unwrap().bytes()[16], 130);
+        // Wrong name, misaligned, in the header, past the end, unwritten.
+        for (offset, name) in [(64, &b"b"[..]), (65, b"a"), (0, b"a"), (1 << 40, b"a"), (u64::MAX, b"a"), (4096, b"")] {
+            assert!(matches!(PackedRegion::find(pack.clone(), offset, name), Err(OsError::NotFound)), "{offset}");
+        }
+        // Opened as another process would: the same bytes, read-only.
+        let other = Arc::new(PackFile::open(pid, pack.fd() as u32, "mori_test.pack").unwrap());
+        assert_eq!(PackedRegion::find(other.clone(), 320, b"b").unwrap().bytes(), b.bytes());
+        assert!(matches!(PackFile::open(pid, pack.fd() as u32, "mori_other.pack"), Err(OsError::NotFound)));
+    }
+
+    #[test]
+    fn a_full_pack_starts_a_larger_one_and_a_dead_one_a_small_one() {
+        let mut packer = Packer::default();
+        let pid = os::current_pid();
+        let mut sizes = Vec::new();
+        let mut slots = Vec::new();
+        for _ in 0..(MIN_PACK_SIZE / MAX_PACKED_REGION + 2) {
+            let (slot, _) = packer
+                .slot(MAX_PACKED_REGION, pid, |size| {
+                    sizes.push(size);
+                    new_pack(size)
+                })
+                .unwrap();
+            slots.push(slot);
+        }
+        assert_eq!(sizes, vec![MIN_PACK_SIZE, 2 * MIN_PACK_SIZE]);
+        drop(slots);
+        let (_slot, _) = packer
+            .slot(64, pid, |size| {
+                assert_eq!(size, MIN_PACK_SIZE);
+                new_pack(size)
+            })
+            .unwrap();
+        // Another process (a forked child) never appends to this pack.
+        assert!(packer.slot(64, pid + 1, |_| Err(OsError::NotFound)).is_err());
+    }
+
+    #[test]
+    fn nobody_but_the_packs_own_mapping_can_write_or_resize_it() {
+        let (mut packer, pid) = (Packer::default(), os::current_pid());
+        let (mut slot, _) = packer.slot(64, pid, new_pack).unwrap();
+        slot.bytes_mut()[0] = 5;
+        let region = slot.finish();
+        let path = CString::new(format!("/proc/self/fd/{}", region.pack().fd())).unwrap();
+        // SAFETY: syscalls on descriptors and mappings the test owns.
+        unsafe {
+            let rw = libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+            assert!(rw >= 0);
+            assert_ne!(libc::pwrite(rw, b"x".as_ptr().cast(), 1, 64), 1);
+            assert_ne!(libc::ftruncate(rw, 0), 0);
+            assert_ne!(libc::ftruncate(rw, 1 << 30), 0);
+            let w = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_WRITE, libc::MAP_SHARED, rw, 0);
+            assert_eq!(w, libc::MAP_FAILED);
+            // A read-only shared mapping cannot be made writable later.
+            let r = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ, libc::MAP_SHARED, rw, 0);
+            assert_ne!(r, libc::MAP_FAILED);
+            assert_ne!(libc::mprotect(r, 4096, libc::PROT_READ | libc::PROT_WRITE), 0);
+            libc::munmap(r, 4096);
+            assert_ne!(libc::fcntl(rw, libc::F_ADD_SEALS, 0), 0, "the seals are sealed");
+            let punch = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+            assert_ne!(libc::fallocate(rw, punch, 0, 4096), 0);
+            libc::close(rw);
+        }
+        assert_eq!(region.bytes()[0], 5);
+        // A private copy-on-write view works and changes nothing else.
+        let p = region.map_private(0, 64).unwrap();
+        // SAFETY: test-only write into our private mapping.
+        unsafe { *p.as_mut_ptr() = 9 };
+        assert_eq!((p.bytes()[0], region.bytes()[0]), (9, 5));
+    }
+}
