@@ -56,9 +56,13 @@ can_run_as_other_user <- function() {
 skip_without_other_users <- function() skip_if_not(can_run_as_other_user(), "cannot run a child as another user here")
 
 # The memfd file name behind a region name: "/mori_<pid>_<serial>_<fd>[path]"
-# -> "mori_<pid>_<serial>".
+# -> "mori_<pid>_<serial>"; a packed region's "/mori_<pid>_<serial>_<fd>+<offset>"
+# -> its pack's, "mori_<pid>_<serial>.pack".
 memfd_file <- function(name) {
-  base <- sub("[\\[#].*$", "", name)
+  base <- sub("[\\[#@].*$", "", name)
+  if (grepl("+", base, fixed = TRUE)) {
+    return(sub("^/(mori_[0-9a-f]+_[0-9a-f]+)_[0-9a-f]+[+][0-9a-f]+$", "\\1.pack", base))
+  }
   sub("^/(mori_[0-9a-f]+_[0-9a-f]+)_[0-9a-f]+$", "\\1", base)
 }
 

@@ -1,7 +1,9 @@
 # mori never takes R's last descriptors: each region costs one, and once only
 # a reserve is left, share() and map_shared() refuse with an error that says
 # how many are kept back, while R itself can still open files, connections
-# and pipes.
+# and pipes. (Regions of up to 32 KB share packs, one descriptor for many:
+# the child shares 40 KB vectors, one region and one descriptor each;
+# test-packs.R shares 1e5 small ones under this limit.)
 
 descriptor_child <- function(limit, ordinary, published, new_name) {
   code <- c(
@@ -9,7 +11,7 @@ descriptor_child <- function(limit, ordinary, published, new_name) {
     "args <- commandArgs(TRUE)",
     "keep <- list(); err <- ''",
     "for (i in 1:100000) {",
-    "  r <- tryCatch(share(i + 0.5), error = function(e) e)",
+    "  r <- tryCatch(share(rep(i + 0.5, 5000)), error = function(e) e)",
     "  if (inherits(r, 'error')) { err <- conditionMessage(r); break }",
     "  keep[[i]] <- r",
     "}",

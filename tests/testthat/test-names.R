@@ -3,7 +3,9 @@ test_that("shared_name() has the documented form and is NULL for unshared object
   nm <- shared_name(x)
   expect_type(nm, "character")
   expect_length(nm, 1)
-  expect_match(nm, "^/mori_[0-9a-f]+_[0-9a-f]+_[0-9a-f]+$")
+  # A small region is packed: its pack's name and its offset in the pack.
+  expect_match(nm, "^/mori_[0-9a-f]+_[0-9a-f]+_[0-9a-f]+[+][0-9a-f]+$")
+  expect_match(shared_name(share(rnorm(1e4))), "^/mori_[0-9a-f]+_[0-9a-f]+_[0-9a-f]+$")
   pid <- strtoi(sub("^/mori_([0-9a-f]+)_.*$", "\\1", nm), 16L)
   expect_identical(pid, Sys.getpid())
   expect_null(shared_name(c(1, 2, 3)))

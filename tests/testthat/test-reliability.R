@@ -557,7 +557,7 @@ test_that("after an owner is killed with SIGKILL its regions are not found and n
   bg$wait(5000)
   gc()
   expect_match(rel_err(map_shared(name)), "not found")
-  file <- sub("^/(mori_[0-9a-f]+_[0-9a-f]+)_[0-9a-f]+$", "\\1", name)
+  file <- memfd_file(name)
   expect_false(any(grepl(file, list.files("/dev/shm"), fixed = TRUE)))
   # no process maps or holds it any more
   holders <- vapply(list.files("/proc", pattern = "^[0-9]+$"), function(p) {
@@ -642,9 +642,11 @@ test_that("500 share/rm/gc cycles return descriptors and mappings to baseline", 
 
 test_that("regions are created mode 0600 (ordinary) and 0400 (published)", {
   skip_on_cran()
-  x <- share(1:10)
-  fd <- strtoi(sub(".*_", "", shared_name(x)), 16L)
-  expect_equal(format(file.info(sprintf("/proc/self/fd/%d", fd))$mode), "600")
+  # A small region (packed) and a large one (a memory file of its own).
+  for (x in list(share(1:10), share(as.double(1:1e5)))) {
+    fd <- strtoi(sub(".*_", "", sub("[+].*$", "", shared_name(x))), 16L)
+    expect_equal(format(file.info(sprintf("/proc/self/fd/%d", fd))$mode), "600")
+  }
   name <- paste0(rel_tag, "_mode")
   p <- share(1:10, name = name)
   on.exit(unshare(name))
@@ -678,11 +680,11 @@ test_that("another user cannot open, write or truncate our regions", {
   skip_if(Sys.which("setpriv") == "", "setpriv not available")
   lib <- rel_public_lib()
   on.exit(unlink(lib, recursive = TRUE), add = TRUE)
-  x <- share(as.double(1:1000))
+  x <- share(as.double(1:1000)) # packed with other small regions
   name <- paste0(rel_tag, "_iso")
   p <- share(as.double(1:1000), name = name)
   on.exit(unshare(name), add = TRUE)
-  fd <- strtoi(sub(".*_", "", shared_name(x)), 16L)
+  fd <- strtoi(sub(".*_", "", sub("[+].*$", "", shared_name(x))), 16L)
   proc <- sprintf("/proc/%d/fd/%d", Sys.getpid(), fd)
   shm <- file.path("/dev/shm", paste0("mori.", name))
   out <- rel_as_nobody(lib, c(
@@ -812,7 +814,8 @@ test_that("running out of descriptors ends in a clear R error, not an abort", {
   skip_on_cran()
   res <- rel_child(c(
     "keep <- list(); r <- 'none'",
-    "r <- tryCatch({ for (i in 1:1000) keep[[i]] <- share(c(i, 1)); 'no limit hit' }, error = function(e) conditionMessage(e))",
+    # 40 KB each: a region and a descriptor apiece (smaller ones are packed)
+    "r <- tryCatch({ for (i in 1:1000) keep[[i]] <- share(rep(c(i, 1), 2500)); 'no limit hit' }, error = function(e) conditionMessage(e))",
     "cat('N', length(keep), '\\n'); cat('MSG', r, '\\n')",
     "rm(keep); gc(); x <- share(1:10); cat('ALIVE', sum(x), '\\n')"
   ), prefix = "ulimit -n 200;")

@@ -192,44 +192,55 @@ test_that("pid reuse: a reference naming another live process's region of the sa
     while (min(setdiff(0:4096, used())) < 40) cons[[length(cons) + 1]] <- file(tempfile(), "w")
     cons
   }
-  # Process A shares c(a = 1, b = 2, c = 3) as its first region.
+  # Process A shares c(a = 1, b = 2, c = 3) as its first region (serial 1,
+  # a pack: small regions are packed) and a 100 x 100 matrix as its second
+  # (serial 2, a memory file of its own).
   a <- callr::r(function(fill_fds) {
     options(mori.materialize_own = FALSE) # a callr child sends its own regions' values otherwise
     cons <- fill_fds()
     x <- mori::share(c(a = 1, b = 2, c = 3))
-    list(pid = Sys.getpid(), name = mori::shared_name(x), s = serialize(x, NULL))
+    z <- mori::share(matrix(as.double(1:1e4), 100))
+    list(pid = Sys.getpid(), names = c(mori::shared_name(x), mori::shared_name(z)),
+         s = list(serialize(x, NULL), serialize(z, NULL)))
   }, list(fill_fds = fill_fds), libpath = .libPaths())
-  expect_match(a$name, sprintf("^/mori_%x_1_[0-9a-f]+$", a$pid))
-  fd_a <- strtoi(sub("^.*_", "", a$name), 16L)
-  expect_gte(fd_a, 39)
-  # Process B, alive, makes its first region (serial 1) on the same
-  # descriptor number: what a later process that got A's pid would do.
+  expect_match(a$names[1], sprintf("^/mori_%x_1_[0-9a-f]+[+]40$", a$pid))
+  expect_match(a$names[2], sprintf("^/mori_%x_2_[0-9a-f]+$", a$pid))
+  fd_a <- strtoi(sub("^.*_", "", sub("[+].*$", "", a$names)), 16L)
+  expect_gte(fd_a[1], 39)
+  # Process B, alive, makes its first two regions (serials 1 and 2) of the
+  # same kinds on the same descriptor numbers: what a later process that
+  # got A's pid would do.
   bg <- callr::r_bg(function(fill_fds) {
     cons <- fill_fds()
-    y <- mori::share(rnorm(1e5))
-    cat(mori::shared_name(y), "\n")
+    y <- mori::share(c(10, 20, 30, 40))
+    w <- mori::share(rnorm(1e5))
+    cat(mori::shared_name(y), mori::shared_name(w), "\n")
     Sys.sleep(60)
   }, args = list(fill_fds = fill_fds), libpath = .libPaths(), stdout = "|")
   on.exit(bg$kill())
-  b_name <- NULL
+  b_names <- NULL
   end <- Sys.time() + 20
-  while (is.null(b_name) && Sys.time() < end && bg$is_alive()) {
+  while (is.null(b_names) && Sys.time() < end && bg$is_alive()) {
     bg$poll_io(200)
     l <- bg$read_output_lines()
-    if (length(l)) b_name <- trimws(l[1])
+    if (length(l)) b_names <- strsplit(trimws(l[1]), " ")[[1]]
   }
-  expect_false(is.null(b_name))
-  expect_identical(b_name, sprintf("/mori_%x_1_%x", bg$get_pid(), fd_a))
-  # A's reference, with B's pid in the name: the region it names exists
-  # and is called what the name says, but it is not the one the reference
-  # was made for (3 names would be attached to 1e5 values).
-  forged <- sr_rewrite(a$s, function(r) {
-    r$name <- b_name
-    r
-  })
-  expect_match(sr_err(unserialize(forged)), "not found")
-  # B's region itself opens by name.
-  expect_length(map_shared(b_name), 1e5)
+  expect_false(is.null(b_names))
+  expect_identical(b_names, sprintf(c("/mori_%x_1_%x+40", "/mori_%x_2_%x"), bg$get_pid(), fd_a))
+  # A's references, with B's pid in the names: the regions they name exist
+  # and are called what the names say, but they are not the ones the
+  # references were made for (3 names would be attached to 4 values, a
+  # 100 x 100 dim to 1e5 values).
+  for (i in 1:2) {
+    forged <- sr_rewrite(a$s[[i]], function(r) {
+      r$name <- b_names[i]
+      r
+    })
+    expect_match(sr_err(unserialize(forged)), "not found", label = b_names[i])
+  }
+  # B's regions themselves open by name.
+  expect_identical(map_shared(b_names[1])[], c(10, 20, 30, 40))
+  expect_length(map_shared(b_names[2]), 1e5)
 })
 
 test_that("attributes in a hand-edited stream are checked against the region's object", {

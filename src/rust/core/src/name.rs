@@ -6,6 +6,10 @@
 //! the region (`/proc/<pid>/fd/<fd>`); the serial tells it which region that
 //! descriptor must be, since descriptor numbers are reused.
 //!
+//! A small region packed with others into one memory file (a *pack*) adds
+//! its byte offset in the pack: `/mori_<pid>_<serial>_<fd>+<offset>`, where
+//! pid, serial and fd are the pack's.
+//!
 //! A *published* region has a name its creator chose (`telemetry_2026`:
 //! letters, digits, `.`, `_`, `-`, at most 64, not starting with `mori`),
 //! which any process of the user opens without knowing the creator.
@@ -30,12 +34,18 @@ pub struct Anonymous {
     pub serial: u64,
     /// The owner's descriptor for the region (at most `i32::MAX`).
     pub fd: u32,
+    /// A region packed into a pack file: its byte offset in the pack.
+    pub slot: Option<u64>,
 }
 
 impl Anonymous {
-    /// The name of the memory file behind the region, as the kernel shows it.
+    /// The name of the memory file behind the region, as the kernel shows it
+    /// (a pack's ends in `.pack`, so that neither kind of name opens the other).
     pub fn file_name(&self) -> String {
-        format!("mori_{:x}_{:x}", self.pid, self.serial)
+        match self.slot {
+            Some(_) => format!("mori_{:x}_{:x}.pack", self.pid, self.serial),
+            None => format!("mori_{:x}_{:x}", self.pid, self.serial),
+        }
     }
 }
 
@@ -93,7 +103,12 @@ const PREFIX: &str = "/mori_";
 impl RegionName {
     /// An anonymous region's name (`pid` not 0, `fd` at most `i32::MAX`).
     pub fn new(pid: u32, serial: u64, fd: u32) -> RegionName {
-        RegionName { base: Base::Anonymous(Anonymous { pid, serial, fd }), target: Target::Root, slice: None }
+        RegionName { base: Base::Anonymous(Anonymous { pid, serial, fd, slot: None }), target: Target::Root, slice: None }
+    }
+
+    /// The region at byte `offset` of the pack `/mori_<pid>_<serial>_<fd>`.
+    pub fn packed(pid: u32, serial: u64, fd: u32, offset: u64) -> RegionName {
+        RegionName { base: Base::Anonymous(Anonymous { pid, serial, fd, slot: Some(offset) }), target: Target::Root, slice: None }
     }
 
     /// A published region's name, `None` if `name` may not be one.
@@ -113,7 +128,10 @@ impl RegionName {
     pub fn base(&self) -> String {
         match &self.base {
             Base::Published(name) => name.clone(),
-            Base::Anonymous(Anonymous { pid, serial, fd }) => format!("{PREFIX}{pid:x}_{serial:x}_{fd:x}"),
+            Base::Anonymous(Anonymous { pid, serial, fd, slot: None }) => format!("{PREFIX}{pid:x}_{serial:x}_{fd:x}"),
+            Base::Anonymous(Anonymous { pid, serial, fd, slot: Some(offset) }) => {
+                format!("{PREFIX}{pid:x}_{serial:x}_{fd:x}+{offset:x}")
+            }
         }
     }
 
@@ -141,6 +159,10 @@ impl RegionName {
         let (base, suffix) = rest.split_at(split);
         let mut name = match base.strip_prefix(PREFIX) {
             Some(anonymous) => {
+                let (anonymous, slot) = match anonymous.split_once('+') {
+                    Some((pack, offset)) => (pack, Some(hex(offset)?)),
+                    None => (anonymous, None),
+                };
                 let mut fields = anonymous.split('_');
                 let pid = u32::try_from(hex(fields.next()?)?).ok()?;
                 let serial = hex(fields.next()?)?;
@@ -148,7 +170,10 @@ impl RegionName {
                 if fields.next().is_some() || pid == 0 {
                     return None;
                 }
-                RegionName::new(pid, serial, fd)
+                match slot {
+                    Some(offset) => RegionName::packed(pid, serial, fd, offset),
+                    None => RegionName::new(pid, serial, fd),
+                }
             }
             None => RegionName::published(base)?,
         };
@@ -231,6 +256,19 @@ mod tests {
     }
 
     #[test]
+    fn packed_names_round_trip() {
+        let packed = RegionName::packed(0x1a2b, 7, 3, 0x1c40);
+        assert_eq!(packed.to_string(), "/mori_1a2b_7_3+1c40");
+        assert_eq!(RegionName::parse("/mori_1a2b_7_3+1c40"), Some(packed.clone()));
+        let q = packed.with_target(Target::Path(vec![2]));
+        assert_eq!(RegionName::parse("/mori_1a2b_7_3+1c40[2]"), Some(q));
+        match packed.base {
+            Base::Anonymous(a) => assert_eq!(a.file_name(), "mori_1a2b_7.pack"),
+            Base::Published(_) => panic!("anonymous"),
+        }
+    }
+
+    #[test]
     fn malformed_names_are_refused() {
         let p = RegionName::parse("telemetry_2026").unwrap();
         assert_eq!(p.base, Base::Published("telemetry_2026".into()));
@@ -274,6 +312,14 @@ mod tests {
             "/mori_1_1_1@1",
             "/mori_1_1_1@1:2@3:4",
             "/mori_1_1_1@a:b",
+            "/mori_1_1_1+",
+            "/mori_1_1_1+01",
+            "/mori_1_1_1+x",
+            "/mori_1_1_1+1+1",
+            "/mori_1_1+1",
+            "/mori_1_1_1_1+1",
+            "/mori_1_1_1+11111111111111111",
+            "telemetry+1",
         ] {
             assert_eq!(RegionName::parse(bad), None, "{bad:?} was accepted");
         }
