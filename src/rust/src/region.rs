@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use mori_core::layout::{Identity, Layout, Plan};
 use mori_core::name::{Base, RegionName, Target};
-use mori_core::os::{self, OsError, SealedRegion, WritableRegion};
+use mori_core::os::{self, OsError, PrivateMapping, SealedRegion, WritableRegion};
+use mori_core::pack::{PackFile, PackSlot, PackedRegion, Packer, MAX_PACKED_REGION};
 
 use crate::error::{Error, Kind, Result};
 use crate::ffi::{self, SEXP};
@@ -18,7 +19,7 @@ use crate::ffi::{self, SEXP};
 pub struct Region {
     /// The region's name without any element path.
     pub name: RegionName,
-    sealed: SealedRegion,
+    sealed: Backing,
     /// In the process that shared it: the original objects stored as
     /// serialization bytes (functions, environments...), by node, so they come
     /// back as themselves rather than as copies. Preserved from R's GC.
@@ -46,8 +47,77 @@ impl Drop for Region {
     }
 }
 
+/// Where a region's bytes are: a memory file (or published file) of its
+/// own, or a slot of a pack shared with other small regions.
+pub enum Backing {
+    Whole(SealedRegion),
+    Packed(PackedRegion),
+}
+
+impl Backing {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Backing::Whole(r) => r.bytes(),
+            Backing::Packed(r) => r.bytes(),
+        }
+    }
+
+    fn layout(&self) -> Layout<'_> {
+        match self {
+            Backing::Whole(r) => r.layout(),
+            Backing::Packed(r) => r.layout(),
+        }
+    }
+
+    fn parse_layout(&self) -> std::result::Result<Layout<'_>, mori_core::layout::LayoutError> {
+        match self {
+            Backing::Whole(r) => r.parse_layout(),
+            Backing::Packed(r) => r.parse_layout(),
+        }
+    }
+
+    /// See `SealedRegion::truncated` (packs are sealed: never).
+    pub fn truncated(&self) -> bool {
+        match self {
+            Backing::Whole(r) => r.truncated(),
+            Backing::Packed(r) => r.truncated(),
+        }
+    }
+
+    /// See `SealedRegion::still_whole`.
+    pub fn still_whole(&self) -> bool {
+        match self {
+            Backing::Whole(r) => r.still_whole(),
+            Backing::Packed(r) => r.still_whole(),
+        }
+    }
+
+    /// See `SealedRegion::faulted`.
+    pub fn faulted(&self) -> bool {
+        match self {
+            Backing::Whole(r) => r.faulted(),
+            Backing::Packed(r) => r.faulted(),
+        }
+    }
+
+    /// A private copy-on-write mapping of `len` bytes at `offset` of the region.
+    pub fn map_private(&self, offset: u64, len: u64) -> std::result::Result<PrivateMapping, OsError> {
+        match self {
+            Backing::Whole(r) => r.map_private(offset, len),
+            Backing::Packed(r) => r.map_private(offset, len),
+        }
+    }
+
+    fn file_id(&self) -> (u64, u64) {
+        match self {
+            Backing::Whole(r) => r.file_id(),
+            Backing::Packed(_) => (0, 0),
+        }
+    }
+}
+
 impl Region {
-    fn new(name: RegionName, sealed: SealedRegion) -> Arc<Region> {
+    fn new(name: RegionName, sealed: Backing) -> Arc<Region> {
         let region = Arc::new(Region {
             name,
             sealed,
@@ -84,7 +154,7 @@ impl Region {
         self.layout().nonce()
     }
 
-    pub fn sealed(&self) -> &SealedRegion {
+    pub fn sealed(&self) -> &Backing {
         &self.sealed
     }
 
@@ -239,8 +309,11 @@ pub fn open_reference(name: &RegionName, nonce: u64) -> Result<Arc<Region>> {
 fn open_uncached(name: &RegionName) -> Result<Arc<Region>> {
     let base = name.base();
     let opened = match &name.base {
-        Base::Published(published) => SealedRegion::open_published(published),
-        Base::Anonymous(a) => SealedRegion::open(a.pid, a.fd, &a.file_name()),
+        Base::Published(published) => SealedRegion::open_published(published).map(Backing::Whole),
+        Base::Anonymous(a) => match a.slot {
+            Some(offset) => open_packed(name, a, offset).map(Backing::Packed),
+            None => SealedRegion::open(a.pid, a.fd, &a.file_name()).map(Backing::Whole),
+        },
     };
     let sealed = opened.map_err(|e| match e {
         OsError::NotFound => not_found(name),
@@ -257,6 +330,82 @@ fn open_uncached(name: &RegionName) -> Result<Arc<Region>> {
     let region = Region::new(name.with_target(Target::Root), sealed);
     with_open(|m| m.insert(base, Arc::downgrade(&region)));
     Ok(region)
+}
+
+/// Packs this process has open (made or mapped), by pack: each is mapped
+/// once however many of its regions are read here. Entries are weak (the
+/// regions hold the packs); dead ones are swept when the table has doubled.
+struct OpenPacks {
+    packs: HashMap<(u32, u64, u32), Weak<PackFile>>,
+    sweep_at: usize,
+}
+
+static PACKS: Mutex<Option<OpenPacks>> = Mutex::new(None);
+
+fn with_packs<R>(f: impl FnOnce(&mut OpenPacks) -> R) -> R {
+    let mut guard = PACKS.lock().unwrap_or_else(|e| e.into_inner());
+    f(guard.get_or_insert_with(|| OpenPacks { packs: HashMap::new(), sweep_at: 64 }))
+}
+
+fn remember_pack(key: (u32, u64, u32), pack: &Arc<PackFile>) {
+    with_packs(|t| {
+        if t.packs.len() >= t.sweep_at {
+            // Only weak references are dropped here: no pack is freed under the lock.
+            t.packs.retain(|_, w| w.strong_count() > 0);
+            t.sweep_at = (t.packs.len() * 2).max(64);
+        }
+        t.packs.insert(key, Arc::downgrade(pack));
+    });
+}
+
+/// The packed region `name` names, at `offset` of its pack (opened, and
+/// remembered, unless this process has it open already).
+fn open_packed(name: &RegionName, a: &mori_core::name::Anonymous, offset: u64) -> std::result::Result<PackedRegion, OsError> {
+    let key = (a.pid, a.serial, a.fd);
+    // Upgraded after the lock is released (see `region_with_nonce`).
+    let known = with_packs(|t| t.packs.get(&key).cloned());
+    let pack = match known.and_then(|w| w.upgrade()) {
+        Some(pack) => pack,
+        None => {
+            let pack = Arc::new(PackFile::open(a.pid, a.fd, &a.file_name())?);
+            remember_pack(key, &pack);
+            pack
+        }
+    };
+    PackedRegion::find(pack, offset, header_name(name).as_bytes())
+}
+
+/// This process's current pack, to which small regions are appended.
+static PACKER: Mutex<Option<Packer>> = Mutex::new(None);
+
+/// A slot for a new region of `size` bytes in this process's current pack
+/// (made if there is none with room), and the region's name.
+fn pack_slot(size: u64) -> Result<(PackSlot, RegionName)> {
+    let pid = os::current_pid();
+    let made = std::cell::Cell::new(None);
+    let (slot, serial) = {
+        let mut guard = PACKER.lock().unwrap_or_else(|e| e.into_inner());
+        guard.get_or_insert_with(Packer::default).slot(size, pid, |pack_size| {
+            let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
+            let file = PackFile::create(&format!("mori_{pid:x}_{serial:x}.pack"), pack_size, pid, now_ms())?;
+            made.set(Some(serial));
+            Ok((file, serial))
+        })?
+    };
+    let fd = slot_pack_fd(&slot);
+    if made.get().is_some() {
+        remember_pack((pid, serial, fd), slot.pack());
+    }
+    let name = RegionName::packed(pid, serial, fd, slot.offset());
+    Ok((slot, name))
+}
+
+fn slot_pack_fd(slot: &PackSlot) -> u32 {
+    slot.pack().fd() as u32
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The error for a region that is not there: a published name nothing is
@@ -282,6 +431,9 @@ pub fn create(
     fill: impl FnOnce(&Plan, &mut [u8]) -> Result<Vec<(u32, u8)>>,
 ) -> Result<Arc<Region>> {
     let size = plan.total_size()?;
+    if published.is_none() && size <= MAX_PACKED_REGION {
+        return create_packed(plan, size, fill);
+    }
     let pid = os::current_pid();
     let (mut writable, name) = match published {
         Some(chosen) => {
@@ -306,23 +458,46 @@ pub fn create(
     for (node, flags) in fill(plan, writable.bytes_mut())? {
         plan.set_flags(node, flags);
     }
-    let created_ms =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let identity = Identity {
-        name: header_name(&name),
-        creator_pid: pid,
+    plan.write_header(writable.bytes_mut(), &identity_of(&name));
+    let sealed = writable.seal()?;
+    Ok(remember_created(Region::new(name, Backing::Whole(sealed))))
+}
+
+/// `create` for a small region: written into a slot of this process's
+/// current pack, header last; the slot is never written again.
+fn create_packed(
+    plan: &mut Plan,
+    size: u64,
+    fill: impl FnOnce(&Plan, &mut [u8]) -> Result<Vec<(u32, u8)>>,
+) -> Result<Arc<Region>> {
+    let (mut slot, name) = pack_slot(size)?;
+    for (node, flags) in fill(plan, slot.bytes_mut())? {
+        plan.set_flags(node, flags);
+    }
+    plan.write_header(slot.bytes_mut(), &identity_of(&name));
+    Ok(remember_created(Region::new(name, Backing::Packed(slot.finish()))))
+}
+
+fn identity_of(name: &RegionName) -> Identity {
+    Identity {
+        name: header_name(name),
+        creator_pid: os::current_pid(),
         host_id: os::host_id(),
         nonce: os::random_u64(),
-        created_ms,
-    };
-    plan.write_header(writable.bytes_mut(), &identity);
-    let sealed = writable.seal()?;
-    let region = Region::new(name, sealed);
+        created_ms: now_ms(),
+    }
+}
+
+/// Enters a region this process just made into its table of open regions.
+fn remember_created(region: Arc<Region>) -> Arc<Region> {
     with_open(|m| {
-        m.retain(|_, w| w.strong_count() > 0);
+        // Sweeping at every share made 1e5 small shares quadratic.
+        if m.len() >= 64 && m.len().is_power_of_two() {
+            m.retain(|_, w| w.strong_count() > 0);
+        }
         m.insert(region.name.base(), Arc::downgrade(&region))
     });
-    Ok(region)
+    region
 }
 
 /// The regions this process has open now.
