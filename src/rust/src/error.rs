@@ -117,7 +117,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl From<OsError> for Error {
     fn from(e: OsError) -> Error {
-        Error::Os(e)
+        match e {
+            OsError::Interrupted => Error::Interrupted,
+            other => Error::Os(other),
+        }
     }
 }
 
@@ -190,6 +193,7 @@ impl Error {
         match self {
             Error::Os(e) => match e {
                 OsError::NoSpace { .. } | OsError::NoAddressSpace { .. } => Kind::NoSpace,
+                OsError::Interrupted => Kind::Interrupted,
                 OsError::TooManyMappings | OsError::TooManyDescriptors => Kind::Limit,
                 OsError::NotFound => Kind::NotFound,
                 OsError::PermissionDenied => Kind::OutOfSight,
@@ -294,6 +298,7 @@ fn os_parts(e: &OsError) -> (String, String) {
             format!("could not map {} of shared memory into this process (its address space is full)", os::format_bytes(*bytes)),
             s("Free memory, drop shared objects no longer needed, or raise the address-space limit (ulimit -v)."),
         ),
+        OsError::Interrupted => Error::Interrupted.parts(),
         OsError::TooManyMappings => (
             s("this process has too many memory mappings (vm.max_map_count)"),
             s("Drop shared objects no longer needed, or raise vm.max_map_count."),

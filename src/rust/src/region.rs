@@ -438,19 +438,19 @@ pub fn create(
     let (mut writable, name) = match published {
         Some(chosen) => {
             let name = RegionName::published(chosen).ok_or_else(|| bad_published_name(chosen))?;
-            let writable = WritableRegion::create_published(chosen, size).map_err(|e| match e {
+            let writable = WritableRegion::create_published(chosen, size, &mut crate::rapi::interrupt_pending).map_err(|e| match e {
                 OsError::NameTaken => Error::report(
                     Kind::NameTaken,
                     format!("a region is published under the name '{}' already", crate::error::short(chosen)),
                     "Choose another name, or remove the old one with unshare().",
                 ),
-                other => Error::Os(other),
+                other => Error::from(other),
             })?;
             (writable, name)
         }
         None => {
             let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
-            let writable = WritableRegion::create(&format!("mori_{pid:x}_{serial:x}"), size)?;
+            let writable = WritableRegion::create(&format!("mori_{pid:x}_{serial:x}"), size, &mut crate::rapi::interrupt_pending)?;
             let fd = writable.fd() as u32;
             (writable, RegionName::new(pid, serial, fd))
         }

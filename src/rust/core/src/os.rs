@@ -33,6 +33,8 @@ pub enum OsError {
     NoAddressSpace {
         bytes: u64,
     },
+    /// The caller asked to stop (an interrupt) while memory was reserved.
+    Interrupted,
     /// No region with this name exists (any more).
     NotFound,
     /// The region exists but belongs to a process we may not inspect, or
@@ -69,6 +71,7 @@ impl fmt::Display for OsError {
                 "could not map {} of shared memory into this process (out of address space); raise ulimit -v or free memory",
                 format_bytes(*bytes)
             ),
+            OsError::Interrupted => write!(f, "interrupted"),
             OsError::NotFound => write!(f, "not found"),
             OsError::PermissionDenied => write!(f, "permission denied: the region belongs to another user"),
             OsError::NotARegion(why) => write!(f, "not a mori region ({why})"),
@@ -222,10 +225,37 @@ pub fn published_path(name: &str) -> std::path::PathBuf {
     std::path::Path::new(PUBLISHED_DIR).join(format!("{PUBLISHED_PREFIX}{name}"))
 }
 
+/// Bytes reserved by one `fallocate` call: one call cannot be interrupted
+/// and takes about 0.3 s per GB of a published file here, so `stop` is
+/// asked every 128 MB (about 40 ms).
+const RESERVE_CHUNK: u64 = 128 << 20;
+
+/// Reserves `size` bytes of `fd`'s file in chunks, asking `stop` between
+/// them. On an error the caller drops the descriptor (and a published
+/// file), which frees what was reserved.
+fn reserve(fd: &OwnedFd, size: u64, stop: &mut dyn FnMut() -> bool) -> Result<(), OsError> {
+    let mut offset = 0u64;
+    while offset < size {
+        if offset > 0 && stop() {
+            return Err(OsError::Interrupted);
+        }
+        let chunk = RESERVE_CHUNK.min(size - offset);
+        let as_off = |n: u64| libc::off_t::try_from(n).map_err(|_| OsError::NoSpace { bytes: size, errno: libc::EFBIG });
+        // SAFETY: a plain syscall on our own descriptor.
+        if unsafe { libc::fallocate(fd.as_raw_fd(), 0, as_off(offset)?, as_off(chunk)?) } != 0 {
+            let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            return Err(OsError::NoSpace { bytes: size, errno });
+        }
+        offset += chunk;
+    }
+    Ok(())
+}
+
 impl WritableRegion {
     /// Creates an anonymous memory file of `size` bytes, all of it reserved now
     /// (so running out of memory is an error here, never a fault later).
-    pub fn create(file_name: &str, size: u64) -> Result<WritableRegion, OsError> {
+    /// `stop` is asked between chunks of the reservation (an interrupt).
+    pub fn create(file_name: &str, size: u64, stop: &mut dyn FnMut() -> bool) -> Result<WritableRegion, OsError> {
         let cname = CString::new(file_name).expect("region file names have no NUL");
         // SAFETY: memfd_create reads a NUL-terminated string and returns a new
         // descriptor that we own from here on.
@@ -238,12 +268,16 @@ impl WritableRegion {
         }
         // SAFETY: raw is a valid descriptor nobody else owns.
         let fd = leaving_reserve(unsafe { OwnedFd::from_raw_fd(raw) })?;
-        Self::reserve_and_map(fd, size, PublishedFile(None))
+        Self::reserve_and_map(fd, size, PublishedFile(None), stop)
     }
 
     /// Creates the published region `name` (a file in /dev/shm, mode 0600),
     /// failing with `NameTaken` if it exists.
-    pub fn create_published(name: &str, size: u64) -> Result<WritableRegion, OsError> {
+    pub fn create_published(
+        name: &str,
+        size: u64,
+        stop: &mut dyn FnMut() -> bool,
+    ) -> Result<WritableRegion, OsError> {
         let path = published_path(name);
         let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| OsError::NotARegion("bad name"))?;
         let flags = libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW;
@@ -264,10 +298,15 @@ impl WritableRegion {
         // Taken before the header exists, so no valid region is ever unlocked
         // while its creator lives (see `hold_liveness_lock`).
         hold_liveness_lock(name, &fd)?;
-        Self::reserve_and_map(fd, size, published)
+        Self::reserve_and_map(fd, size, published, stop)
     }
 
-    fn reserve_and_map(fd: OwnedFd, size: u64, published: PublishedFile) -> Result<WritableRegion, OsError> {
+    fn reserve_and_map(
+        fd: OwnedFd,
+        size: u64,
+        published: PublishedFile,
+        stop: &mut dyn FnMut() -> bool,
+    ) -> Result<WritableRegion, OsError> {
         // On any error below, `published` is dropped and removes its file.
         let len = usize::try_from(size).map_err(|_| OsError::NoSpace { bytes: size, errno: libc::EFBIG })?;
         // SAFETY: plain syscalls on our own descriptor.
@@ -280,12 +319,7 @@ impl WritableRegion {
         if available_memory().is_some_and(|avail| size > avail) {
             return Err(OsError::NoSpace { bytes: size, errno: libc::ENOMEM });
         }
-        let size_off = libc::off_t::try_from(size).map_err(|_| OsError::NoSpace { bytes: size, errno: libc::EFBIG })?;
-        // SAFETY: as above.
-        if unsafe { libc::fallocate(fd.as_raw_fd(), 0, 0, size_off) } != 0 {
-            let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
-            return Err(OsError::NoSpace { bytes: size, errno });
-        }
+        reserve(&fd, size, stop)?;
         // No MAP_POPULATE: the pages exist already (fallocate), and the
         // kernel maps them in batches as the copy touches them, which measured
         // faster than populating the page tables first.
@@ -1007,7 +1041,7 @@ mod tests {
 
     #[test]
     fn write_seal_open_and_map_privately() {
-        let mut w = WritableRegion::create("mori_test_1", 10000).unwrap();
+        let mut w = WritableRegion::create("mori_test_1", 10000, &mut || false).unwrap();
         w.bytes_mut()[..5].copy_from_slice(b"hello");
         w.bytes_mut()[9000] = 42;
         let r = w.seal().unwrap();
@@ -1031,7 +1065,7 @@ mod tests {
     #[test]
     fn both_page_map_methods_find_written_pages() {
         let page = page_size() as usize;
-        let mut w = WritableRegion::create("mori_test_scan", (64 * page) as u64).unwrap();
+        let mut w = WritableRegion::create("mori_test_scan", (64 * page) as u64, &mut || false).unwrap();
         w.bytes_mut()[0] = 1;
         let r = w.seal().unwrap();
         let p = r.map_private(0, (64 * page) as u64).unwrap();
@@ -1058,7 +1092,7 @@ mod tests {
 
     #[test]
     fn sealed_regions_cannot_be_written_or_resized() {
-        let w = WritableRegion::create("mori_test_3", 4096).unwrap();
+        let w = WritableRegion::create("mori_test_3", 4096, &mut || false).unwrap();
         let r = w.seal().unwrap();
         // SAFETY: syscalls on the test's own descriptor.
         unsafe {
@@ -1074,23 +1108,23 @@ mod tests {
     #[test]
     fn published_regions_are_exclusive_and_removable() {
         let name = format!("test-{}", current_pid());
-        let mut w = WritableRegion::create_published(&name, 4096).unwrap();
+        let mut w = WritableRegion::create_published(&name, 4096, &mut || false).unwrap();
         w.bytes_mut()[0] = 9;
-        assert!(matches!(WritableRegion::create_published(&name, 4096), Err(OsError::NameTaken)));
+        assert!(matches!(WritableRegion::create_published(&name, 4096, &mut || false), Err(OsError::NameTaken)));
         let r = w.seal().unwrap();
         assert_eq!(SealedRegion::open_published(&name).unwrap().bytes()[0], 9);
         assert!(unpublish(&name).unwrap());
         assert!(matches!(SealedRegion::open_published(&name), Err(OsError::NotFound)));
         assert_eq!(r.bytes()[0], 9);
         // A failed creation leaves no file behind.
-        assert!(WritableRegion::create_published(&name, u64::MAX / 2).is_err());
+        assert!(WritableRegion::create_published(&name, u64::MAX / 2, &mut || false).is_err());
         assert!(!published_path(&name).exists());
     }
 
     #[test]
     fn a_published_region_is_pruned_only_once_its_creator_lets_go_of_the_lock() {
         let name = format!("test-prune-{}", current_pid());
-        let mut w = WritableRegion::create_published(&name, 4096).unwrap();
+        let mut w = WritableRegion::create_published(&name, 4096, &mut || false).unwrap();
         w.bytes_mut()[..8].copy_from_slice(&crate::layout::MAGIC);
         w.bytes_mut()[8..12].copy_from_slice(&crate::layout::LAYOUT_VERSION.to_le_bytes());
         let r = w.seal().unwrap();
@@ -1109,7 +1143,7 @@ mod tests {
     #[test]
     fn truncating_a_published_region_under_a_reader_does_not_kill_it() {
         let name = format!("test-trunc-{}", current_pid());
-        let mut w = WritableRegion::create_published(&name, 3 * 4096).unwrap();
+        let mut w = WritableRegion::create_published(&name, 3 * 4096, &mut || false).unwrap();
         w.bytes_mut().fill(7);
         let r = w.seal().unwrap();
         let reader = SealedRegion::open_published(&name).unwrap();
@@ -1133,7 +1167,7 @@ mod tests {
     fn more_than_4096_guarded_mappings_all_survive_truncation() {
         let name = format!("test-many-{}", current_pid());
         let page = page_size() as usize;
-        let mut w = WritableRegion::create_published(&name, (2 * page) as u64).unwrap();
+        let mut w = WritableRegion::create_published(&name, (2 * page) as u64, &mut || false).unwrap();
         w.bytes_mut().fill(3);
         let r = w.seal().unwrap();
         let maps: Vec<PrivateMapping> = (0..5000).map(|_| r.map_private(page as u64, page as u64).unwrap()).collect();
@@ -1168,7 +1202,21 @@ mod tests {
 
     #[test]
     fn impossible_sizes_fail_cleanly() {
-        assert!(matches!(WritableRegion::create("mori_test_4", u64::MAX / 2), Err(OsError::NoSpace { .. })));
+        assert!(matches!(WritableRegion::create("mori_test_4", u64::MAX / 2, &mut || false), Err(OsError::NoSpace { .. })));
+    }
+
+    #[test]
+    fn a_reservation_stops_between_chunks_when_asked() {
+        let mut asked = 0;
+        let made = WritableRegion::create("mori_test_stop", RESERVE_CHUNK + 4096, &mut || {
+            asked += 1;
+            true
+        });
+        assert!(matches!(made, Err(OsError::Interrupted)));
+        assert_eq!(asked, 1, "asked once, after the first chunk");
+        // One chunk or less: never asked.
+        let made = WritableRegion::create("mori_test_stop", 4096, &mut || -> bool { panic!("not asked for one chunk") });
+        assert!(made.is_ok());
     }
 
     #[test]
