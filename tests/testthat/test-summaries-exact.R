@@ -194,6 +194,29 @@ test_that("double summaries computed on the second thread (4 MB and over) match 
   message(sprintf("double 4 MB grid: %d vectors, %d summaries compared", res$cases, res$cases * length(answered)))
 })
 
+test_that("small vectors summarised on the second thread with the rest of a share match R", {
+  # A share whose vectors with summaries add up to 4 MB or more has all of
+  # them summarised on a second thread while R's copies (a 1000-column
+  # data frame): small vectors of every type and special placement, with a
+  # filler that takes the share over that size.
+  batch <- list(filler = stats::runif(6e5))
+  lgl_specials <- list("NA" = NA, "TRUE" = TRUE, "FALSE" = FALSE)
+  for (n in c(1024, 1025, 16385)) {
+    for (sp in names(double_specials)) for (w in few_wheres)
+      batch[[sprintf("double n=%d %s at %s", n, sp, w)]] <- place(double_bases(n)[["random"]], double_specials[[sp]], w)
+    for (b in c("random", "increasing")) for (sp in names(int_specials)) for (w in few_wheres)
+      batch[[sprintf("integer %s n=%d %s at %s", b, n, sp, w)]] <- place(int_bases(n)[[b]], int_specials[[sp]], w)
+    batch[[sprintf("integer increasing n=%d", n)]] <- int_bases(n)$increasing
+    batch[[sprintf("logical sorted n=%d", n)]] <- logical_bases(n)$sorted
+    for (sp in names(lgl_specials)) for (w in few_wheres)
+      batch[[sprintf("logical n=%d %s at %s", n, sp, w)]] <- place(logical_bases(n)[[1]], lgl_specials[[sp]], w)
+  }
+  expect_gt(sum(vapply(batch, function(v) as.numeric(object.size(v)), 0)), 4 * 2^20)
+  res <- list(failures = compare_summaries(batch, answered), cases = length(batch))
+  report(res)
+  message(sprintf("second-thread batch: %d vectors, %d summaries compared", res$cases, res$cases * length(answered)))
+})
+
 test_that("integer and logical summaries match R around every threshold", {
   lengths <- c(small_lengths, 32768, 1048575, 1048576, 1048577)
   res_int <- run_grid("integer", lengths, int_bases, int_specials, c("first", "last", "middle", "spread"), answered)

@@ -13,7 +13,7 @@ use super::changed_while_shared;
 
 /// Elements copied per step: small enough that summarising a chunk right
 /// after copying it reads it from cache, so the data is read from memory once.
-const CHUNK_ELEMENTS: usize = 1 << 14;
+pub const CHUNK_ELEMENTS: usize = 1 << 14;
 
 /// Copies `x`'s data into `dst` chunk by chunk, without asking a foreign
 /// ALTREP class for a whole-vector pointer (a direct pointer when one exists,
@@ -78,7 +78,7 @@ pub fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8], stats: &mut Summary) -> 
 
 /// Vectors at least this large are summarised on a second thread while the
 /// first copies them.
-const PARALLEL_SUMMARY_BYTES: usize = 4 << 20;
+pub const PARALLEL_SUMMARY_BYTES: usize = 4 << 20;
 
 /// Copies `src` into the region while a second thread computes the
 /// summaries from `src`: the copy is bound by memory and page faults, the
@@ -131,7 +131,7 @@ impl Summary {
         }
     }
 
-    fn update(&mut self, bytes: &[u8]) {
+    pub fn update(&mut self, bytes: &[u8]) {
         match self {
             // The region's data blocks are 64-byte aligned, so these casts
             // never split an element.

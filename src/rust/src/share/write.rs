@@ -1,6 +1,6 @@
 //! The second walk: writes each planned node's bytes into the region.
 
-use mori_core::layout::{string_flags, Plan};
+use mori_core::layout::{string_flags, Kind, Plan};
 use mori_core::stats::STATS_SIZE;
 use mori_core::two_way::TwoWay;
 
@@ -10,7 +10,7 @@ use crate::pace;
 use crate::rapi::{self, CharSxp};
 use crate::rtypes::string_flags_of;
 
-use super::copy::{copy_atomic, Summary};
+use super::copy::{copy_atomic, Summary, CHUNK_ELEMENTS, PARALLEL_SUMMARY_BYTES};
 use super::{changed_while_shared, Item};
 
 /// Texts already written, by R string. R keeps one CHARSXP per distinct
@@ -77,7 +77,100 @@ fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<It
 
 /// Writes every item's bytes; returns the flags learnt on the way, by node.
 /// Each item is written inside its node's planned blocks or not at all.
+///
+/// The summaries of plain (not ALTREP) double, integer and logical vectors
+/// are computed on a second thread while this one copies, when they add up
+/// to `PARALLEL_SUMMARY_BYTES` or more: copying is bound by memory and page
+/// faults, summarising by arithmetic (R's sums are one chain of
+/// extended-precision additions), so on two cores the summaries cost next
+/// to nothing, whether the data is one large vector or a thousand columns
+/// of 80 KB (a 1000-column data frame of 1e4 rows: 0.099 s to share with
+/// each column summarised in turn, the reference 0.078 s).
 pub fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) -> Result<Vec<(u32, u8)>> {
+    let jobs = summary_jobs(plan, items);
+    let bytes: usize = jobs.iter().map(|j| j.src.len()).sum();
+    if bytes < PARALLEL_SUMMARY_BYTES {
+        return write_items(plan, items, buf, &[]);
+    }
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (written, summaries) = std::thread::scope(|scope| {
+        let summariser = scope.spawn(|| summarise_jobs(&jobs, &stop));
+        let written = write_items(plan, items, buf, &jobs);
+        if written.is_err() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        (written, summariser.join().expect("computing summaries does not panic"))
+    });
+    let mut flags = written?;
+    for (job, summary) in jobs.iter().zip(summaries) {
+        let (f, stored) = summary.finish();
+        if let Some(stored) = stored {
+            let at = plan.stats_offset(job.node) as usize;
+            stored.encode(&mut buf[at..at + STATS_SIZE as usize]);
+        }
+        flags.push((job.node, f));
+    }
+    Ok(flags)
+}
+
+/// A vector whose summaries the second thread computes from its source.
+struct SummaryJob<'a> {
+    node: u32,
+    kind: Kind,
+    src: &'a [u8],
+}
+
+/// The atomic items whose summaries can be computed away from R's thread:
+/// plain R vectors (their data is where it will stay while we run) of the
+/// planned length, with a summaries block.
+fn summary_jobs<'a>(plan: &Plan, items: &'a [Item]) -> Vec<SummaryJob<'a>> {
+    let mut jobs = Vec::new();
+    for item in items {
+        let Item::Atomic { node, x } = item else { continue };
+        let n = plan.node(*node);
+        if n.stats_off == 0 || rapi::is_altrep(*x) || rapi::xlength(*x) != n.length {
+            continue;
+        }
+        if !matches!(n.kind, Kind::Double | Kind::Integer | Kind::Logical) {
+            continue;
+        }
+        // SAFETY: a plain (not ALTREP) vector's data pointer needs no R call;
+        // the vector is reachable from the object being shared, so it stays
+        // where it is, unchanged, until share() returns (R's collector never
+        // moves objects), and the planned length is its length.
+        let src = unsafe {
+            let p = ffi::DATAPTR_OR_NULL(*x).cast::<u8>();
+            if p.is_null() {
+                continue;
+            }
+            std::slice::from_raw_parts(p, n.data_len as usize)
+        };
+        jobs.push(SummaryJob { node: *node, kind: n.kind, src });
+    }
+    jobs
+}
+
+/// The second thread's work: the summaries of every job, in order. Calls no
+/// R function; stops early (its results then unused) when told to.
+fn summarise_jobs(jobs: &[SummaryJob], stop: &std::sync::atomic::AtomicBool) -> Vec<Summary> {
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let mut summary = Summary::for_kind(job.kind);
+        for chunk in job.src.chunks(CHUNK_ELEMENTS * 8) {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return out;
+            }
+            summary.update(chunk);
+        }
+        out.push(summary);
+    }
+    out
+}
+
+/// `write` on R's thread: the items in `summarised` (in item order) are
+/// copied without summaries, which the other thread computes.
+fn write_items(plan: &Plan, items: &[Item], buf: &mut [u8], summarised: &[SummaryJob]) -> Result<Vec<(u32, u8)>> {
+    let mut next_job = summarised.iter().peekable();
     let mut flags = Vec::new();
     for item in items {
         pace::check()?;
@@ -88,6 +181,10 @@ pub fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) -> Result<Vec<(u32, u8
                     return Err(changed_while_shared());
                 }
                 let at = plan.data_offset(*node) as usize;
+                if next_job.next_if(|j| j.node == *node).is_some() {
+                    copy_atomic(*x, n.kind, &mut buf[at..at + n.data_len as usize], &mut Summary::None)?;
+                    continue;
+                }
                 let mut summary = Summary::for_kind(n.kind);
                 copy_atomic(*x, n.kind, &mut buf[at..at + n.data_len as usize], &mut summary)?;
                 let (f, stored) = summary.finish();
