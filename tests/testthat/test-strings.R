@@ -42,6 +42,33 @@ test_that("character vectors keep their values and encodings", {
   expect_identical(share(cases$latin1)[1] == "caf\u00e9", TRUE)
 })
 
+test_that("a scan in order makes strings ahead; scattered and short reads make what they touch", {
+  set.seed(3)
+  vals <- sample(c("a", "b\u00e9", NA, "", paste0("v", 1:50)), 5000, replace = TRUE)
+  x <- share(vals)
+  expect_identical(x[[7]], vals[[7]])
+  for (i in 100:110) expect_identical(x[[i]], vals[[i]])
+  expect_identical(shared_info(x)$made, 12)
+  # R's scan of the whole vector: every string made, right, in order
+  expect_identical(x == "a", vals == "a")
+  expect_identical(shared_info(x)$made, 5000)
+  expect_identical(x[], vals)
+  expect_identical(Encoding(x), Encoding(vals))
+  # a scan that stops early made at most one batch more than it read
+  y <- share(vals)
+  for (i in 1:40) expect_identical(y[[i]], vals[[i]])
+  made <- shared_info(y)$made
+  expect_gt(made, 40)
+  expect_lte(made, 40 + 256)
+  expect_identical(y[], vals)
+  # the same in another process, through a reference
+  z <- callr::r(function(s) {
+    v <- unserialize(s)
+    list(eq = v == "a", all = v[], enc = Encoding(v))
+  }, args = list(s = serialize(share(vals), NULL)), libpath = .libPaths())
+  expect_identical(z, list(eq = vals == "a", all = vals, enc = Encoding(vals)))
+})
+
 test_that("string operations give the same results as on the original", {
   cases <- string_cases()
   for (nm in setdiff(names(cases), "bytes")) {

@@ -128,10 +128,46 @@ unsafe extern "C" fn elt_slow<const LIST: bool>(x: SEXP, i: R_xlen_t) -> SEXP {
             let v = view(x);
             assert!(i >= 0 && (i as u64) < v.length(), "element index out of range");
             let value = element(LIST, x, v, i as u64)?;
+            if !LIST {
+                make_ahead(x, v, i as u64);
+            }
             v.reads_intact()?;
             Ok(value)
         }
     })
+}
+
+/// Strings made past the one asked for when a scan reaches an unmade one.
+const MAKE_AHEAD: u64 = 256;
+/// How many elements just before must be made for a read to count as part
+/// of a scan in order.
+const SCAN_RUN: u64 = 16;
+
+/// When R walks a character view in order (the `SCAN_RUN` elements before
+/// `i` are made), makes the next `MAKE_AHEAD` strings too, so that the
+/// walk's next `Elt` calls find them in the cache (a few loads) instead of
+/// each taking the slow path (R's dispatch to it, the guard, the view, the
+/// checks). Scattered and short reads (`x[[7]]`, `x[100:109]`) make only
+/// what they ask for. A string that cannot be made (a corrupted entry) is
+/// left for the read that asks for it, which reports it.
+///
+/// # Safety
+/// As for `element`, with `i` the element just made.
+unsafe fn make_ahead(x: SEXP, v: &View, i: u64) {
+    // SAFETY: per the function's contract; every j is below the length.
+    unsafe {
+        let Ok(c) = cache(STRINGS, x, v) else { return };
+        if i < SCAN_RUN || (i - SCAN_RUN..i).any(|j| get(STRINGS, c, j) == unmade(STRINGS)) {
+            return;
+        }
+        for j in i + 1..(i + 1 + MAKE_AHEAD).min(v.length()) {
+            if get(STRINGS, c, j) != unmade(STRINGS) {
+                continue;
+            }
+            let Ok(value) = make(STRINGS, v, j) else { return };
+            set(STRINGS, c, j, value);
+        }
+    }
 }
 
 /// `x[[i]] <- value` in place: every element is made first, so that the edit
