@@ -8,7 +8,7 @@
 source(file.path(dirname(sub("^--file=", "", grep("^--file=", c(commandArgs(FALSE), "--file=bench/."), value = TRUE)[1L])), "common.R"))
 
 scripts <- c("no-copy-on-read", "share-cost", "first-scan", "workers-memory", "readonly-c",
-             "strings-and-frames", "beyond", "seed-bootstrap")
+             "strings-and-frames", "frame-walks", "beyond", "seed-bootstrap")
 want <- sub("\\.R$", "", commandArgs(TRUE))
 if (length(want)) {
   bad <- setdiff(want, scripts)
