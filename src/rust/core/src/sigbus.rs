@@ -43,6 +43,9 @@ static CHUNKS_IN_USE: AtomicUsize = AtomicUsize::new(0);
 /// taken), so registering n mappings does not cost n^2 slot reads.
 static NEXT_FREE: AtomicUsize = AtomicUsize::new(0);
 static INSTALL: Once = Once::new();
+/// The page size, read (with `sysconf`, which is not async-signal-safe)
+/// when the handler is installed, before it can run.
+static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
 /// The handler that was installed before ours (R's), to pass other faults on.
 static mut PREVIOUS: Option<libc::sigaction> = None;
 
@@ -128,6 +131,7 @@ pub fn guarded_count() -> usize {
 }
 
 fn install() {
+    PAGE_SIZE.store(crate::os::page_size() as usize, Ordering::Release);
     // SAFETY: sigaction with fully initialised structs; the previous action
     // is stored once, before our handler can run.
     unsafe {
@@ -143,7 +147,8 @@ fn install() {
 }
 
 /// Async-signal-safe: atomic loads and stores over chunks that are never
-/// freed (no lock, no allocation), `mmap`, and calling the previous handler.
+/// freed (no lock, no allocation), `mmap`, and calling the previous handler;
+/// every other value it needs (the page size) was cached by `install`.
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
@@ -151,7 +156,7 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mu
     for slot in (0..chunks).flat_map(|c| (0..CHUNK).filter_map(move |i| slot(c, i))) {
         let (start, len) = (slot.start.load(Ordering::Acquire), slot.len.load(Ordering::Acquire));
         if len != 0 && len != usize::MAX && addr >= start && addr - start < len {
-            let page = crate::os::page_size() as usize;
+            let page = PAGE_SIZE.load(Ordering::Acquire);
             let at = addr / page * page;
             // SAFETY: replaces one page inside a mapping we own with a private
             // zero page, so the faulting read can complete.

@@ -1,0 +1,203 @@
+//! Regions published by name: files in /dev/shm that any process of the
+//! user can open until they are unpublished (or the machine reboots), with
+//! the liveness lock that tells `prune_published` whether their creator
+//! still lives.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use super::limits::leaving_reserve;
+use super::region::{file_size, stat_of, SealedRegion, WritableRegion};
+use super::{last_error, OsError};
+
+/// A published region's file while it is being written: removed on drop
+/// unless writing completed.
+#[derive(Debug)]
+pub(super) struct PublishedFile(pub(super) Option<std::path::PathBuf>);
+
+impl PublishedFile {
+    pub(super) fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for PublishedFile {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = std::fs::remove_file(path);
+            let name = path.file_name().and_then(|f| f.to_str()).and_then(|f| f.strip_prefix(PUBLISHED_PREFIX));
+            if let Some(name) = name {
+                release_liveness_lock(name);
+            }
+        }
+    }
+}
+
+/// Where published regions live: files any process of the user can open by
+/// name, until `unpublish` or reboot.
+pub const PUBLISHED_DIR: &str = "/dev/shm";
+/// File name prefix of published regions (`mori.<name>`).
+pub const PUBLISHED_PREFIX: &str = "mori.";
+
+pub fn published_path(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(PUBLISHED_DIR).join(format!("{PUBLISHED_PREFIX}{name}"))
+}
+
+impl WritableRegion {
+    /// Creates the published region `name` (a file in /dev/shm, mode 0600),
+    /// failing with `NameTaken` if it exists.
+    pub fn create_published(name: &str, size: u64, stop: &mut dyn FnMut() -> bool) -> Result<WritableRegion, OsError> {
+        let path = published_path(name);
+        let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| OsError::NotARegion("bad name"))?;
+        let flags = libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+        // SAFETY: open reads a NUL-terminated path; the descriptor is checked.
+        let raw = unsafe { libc::open(cpath.as_ptr(), flags, 0o600 as libc::c_uint) };
+        if raw < 0 {
+            let err = io::Error::last_os_error();
+            return Err(match err.raw_os_error() {
+                Some(libc::EEXIST) => OsError::NameTaken,
+                Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
+                _ => OsError::Io { op: "creating the published region", err },
+            });
+        }
+        // From here on, a failure removes the file (the name is free again).
+        let published = PublishedFile(Some(path));
+        // SAFETY: raw is a fresh descriptor we own.
+        let fd = leaving_reserve(unsafe { OwnedFd::from_raw_fd(raw) })?;
+        // Taken before the header exists, so no valid region is ever unlocked
+        // while its creator lives (see `hold_liveness_lock`).
+        hold_liveness_lock(name, &fd)?;
+        Self::reserve_and_map(fd, size, published, stop)
+    }
+}
+
+/// Removes a published region's name: processes that mapped it keep it; the
+/// memory is freed when the last one lets go.
+pub fn unpublish(name: &str) -> Result<bool, OsError> {
+    release_liveness_lock(name);
+    match std::fs::remove_file(published_path(name)) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(OsError::Io { op: "removing the published region", err }),
+    }
+}
+
+impl SealedRegion {
+    /// Opens the published region `name`.
+    pub fn open_published(name: &str) -> Result<SealedRegion, OsError> {
+        let path = published_path(name);
+        let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| OsError::NotFound)?;
+        // O_NONBLOCK: a FIFO planted under a region's name must not hang us.
+        let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+        // SAFETY: open reads a NUL-terminated path; the descriptor is checked.
+        let raw = unsafe { libc::open(cpath.as_ptr(), flags) };
+        if raw < 0 {
+            let err = io::Error::last_os_error();
+            return Err(match err.raw_os_error() {
+                Some(libc::ENOENT) => OsError::NotFound,
+                Some(libc::EACCES) | Some(libc::EPERM) => OsError::PermissionDenied,
+                Some(libc::ELOOP) => OsError::NotARegion("it is a symbolic link"),
+                Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
+                _ => OsError::Io { op: "open", err },
+            });
+        }
+        // SAFETY: raw is a fresh descriptor we own.
+        let fd = leaving_reserve(unsafe { OwnedFd::from_raw_fd(raw) })?;
+        let st = stat_of(&fd)?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(OsError::NotARegion("it is not a regular file"));
+        }
+        // SAFETY: geteuid has no preconditions.
+        if st.st_uid != unsafe { libc::geteuid() } {
+            return Err(OsError::PermissionDenied);
+        }
+        let len = file_size(&fd)?;
+        SealedRegion::map(fd, len, true)
+    }
+}
+
+/// Device and inode of a published region's file now, if it exists.
+pub fn published_file_id(name: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(published_path(name)).ok()?;
+    Some((meta.dev(), meta.ino()))
+}
+
+/// The creator of a published region holds a shared `flock` on its file
+/// for as long as the creator lives: on a descriptor of its own, kept open
+/// until the process exits (or unpublishes the name), not only while the
+/// region is mapped, since a published region outlives its objects on
+/// purpose. The kernel drops the lock when the process dies, however it
+/// dies, and the lock is seen from any PID namespace, so `prune_published`
+/// asks the lock, not `/proc/<pid>` (which another PID namespace's
+/// processes do not have, and which a reused pid fakes). Forked children
+/// inherit the descriptor: they keep the region alive until they exit too.
+static LIVENESS_LOCKS: std::sync::Mutex<Vec<(String, OwnedFd)>> = std::sync::Mutex::new(Vec::new());
+
+fn hold_liveness_lock(name: &str, fd: &OwnedFd) -> Result<(), OsError> {
+    // SAFETY: flock and fcntl on our own descriptor; the duplicate is a
+    // fresh descriptor we own.
+    let keeper = unsafe {
+        if libc::flock(fd.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) != 0 {
+            return Err(last_error("locking the published region"));
+        }
+        let raw = libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0);
+        if raw < 0 {
+            return Err(match io::Error::last_os_error().raw_os_error() {
+                Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
+                _ => last_error("keeping the published region's lock"),
+            });
+        }
+        leaving_reserve(OwnedFd::from_raw_fd(raw))?
+    };
+    let mut locks = LIVENESS_LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    locks.retain(|(n, _)| n != name);
+    locks.push((name.to_string(), keeper));
+    Ok(())
+}
+
+/// Closes this process's liveness lock on `name`'s file, if it holds one.
+pub(super) fn release_liveness_lock(name: &str) {
+    let mut locks = LIVENESS_LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    locks.retain(|(n, _)| n != name);
+}
+
+/// Removes the published region `name` if its creator is gone: nothing
+/// holds its liveness lock (files of layout version 1, whose creators
+/// took no lock, fall back on the creator's `/proc/<pid>`). Never blocks on
+/// anything that is not a regular file of this user; a file that is not
+/// (yet) a region, or is locked, is left alone. Returns whether it removed it.
+pub fn prune_published(name: &str) -> bool {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let path = published_path(name);
+    let Ok(mut file) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+    else {
+        return false;
+    };
+    let Ok(meta) = file.metadata() else { return false };
+    // SAFETY: geteuid has no preconditions.
+    if !meta.file_type().is_file() || meta.uid() != unsafe { libc::geteuid() } {
+        return false;
+    }
+    let mut header = [0u8; 32];
+    if file.read_exact(&mut header).is_err() || header[..8] != crate::layout::MAGIC {
+        return false;
+    }
+    let version = u32::from_le_bytes(header[8..12].try_into().unwrap());
+    let creator_gone = if version >= 2 {
+        // SAFETY: flock on our own descriptor; released when `file` closes.
+        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+    } else {
+        let pid = u32::from_le_bytes(header[28..32].try_into().unwrap());
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    };
+    // The name must still be this file: it may have been published again
+    // since it was opened.
+    let same_file = published_file_id(name) == Some((meta.dev(), meta.ino()));
+    creator_gone && same_file && std::fs::remove_file(&path).is_ok()
+}

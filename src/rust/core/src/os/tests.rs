@@ -1,0 +1,192 @@
+//! The OS layer's own tests: regions written, sealed, opened, published,
+//! truncated under a reader, and the page map's two methods.
+
+use super::pagemap::{read_for_written, scan_for_written};
+use super::published::release_liveness_lock;
+use super::*;
+
+#[test]
+fn write_seal_open_and_map_privately() {
+    let mut w = WritableRegion::create("mori_test_1", 10000, &mut || false).unwrap();
+    w.bytes_mut()[..5].copy_from_slice(b"hello");
+    w.bytes_mut()[9000] = 42;
+    let r = w.seal().unwrap();
+    assert_eq!(&r.bytes()[..5], b"hello");
+    let other = SealedRegion::open(current_pid(), r.fd() as u32, "mori_test_1").unwrap();
+    assert_eq!(other.bytes()[9000], 42);
+    assert!(matches!(SealedRegion::open(current_pid(), r.fd() as u32, "mori_test_2"), Err(OsError::NotFound)));
+    assert!(matches!(SealedRegion::open(current_pid(), 999_999, "mori_test_1"), Err(OsError::NotFound)));
+    // A private mapping sees the bytes and can be written without changing the region.
+    let p = other.map_private(8999, 2).unwrap();
+    assert_eq!(p.bytes(), &[0, 42]);
+    assert_eq!(p.any_page_written(), Some(false));
+    // SAFETY: test-only write into our private mapping.
+    unsafe { *p.as_mut_ptr().add(1) = 7 };
+    assert_eq!(p.any_page_written(), Some(true));
+    assert_eq!(p.bytes(), &[0, 7]);
+    assert_eq!(r.bytes()[9000], 42);
+    assert_eq!(other.bytes()[9000], 42);
+}
+
+#[test]
+fn both_page_map_methods_find_written_pages() {
+    let page = page_size() as usize;
+    let mut w = WritableRegion::create("mori_test_scan", (64 * page) as u64, &mut || false).unwrap();
+    w.bytes_mut()[0] = 1;
+    let r = w.seal().unwrap();
+    let p = r.map_private(0, (64 * page) as u64).unwrap();
+    let written = |p: &PrivateMapping| {
+        let f = || std::fs::File::open("/proc/self/pagemap").unwrap();
+        (scan_for_written(&f(), &p.map), read_for_written(f(), &p.map))
+    };
+    let unwritten = written(&p);
+    assert_eq!(unwritten.1, Some(false));
+    assert!(matches!(unwritten.0, None | Some(false)), "PAGEMAP_SCAN: {:?}", unwritten.0);
+    // Pages read (mapped from the file) are not written ones.
+    let sum: u64 = p.bytes().iter().step_by(page).map(|&b| b as u64).sum();
+    assert_eq!(sum, 1);
+    assert_eq!(written(&p).1, Some(false));
+    assert!(matches!(written(&p).0, None | Some(false)));
+    // One written page, the last.
+    // SAFETY: test-only write into our private mapping.
+    unsafe { *p.as_mut_ptr().add(63 * page + 5) = 9 };
+    let after = written(&p);
+    assert_eq!(after.1, Some(true));
+    assert!(matches!(after.0, None | Some(true)), "PAGEMAP_SCAN: {:?}", after.0);
+    assert_eq!(p.any_page_written(), Some(true));
+}
+
+#[test]
+fn sealed_regions_cannot_be_written_or_resized() {
+    let w = WritableRegion::create("mori_test_3", 4096, &mut || false).unwrap();
+    let r = w.seal().unwrap();
+    // SAFETY: syscalls on the test's own descriptor.
+    unsafe {
+        assert_ne!(libc::ftruncate(r.fd(), 0), 0);
+        assert_ne!(libc::pwrite(r.fd(), b"x".as_ptr().cast(), 1, 0), 1);
+        let p = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_WRITE, libc::MAP_SHARED, r.fd(), 0);
+        assert_eq!(p, libc::MAP_FAILED);
+    }
+    // Nothing can truncate it.
+    assert!(r.still_whole());
+}
+
+#[test]
+fn published_regions_are_exclusive_and_removable() {
+    let name = format!("test-{}", current_pid());
+    let mut w = WritableRegion::create_published(&name, 4096, &mut || false).unwrap();
+    w.bytes_mut()[0] = 9;
+    assert!(matches!(WritableRegion::create_published(&name, 4096, &mut || false), Err(OsError::NameTaken)));
+    let r = w.seal().unwrap();
+    assert_eq!(SealedRegion::open_published(&name).unwrap().bytes()[0], 9);
+    assert!(unpublish(&name).unwrap());
+    assert!(matches!(SealedRegion::open_published(&name), Err(OsError::NotFound)));
+    assert_eq!(r.bytes()[0], 9);
+    // A failed creation leaves no file behind.
+    assert!(WritableRegion::create_published(&name, u64::MAX / 2, &mut || false).is_err());
+    assert!(!published_path(&name).exists());
+}
+
+#[test]
+fn a_published_region_is_pruned_only_once_its_creator_lets_go_of_the_lock() {
+    let name = format!("test-prune-{}", current_pid());
+    let mut w = WritableRegion::create_published(&name, 4096, &mut || false).unwrap();
+    w.bytes_mut()[..8].copy_from_slice(&crate::layout::MAGIC);
+    w.bytes_mut()[8..12].copy_from_slice(&crate::layout::LAYOUT_VERSION.to_le_bytes());
+    let r = w.seal().unwrap();
+    // Alive: held, even once the region itself is dropped.
+    assert!(!prune_published(&name));
+    drop(r);
+    assert!(!prune_published(&name));
+    assert!(published_path(&name).exists());
+    // The creator gone (its lock closed): pruned.
+    release_liveness_lock(&name);
+    assert!(prune_published(&name));
+    assert!(!published_path(&name).exists());
+    assert!(!prune_published(&name));
+}
+
+#[test]
+fn truncating_a_published_region_under_a_reader_does_not_kill_it() {
+    let name = format!("test-trunc-{}", current_pid());
+    let mut w = WritableRegion::create_published(&name, 3 * 4096, &mut || false).unwrap();
+    w.bytes_mut().fill(7);
+    let r = w.seal().unwrap();
+    let reader = SealedRegion::open_published(&name).unwrap();
+    assert_eq!(reader.bytes()[2 * 4096 + 5], 7);
+    assert!(reader.still_whole() && !reader.truncated());
+    std::fs::OpenOptions::new().write(true).open(published_path(&name)).unwrap().set_len(4096).unwrap();
+    // The file is shorter than the mapping now: the cheap check sees it
+    // (reading the last page faults) before anything else read there.
+    assert!(!reader.still_whole());
+    assert!(reader.faulted());
+    // The vanished pages read as zeros instead of raising SIGBUS.
+    assert!(reader.truncated());
+    assert_eq!(reader.bytes()[2 * 4096 + 5], 0);
+    assert!(reader.truncated());
+    assert_eq!(reader.bytes()[5], 7);
+    unpublish(&name).unwrap();
+    drop(r);
+}
+
+#[test]
+fn more_than_4096_guarded_mappings_all_survive_truncation() {
+    let name = format!("test-many-{}", current_pid());
+    let page = page_size() as usize;
+    let mut w = WritableRegion::create_published(&name, (2 * page) as u64, &mut || false).unwrap();
+    w.bytes_mut().fill(3);
+    let r = w.seal().unwrap();
+    let maps: Vec<PrivateMapping> = (0..5000).map(|_| r.map_private(page as u64, page as u64).unwrap()).collect();
+    assert!(crate::sigbus::guarded_count() >= 5001);
+    assert!(maps.iter().all(|m| m.bytes()[7] == 3));
+    std::fs::OpenOptions::new().write(true).open(published_path(&name)).unwrap().set_len(page as u64).unwrap();
+    // Every one of them reads a zero page and records the fault.
+    assert!(maps.iter().all(|m| m.bytes()[7] == 0 && m.truncated()));
+    unpublish(&name).unwrap();
+    drop(maps);
+    drop(r);
+}
+
+#[test]
+fn the_cached_process_id_follows_fork() {
+    assert_eq!(current_pid(), std::process::id());
+    assert_eq!(current_pid(), std::process::id());
+    // SAFETY: the child only reads its process id and exits at once.
+    unsafe {
+        let child = libc::fork();
+        assert!(child >= 0);
+        if child == 0 {
+            let ok = current_pid() == libc::getpid() as u32 && current_pid() != 0;
+            libc::_exit(if ok { 0 } else { 1 });
+        }
+        let mut status = 0;
+        assert_eq!(libc::waitpid(child, &mut status, 0), child);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the child saw its parent's id");
+    }
+    assert_eq!(current_pid(), std::process::id());
+}
+
+#[test]
+fn impossible_sizes_fail_cleanly() {
+    assert!(matches!(WritableRegion::create("mori_test_4", u64::MAX / 2, &mut || false), Err(OsError::NoSpace { .. })));
+}
+
+#[test]
+fn a_reservation_stops_between_chunks_when_asked() {
+    let mut asked = 0;
+    let made = WritableRegion::create("mori_test_stop", super::memfd::RESERVE_CHUNK + 4096, &mut || {
+        asked += 1;
+        true
+    });
+    assert!(matches!(made, Err(OsError::Interrupted)));
+    assert_eq!(asked, 1, "asked once, after the first chunk");
+    // One chunk or less: never asked.
+    let made = WritableRegion::create("mori_test_stop", 4096, &mut || -> bool { panic!("not asked for one chunk") });
+    assert!(made.is_ok());
+}
+
+#[test]
+fn sizes_format_for_people() {
+    assert_eq!(format_bytes(12), "12 bytes");
+    assert_eq!(format_bytes(200_000_000), "200.0 MB");
+}
