@@ -82,3 +82,22 @@ test_that("after mori's descriptor limit R can still open files, and the error s
     expect_identical(r$`shares again`, "TRUE")
   }
 })
+
+# Without mori's reserve (a limit of 200 leaves none), running out is still
+# a clear error (rel_child(): helper-reliability.R).
+test_that("running out of descriptors ends in a clear R error, not an abort", {
+  skip_on_cran()
+  res <- rel_child(c(
+    "keep <- list(); r <- 'none'",
+    # 40 KB each: a region and a descriptor apiece (smaller ones are packed)
+    "r <- tryCatch({ for (i in 1:1000) keep[[i]] <- share(rep(c(i, 1), 2500)); 'no limit hit' }, error = function(e) conditionMessage(e))",
+    "cat('N', length(keep), '\\n'); cat('MSG', r, '\\n')",
+    "rm(keep); gc(); x <- share(1:10); cat('ALIVE', sum(x), '\\n')"
+  ), prefix = "ulimit -n 200;")
+  expect_equal(res$status, 0L)
+  n <- as.numeric(sub("^N ", "", grep("^N ", res$out, value = TRUE)))
+  expect_gt(n, 100)
+  expect_lt(n, 200)
+  expect_true(any(grepl("^MSG this process has too many shared regions open \\(one descriptor each; .*limit of 200 descriptors", res$out)))
+  expect_true(any(grepl("^ALIVE 55", res$out)))
+})

@@ -1,5 +1,5 @@
 # Fuzzing engine for mori's readers, shared by tools/reliability/fuzz-r.R and
-# tests/testthat/test-reliability.R. Plain base R; needs mori loaded.
+# tests/testthat/test-untrusted-regions.R. Plain base R; needs mori loaded.
 #
 # A case takes the bytes of a real published region (a "seed"), corrupts
 # them (bit flips, random bytes, random u32/u64 values in node fields, string
