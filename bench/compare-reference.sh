@@ -21,14 +21,16 @@
 #   MORI_CMP_DAEMONS  mirai daemons for the bootstrap (default 4)
 #   MORI_CMP_SKIP_INSTALL=1  reuse the libraries installed by an earlier run
 #   MORI_CMP_INSTALL_ONLY=1  only install the two libraries
+#   MORI_CMP_OURS_LIB, MORI_CMP_REF_LIB, MORI_CMP_SRC  where (inside the chroot)
+#                     the libraries and the copy of this checkout go
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
 r45="$repo/tools/r45.sh"
-REF_LIB=/opt/mori-ref-lib
-OURS_LIB=/opt/mori-ours-lib
-SRC=/tmp/mori-cmp-src
+REF_LIB=${MORI_CMP_REF_LIB:-/opt/mori-ref-lib}
+OURS_LIB=${MORI_CMP_OURS_LIB:-/opt/mori-ours-lib}
+SRC=${MORI_CMP_SRC:-/tmp/mori-cmp-src}
 
 export MORI_PKG_DIR="$repo"
 # The chroot sees the checkout without its .git: tell the bench which commit it measures.
