@@ -36,8 +36,7 @@ shared_info <- function(x) {
                private = NA, modified = NA)
   if (!is.null(name)) {
     regions <- shared_regions()
-    base <- sub("[[#@].*$", "", name)
-    row <- regions[regions$name == base, , drop = FALSE]
+    row <- regions[regions$name == name_parts(name)[["base"]], , drop = FALSE]
     if (nrow(row) == 1) info$region <- as.list(row)
     state <- .Call(mori_view_state, x)
     if (!is.null(state)) {
@@ -96,10 +95,18 @@ print.mori_info <- function(x, ...) {
 
 format_count <- function(n) format(n, big.mark = ",", scientific = FALSE, trim = TRUE)
 
-format_bytes <- function(bytes) {
-  units <- c("B", "KB", "MB", "GB", "TB")
-  k <- max(1, min(length(units), floor(log(max(bytes, 1), 1024)) + 1))
-  if (k == 1) sprintf("%d B", as.integer(bytes)) else sprintf("%.1f %s", bytes / 1024^(k - 1), units[k])
+# Sizes in words, from the one formatter behind every message of mori
+# (decimal units: 1 kB = 1000 bytes).
+format_bytes <- function(bytes) .Call(mori_format_bytes, bytes)
+
+# A region name's parts as mori's one name parser reads them (internal, also
+# for tests): c(base = the name without path or slice, file = an anonymous
+# region's memory file name, "" for a published one); NULL if `name` is not
+# a well-formed name.
+name_parts <- function(name) {
+  parts <- .Call(mori_name_parts, name)
+  if (!is.null(parts)) names(parts) <- c("base", "file")
+  parts
 }
 
 # How the views read R's object fields (internal, for tests and CI):

@@ -115,3 +115,36 @@ test_that("a gone region whose descriptor number now holds a socket is 'not foun
   expect_error(map_shared(nm), "not found", class = "mori_error_not_found")
   expect_match(child_map_error(nm), "not found")
 })
+
+test_that("R code reads names through the one parser: base and memory file", {
+  x <- share(list(a = 1:10, b = list(c = 2)))
+  base <- shared_name(x)
+  parts <- mori:::name_parts(base)
+  expect_identical(unname(parts[["base"]]), base)
+  expect_match(parts[["file"]], "^mori_[0-9a-f]+_[0-9a-f]+$")
+  expect_true(startsWith(base, paste0("/", parts[["file"]], "_")))
+  for (suffix in c("[2]", "[2,1]", "#3", "@1:5", "[1]@2:3")) {
+    expect_identical(mori:::name_parts(paste0(base, suffix)), parts, info = suffix)
+  }
+  expect_identical(unname(mori:::name_parts("pub.name_1[2]@1:3")), c("pub.name_1", ""))
+  for (bad in list("junk!", "/mori_0_1_2", "/mori_01_1_2", paste0(base, "[0]"), paste0(base, "@3:1"),
+                   "", NA_character_, c("a", "b"), 1, NULL)) {
+    expect_null(mori:::name_parts(bad))
+  }
+})
+
+test_that("sizes are written in one convention, decimal units, in R as in messages", {
+  f <- mori:::format_bytes
+  expect_identical(f(0), "0 bytes")
+  expect_identical(f(999), "999 bytes")
+  expect_identical(f(1000L), "1.0 kB")
+  expect_identical(f(1.5e6), "1.5 MB")
+  expect_identical(f(2^31), "2.1 GB")
+  expect_identical(f(3e12), "3.0 TB")
+  for (bad in list(-1, NA_real_, NA_integer_, Inf, "1", 1:2, NULL)) {
+    expect_error(f(bad), class = "mori_error_bad_argument")
+  }
+  # the figure shared_info() prints is this one
+  d <- share(as.double(1:1e5))
+  expect_match(format(shared_info(d)), "800.0 kB in the region", all = FALSE, fixed = TRUE)
+})

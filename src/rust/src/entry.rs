@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use mori_core::name::RegionName;
+use mori_core::name::{Base, RegionName};
 use mori_core::os;
 
 use crate::altrep;
@@ -171,6 +171,53 @@ unsafe extern "C" fn mori_view_state(x: SEXP) -> SEXP {
     })
 }
 
+/// The parts of a region name as the one parser (`mori_core::name`) reads
+/// it: `c(base, file)`, the name without path or slice and, for an
+/// anonymous region, its memory file's name (`""` for a published one); NULL
+/// when `name` is not a well-formed name. R code and tests ask this instead
+/// of matching names with regular expressions.
+unsafe extern "C" fn mori_name_parts(name: SEXP) -> SEXP {
+    guard(|| {
+        let Some(name) = rapi::as_single_string(name)?.and_then(RegionName::parse) else {
+            return Ok(rapi::nil());
+        };
+        let file = match &name.base {
+            Base::Anonymous(anonymous) => anonymous.file_name(),
+            Base::Published(_) => String::new(),
+        };
+        let mut p = rapi::Protector::new();
+        let out = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, 2)?);
+        for (i, part) in [name.base(), file].iter().enumerate() {
+            let c = rapi::utf8_char(part)?;
+            // SAFETY: i < 2, the length of the fresh, protected vector; each
+            // string is set as soon as it is made.
+            unsafe { ffi::SET_STRING_ELT(out, i as R_xlen_t, c) };
+        }
+        Ok(out)
+    })
+}
+
+/// A size in words, as every message of mori gives it (`os::format_bytes`:
+/// decimal units, 1 kB = 1000 bytes), for R code such as `format(shared_info(x))`.
+unsafe extern "C" fn mori_format_bytes(bytes: SEXP) -> SEXP {
+    guard(|| {
+        let one = rapi::xlength(bytes) == 1;
+        // SAFETY: reads the one element of a vector of the type matched.
+        let v = match rapi::type_of(bytes) {
+            SEXPTYPE::REALSXP if one => unsafe { ffi::REAL_ELT(bytes, 0) },
+            SEXPTYPE::INTSXP if one => match unsafe { ffi::INTEGER_ELT(bytes, 0) } {
+                i32::MIN => f64::NAN,
+                i => i as f64,
+            },
+            _ => f64::NAN,
+        };
+        if !(v >= 0.0 && v.is_finite()) {
+            return Err(Error::bad_argument("bytes", "one non-negative number", "Give a size in bytes."));
+        }
+        Ok(rapi::scalar_string(&os::format_bytes(v as u64))?)
+    })
+}
+
 unsafe extern "C" fn mori_regions() -> SEXP {
     guard(regions_table)
 }
@@ -248,6 +295,8 @@ pub extern "C" fn mori_init(dll: *mut DllInfo) {
         call_method!(mori_regions, 0),
         call_method!(mori_view_state, 1),
         call_method!(mori_field_reads, 0),
+        call_method!(mori_name_parts, 1),
+        call_method!(mori_format_bytes, 1),
         R_CallMethodDef { name: std::ptr::null(), fun: None, numArgs: 0 },
     ];
     crate::rapi::unwind::init();
