@@ -114,3 +114,12 @@ name_parts <- function(name) {
 # through R's API, when R's layout differs or MORI_CHECKED_FIELDS=1 was set
 # at load (DESIGN.md, "Strings and lists").
 field_reads <- function() .Call(mori_field_reads)
+
+# The region format's named fields (internal, for tests that edit a region's
+# bytes): list(name = "header.node_count", ..., offset, size), offsets from
+# the start of their record (header, node record, string entry, summaries).
+layout_fields <- function() {
+  f <- .Call(mori_layout_fields)
+  names(f) <- c("name", "offset", "size")
+  f
+}

@@ -54,50 +54,31 @@ fz_seeds <- function() {
   })
 }
 
-# --- little-endian helpers (values as doubles; u64 as lo/hi halves) --------
-# Reads past the end give 0; writes past the end are dropped.
-fz_get_u32 <- function(b, off) if (off + 4 > length(b)) 0 else sum(as.numeric(b[off + 1:4]) * 256^(0:3))
-fz_put_u32 <- function(b, off, v) {
-  if (off + 4 > length(b) || is.na(v)) return(b)
-  v <- v %% 4294967296
-  b[off + 1:4] <- as.raw(floor(v / 256^(0:3)) %% 256)
-  b
-}
+# --- the region's format -------------------------------------------------
+# Field positions, the FNV-1a checksum and the name field come from the test
+# suite's byte helpers (tests/testthat/helper-region-bytes.R), which read the
+# package's own field table: no offset is written here.
+local({
+  here <- NULL
+  for (fr in rev(sys.frames())) if (!is.null(fr$ofile)) { here <- dirname(fr$ofile); break }
+  helper <- file.path(if (is.null(here)) "tools/reliability" else here, "..", "..", "tests", "testthat",
+                      "helper-region-bytes.R")
+  if (!exists("region_fields", mode = "function")) sys.source(helper, envir = parent.env(environment()))
+})
+FZ_FIELDS <- region_fields()
+FZ_HEADER <- region_header_size(FZ_FIELDS)
+FZ_NODE <- region_node_size(FZ_FIELDS)
+fz_off <- function(name) region_field(name, FZ_FIELDS)$offset
+
+# Little-endian values as doubles; u64 as lo/hi halves. Reads past the end
+# give 0; writes past the end are dropped.
+fz_get_u32 <- function(b, off) region_get_uint(b, off, 4)
+fz_put_u32 <- function(b, off, v) region_put_uint(b, off, 4, c(v %% 4294967296, 0))
 fz_get_u64 <- function(b, off) fz_get_u32(b, off) + 4294967296 * fz_get_u32(b, off + 4)
 fz_put_u64 <- function(b, off, lo, hi = 0) fz_put_u32(fz_put_u32(b, off, lo), off + 4, hi)
 
-# FNV-1a 64 of bytes, as c(lo, hi) 32-bit halves.
-fz_fnv <- function(b) {
-  lo <- 0x84222325
-  hi <- 0xcbf29ce4
-  for (v in as.integer(b)) {
-    l8 <- lo %% 256
-    lo <- lo - l8 + bitwXor(as.integer(l8), v)
-    t <- lo * 435
-    nlo <- t %% 4294967296
-    hi <- (hi * 435 + (t - nlo) / 4294967296 + (lo %% 16777216) * 256) %% 4294967296
-    lo <- nlo
-  }
-  c(lo, hi)
-}
-
-fz_fix_checksum <- function(b) {
-  if (length(b) < 128) return(b)
-  nc <- fz_get_u32(b, 24)
-  end <- 128 + 64 * nc
-  if (end > length(b) || nc > 1e5) return(b)
-  h <- fz_fnv(c(b[1:120], b[seq_len(end - 128) + 128]))
-  fz_put_u64(b, 120, h[1], h[2])
-}
-
-# The header's name field: bytes 48..112 (64, NUL padded).
-fz_set_name <- function(b, name) {
-  if (length(b) < 112) return(b)
-  field <- raw(64)
-  field[seq_len(nchar(name))] <- charToRaw(name)
-  b[49:112] <- field
-  b
-}
+fz_fix_checksum <- function(b) region_reseal(b, FZ_FIELDS)
+fz_set_name <- function(b, name) region_set_name(b, name, FZ_FIELDS)
 
 # Interesting values for a u32 / u64 field whose current value is `orig`.
 fz_value <- function(orig, len) {
@@ -109,21 +90,25 @@ fz_value <- function(orig, len) {
   if (length(v) == 1) c(max(v, 0) %% 4294967296, 0) else v
 }
 
-FZ_NODE_FIELDS <- list(c(4, 4), c(8, 8), c(16, 8), c(24, 8), c(32, 8), c(40, 8), c(48, 4), c(52, 4), c(56, 8))
+# Node fields of 4 and 8 bytes, as c(offset, size): all but kind, flags and the reserved bytes.
+FZ_NODE_FIELDS <- local({
+  f <- FZ_FIELDS[startsWith(FZ_FIELDS$name, "node.") & FZ_FIELDS$size >= 4, ]
+  lapply(seq_len(nrow(f)), function(k) c(f$offset[k], f$size[k]))
+})
 FZ_KINDS <- c(0, 10, 13, 14, 15, 16, 19, 24, 255)
 
 fz_mutate <- function(b) {
   n <- length(b)
-  nc <- min(fz_get_u32(b, 24), 4096)
+  nc <- min(fz_get_u32(b, fz_off("header.node_count")), 4096)
   fix <- TRUE
   ops <- sample(1:12, sample(1:3, 1, prob = c(.6, .3, .1)), replace = TRUE)
   for (op in ops) {
     n <- length(b)
-    if (n < 129) break
-    nc <- max(1, min(nc, (n - 128) %/% 64))
-    table_end <- 128 + 64 * nc
+    if (n < FZ_HEADER + 1) break
+    nc <- max(1, min(nc, (n - FZ_HEADER) %/% FZ_NODE))
+    table_end <- FZ_HEADER + FZ_NODE * nc
     node <- sample.int(nc, 1) - 1
-    at <- 128 + 64 * node
+    at <- FZ_HEADER + FZ_NODE * node
     switch(op,
       { # 1: bit flips, mostly in the header and node table
         k <- sample(1:8, 1)
@@ -145,8 +130,8 @@ fz_mutate <- function(b) {
         b <- if (f[2] == 4) fz_put_u32(b, at + f[1], v[1]) else fz_put_u64(b, at + f[1], v[1], v[2])
       },
       { # kind and flags
-        b[at + 1] <- as.raw(if (runif(1) < .8) sample(FZ_KINDS, 1) else sample.int(256, 1) - 1)
-        if (runif(1) < .5) b[at + 2] <- as.raw(sample.int(256, 1) - 1)
+        b[at + fz_off("node.kind") + 1] <- as.raw(if (runif(1) < .8) sample(FZ_KINDS, 1) else sample.int(256, 1) - 1)
+        if (runif(1) < .5) b[at + fz_off("node.flags") + 1] <- as.raw(sample.int(256, 1) - 1)
       },
       { # 6: u32/u64 in the data area (string index entries, child tables, dims, summaries)
         if (n > table_end + 8) {
@@ -163,24 +148,25 @@ fz_mutate <- function(b) {
         b <- c(b, as.raw(sample.int(256, sample(c(1, 7, 64, 4096), 1), TRUE) - 1))
       },
       { # 9: header fields: node count, version, header size, total size
-        f <- sample(c(8, 12, 16, 24), 1)
+        total <- fz_off("header.total_size")
+        f <- sample(c(fz_off("header.version"), fz_off("header.header_size"), total, fz_off("header.node_count")), 1)
         v <- fz_value(fz_get_u32(b, f), n)
-        b <- if (f == 16) fz_put_u64(b, f, v[1], v[2]) else fz_put_u32(b, f, v[1])
-        if (f == 16) fix <- FALSE
+        b <- if (f == total) fz_put_u64(b, f, v[1], v[2]) else fz_put_u32(b, f, v[1])
+        if (f == total) fix <- FALSE
       },
       { # 10: swap two node records
-        other <- 128 + 64 * (sample.int(nc, 1) - 1)
-        tmp <- b[at + 1:64]
-        b[at + 1:64] <- b[other + 1:64]
-        b[other + 1:64] <- tmp
+        other <- FZ_HEADER + FZ_NODE * (sample.int(nc, 1) - 1)
+        tmp <- b[at + seq_len(FZ_NODE)]
+        b[at + seq_len(FZ_NODE)] <- b[other + seq_len(FZ_NODE)]
+        b[other + seq_len(FZ_NODE)] <- tmp
       },
       { # 11: copy a node record over another
-        other <- 128 + 64 * (sample.int(nc, 1) - 1)
-        b[at + 1:64] <- b[other + 1:64]
+        other <- FZ_HEADER + FZ_NODE * (sample.int(nc, 1) - 1)
+        b[at + seq_len(FZ_NODE)] <- b[other + seq_len(FZ_NODE)]
       },
       { # 12: string entry flags / list children: a u32 inside an aux block
-        aux <- fz_get_u64(b, at + 32)
-        len <- fz_get_u64(b, at + 40)
+        aux <- fz_get_u64(b, at + fz_off("node.aux_off"))
+        len <- fz_get_u64(b, at + fz_off("node.aux_len"))
         if (len >= 4 && aux + len <= n) {
           off <- aux + 4 * (sample.int(len %/% 4, 1) - 1)
           b <- fz_put_u32(b, off, fz_value(fz_get_u32(b, off), n)[1])
@@ -188,7 +174,8 @@ fz_mutate <- function(b) {
       }
     )
   }
-  if (fix && length(b) >= 24) b <- fz_put_u64(b, 16, length(b))
+  total <- fz_off("header.total_size")
+  if (fix && length(b) >= total + 8) b <- fz_put_u64(b, total, length(b))
   list(bytes = b, fix = fix)
 }
 

@@ -218,6 +218,36 @@ unsafe extern "C" fn mori_format_bytes(bytes: SEXP) -> SEXP {
     })
 }
 
+/// The region format's named fields, `mori_core::layout::FIELDS`, as
+/// `list(name, offset, size)` (offsets from the start of their record), so
+/// that R code editing a region's bytes in tests uses names, never offsets.
+unsafe extern "C" fn mori_layout_fields() -> SEXP {
+    guard(|| {
+        let fields = &mori_core::layout::FIELDS;
+        let n = fields.len() as u64;
+        let mut p = rapi::Protector::new();
+        let names = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, n)?);
+        let offsets = p.protect(rapi::alloc_vector(SEXPTYPE::INTSXP, n)?);
+        let sizes = p.protect(rapi::alloc_vector(SEXPTYPE::INTSXP, n)?);
+        for (i, f) in fields.iter().enumerate() {
+            let name = rapi::utf8_char(f.name)?;
+            // SAFETY: i < n, the length of each fresh, protected column; the
+            // string is set as soon as it is made.
+            unsafe {
+                ffi::SET_STRING_ELT(names, i as R_xlen_t, name);
+                *ffi::INTEGER(offsets).add(i) = f.offset as i32;
+                *ffi::INTEGER(sizes).add(i) = f.size as i32;
+            }
+        }
+        let out = p.protect(rapi::alloc_vector(SEXPTYPE::VECSXP, 3)?);
+        for (k, col) in [names, offsets, sizes].into_iter().enumerate() {
+            // SAFETY: k < 3, the length of the fresh list.
+            unsafe { ffi::SET_VECTOR_ELT(out, k as R_xlen_t, col) };
+        }
+        Ok(out)
+    })
+}
+
 unsafe extern "C" fn mori_regions() -> SEXP {
     guard(regions_table)
 }
@@ -297,6 +327,7 @@ pub extern "C" fn mori_init(dll: *mut DllInfo) {
         call_method!(mori_field_reads, 0),
         call_method!(mori_name_parts, 1),
         call_method!(mori_format_bytes, 1),
+        call_method!(mori_layout_fields, 0),
         R_CallMethodDef { name: std::ptr::null(), fun: None, numArgs: 0 },
     ];
     crate::rapi::unwind::init();
