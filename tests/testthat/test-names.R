@@ -117,7 +117,7 @@ test_that("a gone region whose descriptor number now holds a socket is 'not foun
 })
 
 test_that("R code reads names through the one parser: base and memory file", {
-  x <- share(list(a = 1:10, b = list(c = 2)))
+  x <- share(list(a = as.double(1:1e5), b = list(c = 2))) # large: a memory file of its own, not a pack
   base <- shared_name(x)
   parts <- mori:::name_parts(base)
   expect_identical(unname(parts[["base"]]), base)
