@@ -316,7 +316,8 @@ fn fuzz_layout_reader() {
     assert!(failures.is_empty(), "{} failures (first: {})", failures.len(), failures[0]);
     let parsed = t.accepted_clean + t.rejected_at_access;
     assert!(t.rejected_at_parse > 0 && parsed > 0, "the mutations must reach both outcomes");
-    assert!(elapsed < Duration::from_secs(60), "fuzzing took {elapsed:?} (a hang or a slowdown)");
+    // No time limit here: the time is printed, and a hang is the CI job's
+    // timeout to catch (the guide keeps timing assertions out of tests).
 }
 
 /// What the fuzz cases came to.
