@@ -101,9 +101,10 @@ impl PackFile {
         let map = Mapping::new(fd.as_raw_fd(), 0, size as usize, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED)?;
         let pack = PackFile { fd, map };
         let header = pack_header(size, creator_pid, os::host_id(), created_ms);
-        // SAFETY: the first 64 bytes are ours to write: nothing else knows
-        // the pack yet.
-        unsafe { pack.slot_mut(0, PACK_HEADER_SIZE) }.copy_from_slice(&header);
+        // SAFETY: the first bytes are ours to write, through our writable
+        // mapping: nothing else knows the pack yet, so no other slice exists.
+        unsafe { std::slice::from_raw_parts_mut(pack.slot_ptr(0, PACK_HEADER_SIZE), PACK_HEADER_SIZE) }
+            .copy_from_slice(&header);
         // From here on no descriptor or mapping can write it; ours still can.
         let seals = REQUIRED_SEALS | libc::F_SEAL_SEAL;
         // SAFETY: fcntl on our own descriptor.
@@ -157,16 +158,15 @@ impl PackFile {
         unsafe { std::slice::from_raw_parts(self.map.ptr.as_ptr().add(offset), len) }
     }
 
-    /// The writable bytes of a slot.
-    ///
-    /// # Safety
-    /// Only in the process that made the pack (whose mapping is writable),
-    /// for a slot nothing else refers to yet: no other slice of these bytes
-    /// may exist while the result lives.
-    unsafe fn slot_mut(&self, offset: usize, len: usize) -> &mut [u8] {
+    /// Where a slot's writable bytes start: `len` bytes at `offset`, checked
+    /// to lie inside the pack. Writing through the pointer is sound only in
+    /// the process that made the pack (whose mapping is writable), for a slot
+    /// nothing else refers to yet; the caller makes the slice and says why.
+    fn slot_ptr(&self, offset: usize, len: usize) -> *mut u8 {
         assert!(offset.checked_add(len).is_some_and(|end| end <= self.map.len), "slot inside the pack");
-        // SAFETY: in bounds; exclusive by the caller's promise.
-        unsafe { std::slice::from_raw_parts_mut(self.map.ptr.as_ptr().add(offset), len) }
+        // SAFETY: in bounds (checked above) of the mapping, which lives as
+        // long as self; no dereference happens here.
+        unsafe { self.map.ptr.as_ptr().add(offset) }
     }
 }
 
@@ -207,7 +207,7 @@ impl PackSlot {
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         // SAFETY: `Packer` hands each slot out once, in the process that made
         // the pack, and `&mut self` makes this the only slice of it.
-        unsafe { self.pack.slot_mut(self.offset, self.len) }
+        unsafe { std::slice::from_raw_parts_mut(self.pack.slot_ptr(self.offset, self.len), self.len) }
     }
 
     /// The slot, written, as a region (the caller wrote its header last).
