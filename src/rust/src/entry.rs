@@ -202,9 +202,10 @@ unsafe extern "C" fn mori_name_parts(name: SEXP) -> SEXP {
 unsafe extern "C" fn mori_format_bytes(bytes: SEXP) -> SEXP {
     guard(|| {
         let one = rapi::xlength(bytes) == 1;
-        // SAFETY: reads the one element of a vector of the type matched.
         let v = match rapi::type_of(bytes) {
+            // SAFETY: the one element of a double vector (type and length matched).
             SEXPTYPE::REALSXP if one => unsafe { ffi::REAL_ELT(bytes, 0) },
+            // SAFETY: the one element of an integer vector (type and length matched).
             SEXPTYPE::INTSXP if one => match unsafe { ffi::INTEGER_ELT(bytes, 0) } {
                 i32::MIN => f64::NAN,
                 i => i as f64,
