@@ -9,11 +9,14 @@
 //! tree cannot contain a cycle. (Attribute lists may be shared and come
 //! earlier; readers follow them to a bounded depth.)
 //!
-//! [`format`] names the bytes of the format (every field of the header, a
-//! node record and a string entry, the constants, kinds and flags) and
-//! [`summaries`] those of a summaries block; [`plan`] is the writer and
-//! [`parse`] the validating reader; neither of those two uses the other.
+//! [`field`] is the record field every table is made of (the bottom of the
+//! stack); [`summaries`] names the fields of a summaries block and
+//! [`format`] every other byte of the format (the header, a node record, a
+//! string entry, the constants, kinds and flags) and lists all fields;
+//! [`plan`] is the writer and [`parse`] the validating reader; neither of
+//! those two uses the other.
 
+mod field;
 pub mod format;
 pub mod parse;
 pub mod plan;

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use super::field::put_u32;
 use super::format::*;
 
 /// The header fields a writer chooses.

@@ -2,7 +2,7 @@
 //! its fields, named once, and [`Stored`], the block as written and read.
 //! (`crate::stats` computes the values while a vector is copied.)
 
-use super::format::Field;
+use super::field::Field;
 
 /// Size of a node's summaries block in the region.
 pub const STATS_SIZE: u64 = 64;
