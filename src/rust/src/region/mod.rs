@@ -3,18 +3,29 @@
 //! mapped while any of those objects is alive; the last one to go unmaps it
 //! and closes its descriptor. The memory itself is freed by the kernel when no
 //! process maps or holds it any more.
+//!
+//! This module keeps the table of open regions and opens them; `create`
+//! makes one, `packs` keeps the packs small regions live in, `published`
+//! the names of published regions.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use mori_core::layout::{Identity, Layout, Plan};
+use mori_core::layout::Layout;
 use mori_core::name::{Base, RegionName, Target};
-use mori_core::os::{self, OsError, PrivateMapping, SealedRegion, WritableRegion};
-use mori_core::pack::{PackFile, PackSlot, PackedRegion, Packer, MAX_PACKED_REGION};
+use mori_core::os::{self, OsError, PrivateMapping, SealedRegion};
+use mori_core::pack::PackedRegion;
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
 use crate::ffi::{self, SEXP};
+
+mod create;
+mod packs;
+mod published;
+
+pub use create::create;
+pub use published::{bad_published_name, prune, unpublish, NAME_RULE};
 
 pub struct Region {
     /// The region's name without any element path.
@@ -311,7 +322,7 @@ fn open_uncached(name: &RegionName) -> Result<Arc<Region>> {
     let opened = match &name.base {
         Base::Published(published) => SealedRegion::open_published(published).map(Backing::Whole),
         Base::Anonymous(a) => match a.slot {
-            Some(offset) => open_packed(name, a, offset).map(Backing::Packed),
+            Some(offset) => packs::open_packed(name, a, offset).map(Backing::Packed),
             None => SealedRegion::open(a.pid, a.fd, &a.file_name()).map(Backing::Whole),
         },
     };
@@ -332,77 +343,6 @@ fn open_uncached(name: &RegionName) -> Result<Arc<Region>> {
     Ok(region)
 }
 
-/// Packs this process has open (made or mapped), by pack: each is mapped
-/// once however many of its regions are read here. Entries are weak (the
-/// regions hold the packs); dead ones are swept when the table has doubled.
-struct OpenPacks {
-    packs: HashMap<(u32, u64, u32), Weak<PackFile>>,
-    sweep_at: usize,
-}
-
-static PACKS: Mutex<Option<OpenPacks>> = Mutex::new(None);
-
-fn with_packs<R>(f: impl FnOnce(&mut OpenPacks) -> R) -> R {
-    let mut guard = PACKS.lock().unwrap_or_else(|e| e.into_inner());
-    f(guard.get_or_insert_with(|| OpenPacks { packs: HashMap::new(), sweep_at: 64 }))
-}
-
-fn remember_pack(key: (u32, u64, u32), pack: &Arc<PackFile>) {
-    with_packs(|t| {
-        if t.packs.len() >= t.sweep_at {
-            // Only weak references are dropped here: no pack is freed under the lock.
-            t.packs.retain(|_, w| w.strong_count() > 0);
-            t.sweep_at = (t.packs.len() * 2).max(64);
-        }
-        t.packs.insert(key, Arc::downgrade(pack));
-    });
-}
-
-/// The packed region `name` names, at `offset` of its pack (opened, and
-/// remembered, unless this process has it open already).
-fn open_packed(name: &RegionName, a: &mori_core::name::Anonymous, offset: u64) -> std::result::Result<PackedRegion, OsError> {
-    let key = (a.pid, a.serial, a.fd);
-    // Upgraded after the lock is released (see `region_with_nonce`).
-    let known = with_packs(|t| t.packs.get(&key).cloned());
-    let pack = match known.and_then(|w| w.upgrade()) {
-        Some(pack) => pack,
-        None => {
-            let pack = Arc::new(PackFile::open(a.pid, a.fd, &a.file_name())?);
-            remember_pack(key, &pack);
-            pack
-        }
-    };
-    PackedRegion::find(pack, offset, header_name(name).as_bytes())
-}
-
-/// This process's current pack, to which small regions are appended.
-static PACKER: Mutex<Option<Packer>> = Mutex::new(None);
-
-/// A slot for a new region of `size` bytes in this process's current pack
-/// (made if there is none with room), and the region's name.
-fn pack_slot(size: u64) -> Result<(PackSlot, RegionName)> {
-    let pid = os::current_pid();
-    let made = std::cell::Cell::new(None);
-    let (slot, serial) = {
-        let mut guard = PACKER.lock().unwrap_or_else(|e| e.into_inner());
-        guard.get_or_insert_with(Packer::default).slot(size, pid, |pack_size| {
-            let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
-            let file = PackFile::create(&format!("mori_{pid:x}_{serial:x}.pack"), pack_size, pid, now_ms())?;
-            made.set(Some(serial));
-            Ok((file, serial))
-        })?
-    };
-    let fd = slot_pack_fd(&slot);
-    if made.get().is_some() {
-        remember_pack((pid, serial, fd), slot.pack());
-    }
-    let name = RegionName::packed(pid, serial, fd, slot.offset());
-    Ok((slot, name))
-}
-
-fn slot_pack_fd(slot: &PackSlot) -> u32 {
-    slot.pack().fd() as u32
-}
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -422,84 +362,6 @@ fn header_name(name: &RegionName) -> String {
     name.base().trim_start_matches('/').to_string()
 }
 
-/// Creates a region for `plan` (published under `published` if given), lets
-/// `fill` write the data blocks (it returns the node flags it learnt), writes
-/// the header last and seals it.
-pub fn create(
-    plan: &mut Plan,
-    published: Option<&str>,
-    fill: impl FnOnce(&Plan, &mut [u8]) -> Result<Vec<(u32, u8)>>,
-) -> Result<Arc<Region>> {
-    let size = plan.total_size()?;
-    if published.is_none() && size <= MAX_PACKED_REGION {
-        return create_packed(plan, size, fill);
-    }
-    let pid = os::current_pid();
-    let (mut writable, name) = match published {
-        Some(chosen) => {
-            let name = RegionName::published(chosen).ok_or_else(|| bad_published_name(chosen))?;
-            let writable = WritableRegion::create_published(chosen, size, &mut crate::rapi::interrupt_pending).map_err(|e| match e {
-                OsError::NameTaken => Error::report(
-                    Kind::NameTaken,
-                    format!("a region is published under the name '{}' already", crate::error::short(chosen)),
-                    "Choose another name, or remove the old one with unshare().",
-                ),
-                other => Error::from(other),
-            })?;
-            (writable, name)
-        }
-        None => {
-            let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
-            let writable = WritableRegion::create(&format!("mori_{pid:x}_{serial:x}"), size, &mut crate::rapi::interrupt_pending)?;
-            let fd = writable.fd() as u32;
-            (writable, RegionName::new(pid, serial, fd))
-        }
-    };
-    for (node, flags) in fill(plan, writable.bytes_mut())? {
-        plan.set_flags(node, flags);
-    }
-    plan.write_header(writable.bytes_mut(), &identity_of(&name));
-    let sealed = writable.seal()?;
-    Ok(remember_created(Region::new(name, Backing::Whole(sealed))))
-}
-
-/// `create` for a small region: written into a slot of this process's
-/// current pack, header last; the slot is never written again.
-fn create_packed(
-    plan: &mut Plan,
-    size: u64,
-    fill: impl FnOnce(&Plan, &mut [u8]) -> Result<Vec<(u32, u8)>>,
-) -> Result<Arc<Region>> {
-    let (mut slot, name) = pack_slot(size)?;
-    for (node, flags) in fill(plan, slot.bytes_mut())? {
-        plan.set_flags(node, flags);
-    }
-    plan.write_header(slot.bytes_mut(), &identity_of(&name));
-    Ok(remember_created(Region::new(name, Backing::Packed(slot.finish()))))
-}
-
-fn identity_of(name: &RegionName) -> Identity {
-    Identity {
-        name: header_name(name),
-        creator_pid: os::current_pid(),
-        host_id: os::host_id(),
-        nonce: os::random_u64(),
-        created_ms: now_ms(),
-    }
-}
-
-/// Enters a region this process just made into its table of open regions.
-fn remember_created(region: Arc<Region>) -> Arc<Region> {
-    with_open(|m| {
-        // Sweeping at every share made 1e5 small shares quadratic.
-        if m.len() >= 64 && m.len().is_power_of_two() {
-            m.retain(|_, w| w.strong_count() > 0);
-        }
-        m.insert(region.name.base(), Arc::downgrade(&region))
-    });
-    region
-}
-
 /// The regions this process has open now.
 pub fn live() -> Vec<Arc<Region>> {
     let mut all: Vec<Arc<Region>> = with_open(|m| m.values().filter_map(Weak::upgrade).collect());
@@ -511,37 +373,4 @@ pub fn live() -> Vec<Arc<Region>> {
     };
     all.sort_by_key(|r| order(r));
     all
-}
-
-pub fn bad_published_name(name: &str) -> Error {
-    Error::report(Kind::BadName, format!("'{}' cannot name a shared region", crate::error::short(name)), NAME_RULE)
-}
-
-/// What a published name may be, for messages.
-pub const NAME_RULE: &str =
-    "Use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit and not with 'mori'.";
-
-/// Removes leftovers whose creating process is gone: published regions in
-/// /dev/shm (and files of older mori versions). Returns the names removed.
-pub fn prune() -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(os::PUBLISHED_DIR) else { return Vec::new() };
-    let mut removed = Vec::new();
-    for entry in entries.flatten() {
-        let file = entry.file_name().to_string_lossy().into_owned();
-        let Some(name) = file.strip_prefix(os::PUBLISHED_PREFIX) else { continue };
-        if os::prune_published(name) {
-            removed.push(name.to_string());
-        }
-    }
-    removed.sort();
-    removed
-}
-
-/// Removes the name of a published region; objects already mapped keep it.
-pub fn unpublish(name: &str) -> Result<bool> {
-    if RegionName::published(name).is_none() {
-        return Err(bad_published_name(name));
-    }
-    with_open(|m| m.remove(name));
-    Ok(os::unpublish(name)?)
 }
