@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: the Rust core's unit and property tests, cargo clippy
+# Runs every test: the size limits on source files and functions
+# (tools/small-pieces.R), the Rust core's unit and property tests, cargo clippy
 # (-D warnings) on both crates, R CMD check and the testthat suite on this
 # machine's R (R 4.2 in CI). With
 # CI=true also:
@@ -41,6 +42,8 @@ MORI_SUMMARY_FILE=$(mktemp /tmp/mori-summary.XXXXXX)
 export MORI_SUMMARY_FILE
 host=R-$(Rscript -e 'cat(format(getRversion()[, 1:2]))')
 
+echo "== structure: small pieces (files <= 500 lines, functions <= 80)"
+timed "small pieces" Rscript tools/small-pieces.R
 echo "== Rust: cargo test (core unit tests, property tests, fuzzing)"
 timed "cargo test" bash rust-tests/run.sh
 echo "== Rust: cargo clippy -D warnings (both crates, rust-tests)"
