@@ -7,13 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if [ ! -d vendor ]; then
-  tar -xJf vendor.tar.xz
-fi
-
-flags=(--offline --locked
-  --config 'source.crates-io.replace-with="vendored-sources"'
-  --config "source.vendored-sources.directory=\"$PWD/vendor\"")
+source ./vendor-flags.sh
+flags=("${vendor_flags[@]}" --locked)
 
 status=0
 echo "== cargo clippy: src/rust (the R crate and mori-core)"

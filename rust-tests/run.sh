@@ -12,13 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if [ ! -d vendor ]; then
-  tar -xJf vendor.tar.xz
-fi
-
-flags=(--release --offline
-  --config 'source.crates-io.replace-with="vendored-sources"'
-  --config "source.vendored-sources.directory=\"$PWD/vendor\"")
+source ./vendor-flags.sh
+flags=(--release "${vendor_flags[@]}")
 
 # Property tests: a fixed seed unless one is given (PROPTEST_RNG_SEED=...),
 # and no regression files written into tests/.
