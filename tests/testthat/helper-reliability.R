@@ -1,7 +1,8 @@
 # Helpers of the reliability and security tests (test-untrusted-regions.R,
 # test-malformed-names.R, test-out-of-space.R, test-truncation.R,
 # test-fork-safety.R, test-owner-crash.R, test-leaks.R, test-isolation.R,
-# test-concurrency.R, test-descriptors.R, test-other-host.R).
+# test-concurrency.R, test-descriptors.R, test-other-host.R,
+# test-prune-liveness.R).
 
 rel_tag <- sprintf("rel%x", Sys.getpid())
 rel_fds <- function() length(list.files("/proc/self/fd"))
@@ -16,18 +17,32 @@ rel_err <- function(expr) tryCatch({
 }, error = function(e) conditionMessage(e))
 
 # Runs R `code` in an Rscript child (optionally wrapped by a shell `prefix`
-# such as "ulimit -n 200;"); returns list(status, out).
-rel_child <- function(code, prefix = "", timeout = 60, env = character()) {
+# such as "ulimit -n 200;", the shell itself started by the command `wrap`);
+# returns list(status, out).
+rel_child <- function(code, prefix = "", timeout = 60, env = character(), wrap = character()) {
   script <- tempfile(fileext = ".R")
   writeLines(c(sprintf(".libPaths(c(%s, .libPaths()))", deparse(rel_lib())), "library(mori)", code), script)
   on.exit(unlink(script))
   cmd <- sprintf("%s exec %s --vanilla %s 2>&1", prefix, shQuote(rel_rscript()), shQuote(script))
-  out <- suppressWarnings(system2("timeout", c(timeout, "sh", "-c", shQuote(cmd)), stdout = TRUE, env = env))
+  out <- suppressWarnings(system2("timeout", c(timeout, wrap, "sh", "-c", shQuote(cmd)), stdout = TRUE, env = env))
   status <- attr(out, "status")
   list(status = if (is.null(status)) 0L else status, out = out)
 }
 
-# Waits until a callr::r_bg process prints a line; returns it.
+# Runs R `code` as rel_child() does, in a mount namespace of its own whose
+# /dev/shm is a fresh tmpfs of `size` ("16m"); returns its output lines.
+# Skips the test unless that can be made (root, unshare, mount allowed).
+rel_in_private_shm <- function(size, code, timeout = 300) {
+  skip_if_not(rel_is_root(), "needs root")
+  skip_if(Sys.which("unshare") == "", "unshare not available")
+  mount <- sprintf("mount -t tmpfs -o size=%s tmpfs /dev/shm 2>/dev/null || { echo NO_PRIVATE_SHM; exit 0; };", size)
+  res <- rel_child(code, prefix = mount, timeout = timeout, wrap = c("unshare", "-m"))
+  # unshare itself refused: no output at all
+  skip_if(!length(res$out) || identical(res$out, "NO_PRIVATE_SHM"), "cannot mount a private /dev/shm here")
+  res$out
+}
+
+# Waits until a processx or callr::r_bg process prints a line; returns it.
 rel_line <- function(bg, timeout = 20) {
   end <- Sys.time() + timeout
   while (Sys.time() < end) {

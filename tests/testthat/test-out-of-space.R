@@ -4,18 +4,12 @@
 
 test_that("a published region larger than a small /dev/shm fails cleanly and leaves nothing", {
   skip_on_cran()
-  skip_if_not(rel_is_root(), "needs root")
-  skip_if(Sys.which("unshare") == "", "unshare not available")
-  script <- tempfile(fileext = ".R")
-  writeLines(c(sprintf(".libPaths(c(%s, .libPaths()))", deparse(rel_lib())), "library(mori)",
-               "r <- tryCatch({ share(rnorm(1.3e7), name = 'big'); 'shared' }, error = function(e) conditionMessage(e))",
-               "cat('MSG', r, '\\n')",
-               "cat('LEFT', length(list.files('/dev/shm', all.files = TRUE, no.. = TRUE)), '\\n')",
-               "x <- share(1:10, name = 'small'); unshare('small'); cat('ALIVE', sum(x), '\\n')"), script)
-  on.exit(unlink(script))
-  cmd <- sprintf("mount -t tmpfs -o size=16m tmpfs /dev/shm && exec %s --vanilla %s", rel_rscript(), script)
-  out <- suppressWarnings(system2("unshare", c("-m", "sh", "-c", shQuote(cmd)), stdout = TRUE, stderr = TRUE))
-  skip_if(!is.null(attr(out, "status")) && !any(grepl("MSG", out)), "cannot mount a private /dev/shm here")
+  out <- rel_in_private_shm("16m", c(
+    "r <- tryCatch({ share(rnorm(1.3e7), name = 'big'); 'shared' }, error = function(e) conditionMessage(e))",
+    "cat('MSG', r, '\\n')",
+    "cat('LEFT', length(list.files('/dev/shm', all.files = TRUE, no.. = TRUE)), '\\n')",
+    "x <- share(1:10, name = 'small'); unshare('small'); cat('ALIVE', sum(x), '\\n')"
+  ))
   msg <- grep("^MSG", out, value = TRUE)
   expect_match(msg, "104.0 MB")
   expect_match(msg, "could not reserve")
@@ -26,19 +20,13 @@ test_that("a published region larger than a small /dev/shm fails cleanly and lea
 
 test_that("a 64 MB /dev/shm (Docker's default) does not stop a 1 GB share()", {
   skip_on_cran()
-  skip_if_not(rel_is_root(), "needs root")
-  skip_if(Sys.which("unshare") == "", "unshare not available")
   skip_if(mori:::available_mb() < 4000, "needs 4 GB of free memory")
-  script <- tempfile(fileext = ".R")
-  writeLines(c(sprintf(".libPaths(c(%s, .libPaths()))", deparse(rel_lib())), "library(mori)",
-               "x <- rep(1.5, 1.25e8)",
-               "s <- share(x)",
-               "cat('SIZE', sprintf('%.0f', shared_regions()$bytes), '\\n')",
-               "cat('OK', identical(s, x), sum(s) == 1.875e8, '\\n')"), script)
-  on.exit(unlink(script))
-  cmd <- sprintf("mount -t tmpfs -o size=64m tmpfs /dev/shm && exec %s --vanilla %s", rel_rscript(), script)
-  out <- suppressWarnings(system2("unshare", c("-m", "sh", "-c", shQuote(cmd)), stdout = TRUE, stderr = TRUE))
-  skip_if(!is.null(attr(out, "status")) && !any(grepl("OK|SIZE", out)), "cannot mount a private /dev/shm here")
+  out <- rel_in_private_shm("64m", c(
+    "x <- rep(1.5, 1.25e8)",
+    "s <- share(x)",
+    "cat('SIZE', sprintf('%.0f', shared_regions()$bytes), '\\n')",
+    "cat('OK', identical(s, x), sum(s) == 1.875e8, '\\n')"
+  ))
   expect_true(any(grepl("^OK TRUE TRUE", out)), info = paste(out, collapse = "\n"))
   size <- as.numeric(sub("^SIZE ", "", grep("^SIZE", out, value = TRUE)))
   expect_gt(size, 1e9)
