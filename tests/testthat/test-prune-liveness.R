@@ -10,18 +10,6 @@
 pl_tag <- sprintf("prune%x", Sys.getpid())
 pl_path <- function(name) file.path("/dev/shm", paste0("mori.", name))
 
-# Waits until a processx/callr process prints a line; returns it.
-pl_line <- function(p, timeout = 30) {
-  end <- Sys.time() + timeout
-  while (Sys.time() < end) {
-    p$poll_io(200)
-    l <- p$read_output_lines()
-    if (length(l)) return(trimws(l[1]))
-    if (!p$is_alive()) break
-  }
-  stop("child printed nothing: ", paste(p$read_all_error_lines(), collapse = "\n"))
-}
-
 pl_publisher <- function(name) {
   c(
     sprintf(".libPaths(c(%s, .libPaths()))", paste(deparse(.libPaths()), collapse = "")),
@@ -48,7 +36,7 @@ test_that("a live creator in another PID namespace keeps its region; once killed
                                           file.path(R.home("bin"), "Rscript"), "--vanilla", script),
                              stdout = "|", stderr = "|")
   on.exit(p$kill_tree(), add = TRUE)
-  expect_identical(pl_line(p), "published")
+  expect_identical(rel_line(p, timeout = 30), "published")
   # The creator runs as pid 1 of its namespace: no /proc/<pid> of it here
   # (or another process's).
   expect_true(file.exists(pl_path(name)))
@@ -83,7 +71,7 @@ test_that("a live creator that dropped its object keeps its region; SIGKILLed, i
   on.exit(unlink(c(script, pl_path(name))), add = TRUE)
   p <- processx::process$new(file.path(R.home("bin"), "Rscript"), c("--vanilla", script), stdout = "|", stderr = "|")
   on.exit(p$kill(), add = TRUE)
-  expect_identical(pl_line(p), "published")
+  expect_identical(rel_line(p, timeout = 30), "published")
   expect_false(name %in% prune_shared())
   expect_true(file.exists(pl_path(name)))
   p$signal(tools::SIGKILL)
