@@ -19,57 +19,56 @@ test_that("corrupted, truncated and random regions give clean errors or valid ob
   expect_length(Sys.glob("/dev/shm/mori.fz*"), 0)
 })
 
-test_that("a region whose class attribute is not a character vector is refused, not crashed on", {
-  skip_on_cran()
-  name <- paste0(rel_tag, "_cls")
+# Shares `make` in a child, published under a name ending in `suffix`,
+# changes the file's bytes `b` with the R lines `patch` (the helpers of
+# region_bytes_code() at hand), writes them back, maps the name again and
+# evaluates `use` on the object, `y`. Returns rel_child()'s result, whose
+# line "RESULT ..." says "accepted" or the error's class and message.
+rel_patched_region <- function(suffix, make, patch, use = "NULL") {
+  name <- paste0(rel_tag, suffix)
   on.exit(unlink(file.path("/dev/shm", paste0("mori.", name))), add = TRUE)
-  res <- rel_child(c(
+  rel_child(c(
     region_bytes_code(),
-    sprintf("x <- share(as.Date('2024-01-01') + 0:9, name = '%s')", name),
+    sprintf("x <- share(%s, name = '%s')", make, name),
     sprintf("p <- '/dev/shm/mori.%s'; b <- region_read(p); unshare('%s')", name, name),
-    "stopifnot(region_get(b, 'node.kind', node = 2) == 16)", # the class value node
-    "b <- region_reseal(region_set(b, 'node.kind', 13, node = 2))", # character -> integer
+    patch,
     "writeBin(b, p)",
-    sprintf("r <- tryCatch({ y <- map_shared('%s'); capture.output(str(y)); 'ok' }, error = function(e) 'error')", name),
+    sprintf("r <- tryCatch({ y <- map_shared('%s'); %s; 'accepted' }, error = function(e) paste(class(e)[1], conditionMessage(e)))",
+            name, use),
     "unlink(p); cat('RESULT', r, '\\n')"
   ))
+}
+
+test_that("a region whose class attribute is not a character vector is refused, not crashed on", {
+  skip_on_cran()
+  res <- rel_patched_region("_cls", "as.Date('2024-01-01') + 0:9", c(
+    "stopifnot(region_get(b, 'node.kind', node = 2) == 16)", # the class value node
+    "b <- region_reseal(region_set(b, 'node.kind', 13, node = 2))" # character -> integer
+  ), use = "capture.output(str(y))")
   expect_equal(res$status, 0L)
-  expect_true(any(grepl("RESULT", res$out)))
+  expect_true(any(grepl("^RESULT ", res$out)), info = paste(res$out, collapse = "\n"))
 })
 
 test_that("a region whose dim attribute does not match its length is refused", {
   skip_on_cran()
-  name <- paste0(rel_tag, "_dim")
-  on.exit(unlink(file.path("/dev/shm", paste0("mori.", name))), add = TRUE)
-  res <- rel_child(c(
-    sprintf("x <- share(matrix(as.double(1:12), 3, 4), name = '%s')", name),
-    sprintf("p <- '/dev/shm/mori.%s'; b <- readBin(p, 'raw', file.size(p))", name),
+  res <- rel_patched_region("_dim", "matrix(as.double(1:12), 3, 4)", c(
     "pat <- as.raw(c(3, 0, 0, 0, 4, 0, 0, 0))",
     "s <- which(vapply(seq_len(length(b) - 7), function(i) all(b[i:(i + 7)] == pat), TRUE))",
-    "b[s + 4:7] <- writeBin(50000000L, raw(), endian = 'little')",
-    "Sys.chmod(p, '600'); writeBin(b, p)",
-    sprintf("r <- tryCatch({ y <- map_shared('%s'); sum(y %%*%% rep(1, 5e7)); 'accepted' }, error = function(e) 'error')", name),
-    sprintf("unshare('%s'); cat('RESULT', r, '\\n')", name)
-  ))
+    "b[s + 4:7] <- writeBin(50000000L, raw(), endian = 'little')"
+  ), use = "sum(y %*% rep(1, 5e7))")
   expect_equal(res$status, 0L)
-  expect_true(any(grepl("RESULT error", res$out)))
+  expect_true(any(grepl("^RESULT mori_error_corrupt ", res$out)), info = paste(res$out, collapse = "\n"))
 })
 
 # Attributes are set through R's setter (R's API has no other way), which
 # signals an R error on what it refuses; such regions are refused first, with
 # mori's own error.
 rel_patched_attribute <- function(suffix, make, from, to) {
-  name <- paste0(rel_tag, suffix)
-  on.exit(unlink(file.path("/dev/shm", paste0("mori.", name))), add = TRUE)
-  rel_child(c(
-    sprintf("x <- share(%s, name = '%s')", make, name),
-    sprintf("p <- '/dev/shm/mori.%s'; b <- readBin(p, 'raw', file.size(p)); unshare('%s')", name, name),
+  rel_patched_region(suffix, make, c(
     sprintf("from <- %s; to <- %s", from, to),
     "s <- which(vapply(seq_len(length(b) - length(from) + 1), function(i) all(b[i - 1 + seq_along(from)] == from), TRUE))",
-    "stopifnot(length(s) == 1); b[s - 1 + seq_along(to)] <- to; writeBin(b, p)",
-    sprintf("r <- tryCatch({ y <- map_shared('%s'); capture.output(print(y)); 'accepted' }, error = function(e) conditionMessage(e))", name),
-    "unlink(p); cat('RESULT', r, '\\n')"
-  ))
+    "stopifnot(length(s) == 1); b[s - 1 + seq_along(to)] <- to"
+  ), use = "capture.output(print(y))")
 }
 
 test_that("a region whose class says factor on a double vector is refused", {
@@ -98,24 +97,16 @@ test_that("a region whose tsp does not fit the series' length is refused", {
 
 test_that("a region whose attribute lists form a cycle gives a clean error, not a stack overflow", {
   skip_on_cran()
-  name <- paste0(rel_tag, "_cyc")
-  on.exit(unlink(file.path("/dev/shm", paste0("mori.", name))), add = TRUE)
-  res <- rel_child(c(
-    sprintf("x <- share(matrix(as.double(1:12), 3, 4, dimnames = list(letters[1:3], LETTERS[1:4])), name = '%s')", name),
-    region_bytes_code(),
-    sprintf("p <- '/dev/shm/mori.%s'; b <- region_read(p); unshare('%s')", name, name),
+  res <- rel_patched_region("_cyc", "matrix(as.double(1:12), 3, 4, dimnames = list(letters[1:3], LETTERS[1:4]))", c(
     "nc <- region_get(b, 'header.node_count'); root_attrs <- region_get(b, 'node.attrs', node = 0)",
     # the dimnames list (a list node inside the root's attribute list) gets
     # the root's attribute list as its own attributes: a cycle
     "dn <- Filter(function(k) region_get(b, 'node.kind', node = k) == 19 && region_get(b, 'node.parent', node = k) == root_attrs, seq_len(nc) - 1)[1]",
     "stopifnot(!is.na(dn))",
-    "b <- region_reseal(region_set(b, 'node.attrs', root_attrs, node = dn))",
-    "writeBin(b, p)",
-    sprintf("r <- tryCatch({ y <- map_shared('%s'); 'accepted' }, error = function(e) 'error')", name),
-    "unlink(p); cat('RESULT', r, '\\n')"
+    "b <- region_reseal(region_set(b, 'node.attrs', root_attrs, node = dn))"
   ))
   expect_equal(res$status, 0L)
-  expect_true(any(grepl("RESULT error", res$out)))
+  expect_true(any(grepl("^RESULT mori_error_corrupt ", res$out)), info = paste(res$out, collapse = "\n"))
 })
 
 test_that("the byte helpers read the fields a region was written with and reseal it exactly", {
