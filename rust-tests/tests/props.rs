@@ -251,8 +251,15 @@ fn slice() -> impl Strategy<Value = Option<Slice>> {
 }
 
 fn region_name() -> impl Strategy<Value = RegionName> {
-    (1u32.., any::<u64>(), 0u32..=i32::MAX as u32, target(), slice())
-        .prop_map(|(pid, serial, fd, target, slice)| RegionName::new(pid, serial, fd).with_target(target).with_slice(slice))
+    (1u32.., any::<u64>(), 0u32..=i32::MAX as u32, prop::option::of(any::<u64>()), target(), slice()).prop_map(
+        |(pid, serial, fd, slot, target, slice)| {
+            let base = match slot {
+                Some(offset) => RegionName::packed(pid, serial, fd, offset),
+                None => RegionName::new(pid, serial, fd),
+            };
+            base.with_target(target).with_slice(slice)
+        },
+    )
 }
 
 /// Strings close to mori's form, to get past the prefix often.
@@ -280,7 +287,8 @@ proptest! {
             prop_assert!(s.ends_with(&format!("@{}:{}", start + 1, start + len)), "{}", s);
         }
         let Base::Anonymous(a) = n.base else { panic!("{s} is not anonymous") };
-        prop_assert_eq!(a.file_name(), format!("mori_{:x}_{:x}", a.pid, a.serial));
+        let pack = if a.slot.is_some() { ".pack" } else { "" };
+        prop_assert_eq!(a.file_name(), format!("mori_{:x}_{:x}{pack}", a.pid, a.serial));
     }
 
     #[test]
@@ -329,4 +337,55 @@ fn plan_refuses_overflowing_sizes() {
     assert!(p.push_list(u64::MAX / 2).is_err());
     assert!(p.push_serialized(u64::MAX).is_ok()); // reserve(u64::MAX) from 0 fits...
     assert!(p.total_size().is_err()); // ...but the region size overflows
+}
+
+// ---------------------------------------------------------------- (d) serialized references
+
+fn a_reference() -> impl Strategy<Value = mori_core::reference::Reference> {
+    let published = "[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}"
+        .prop_filter("not mori's prefix", |s| !s.starts_with("mori"))
+        .prop_map(|s| RegionName::published(&s).unwrap());
+    let name = prop_oneof![region_name(), (published, target(), slice()).prop_map(|(n, t, s)| n.with_target(t).with_slice(s))];
+    (any::<[u8; 4]>(), any::<u16>(), any::<u64>(), name)
+        .prop_map(|(host, pid_ns, nonce, name)| mori_core::reference::Reference { host, pid_ns, nonce, name })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    /// Every reference decodes to itself, names what its name as text says,
+    /// and every prefix or extension of it is refused.
+    #[test]
+    fn reference_round_trip(r in a_reference(), extra in vec(any::<u8>(), 1..8)) {
+        let b = r.encode();
+        prop_assert_eq!(mori_core::reference::Reference::decode(&b), Some(r.clone()));
+        prop_assert_eq!(RegionName::parse(&r.name.to_string()), Some(r.name.clone()));
+        for cut in 0..b.len() {
+            prop_assert_eq!(mori_core::reference::Reference::decode(&b[..cut]), None);
+        }
+        let mut longer = b.clone();
+        longer.extend_from_slice(&extra);
+        prop_assert_eq!(mori_core::reference::Reference::decode(&longer), None);
+    }
+
+    /// Random and damaged bytes never panic, and whatever decodes is canonical
+    /// (encodes back to the same bytes) and a name the text parser accepts.
+    #[test]
+    fn damaged_references_decode_only_if_canonical(
+        r in a_reference(),
+        flips in vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        junk in vec(any::<u8>(), 0..64),
+    ) {
+        let mut b = r.encode();
+        for (at, x) in flips {
+            let at = at.index(b.len());
+            b[at] ^= x;
+        }
+        for bytes in [b, junk] {
+            if let Some(d) = mori_core::reference::Reference::decode(&bytes) {
+                prop_assert_eq!(d.encode(), bytes);
+                prop_assert_eq!(RegionName::parse(&d.name.to_string()), Some(d.name.clone()));
+            }
+        }
+    }
 }

@@ -210,12 +210,12 @@ test_that("paths past the end say out of bounds at every depth, and into non-lis
 test_that("a reference from another machine is other_host", {
   x <- share(rnorm(10))
   s <- serialize(x, NULL)
-  # References carry the first 8 bytes of the boot id, in binary.
+  # References carry the first 4 bytes of the boot id, in binary.
   boot <- gsub("-", "", readLines("/proc/sys/kernel/random/boot_id"))
-  tag <- as.raw(strtoi(substring(boot, seq(1, 15, 2), seq(2, 16, 2)), 16L))
-  at <- which(vapply(seq_len(length(s) - 7), function(i) all(s[i:(i + 7)] == tag), TRUE))
+  tag <- as.raw(strtoi(substring(boot, seq(1, 7, 2), seq(2, 8, 2)), 16L))
+  at <- which(vapply(seq_len(length(s) - 3), function(i) all(s[i:(i + 3)] == tag), TRUE))
   expect_length(at, 1)
-  s[at:(at + 7)] <- if (tag[1] == as.raw(0)) as.raw(rep(1, 8)) else as.raw(rep(0, 8))
+  s[at:(at + 3)] <- if (tag[1] == as.raw(0)) as.raw(rep(1, 4)) else as.raw(rep(0, 4))
   expect_mori_error(unserialize(s), "other_host", "another machine")
   expect_snapshot(show_error(unserialize(s)), cran = TRUE, transform = scrub)
 })
@@ -223,10 +223,15 @@ test_that("a reference from another machine is other_host", {
 test_that("a malformed reference in serialized data is corrupt", {
   x <- share(rnorm(10))
   s <- serialize(x, NULL)
-  name <- charToRaw(shared_name(x))
-  at <- which(vapply(seq_len(length(s) - length(name) + 1), function(i) all(s[i:(i + length(name) - 1)] == name), TRUE))
+  # the reference's first byte, before the host id, says its format
+  # (version 2 in the high 3 bits) and that the region is packed (bit 4);
+  # version 1, from before packs, is refused
+  boot <- gsub("-", "", readLines("/proc/sys/kernel/random/boot_id"))
+  host <- as.raw(strtoi(substring(boot, seq(1, 7, 2), seq(2, 8, 2)), 16L))
+  at <- which(vapply(seq_len(length(s) - 3), function(i) all(s[i:(i + 3)] == host), TRUE))
   expect_length(at, 1)
-  s[at + 1] <- charToRaw("M")
+  expect_identical(s[at - 1], as.raw(0x50))
+  s[at - 1] <- as.raw(0x30)
   e <- error_of(unserialize(s))
   expect_s3_class(e, c("mori_error_corrupt", "mori_error", "error", "condition"), exact = TRUE)
   expect_snapshot(show_error(unserialize(s)), cran = TRUE)

@@ -2,11 +2,11 @@
 # Bigger runs and figures: tools/reliability/ (see its README.md).
 # Shared helpers (rel_child(), rel_tag, ...): helper-reliability.R.
 
-# The host id as references carry it: the first 8 bytes of the boot id, in
+# The host id as references carry it: the first 4 bytes of the boot id, in
 # binary, found in `s`, and where.
 rel_host_in <- function(s) {
   boot <- gsub("-", "", readLines("/proc/sys/kernel/random/boot_id"))
-  host <- as.raw(strtoi(substring(boot, seq(1, 15, 2), seq(2, 16, 2)), 16L))
+  host <- as.raw(strtoi(substring(boot, seq(1, 7, 2), seq(2, 8, 2)), 16L))
   k <- length(host)
   at <- which(vapply(seq_len(length(s) - k + 1), function(i) all(s[i:(i + k - 1)] == host), TRUE))
   if (length(at) == 1) list(at = at, len = k) else NULL

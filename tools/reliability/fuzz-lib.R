@@ -273,6 +273,15 @@ fz_touch <- function(y, depth = 0, errs = character()) {
   errs
 }
 
+# Where the state of the serialized reference `r` starts: its tag byte,
+# just before the host id (the first 4 bytes of the boot id); NA if absent.
+fz_ref_start <- function(r) {
+  boot <- gsub("-", "", readLines("/proc/sys/kernel/random/boot_id"))
+  host <- as.raw(strtoi(substring(boot, seq(1, 7, 2), seq(2, 8, 2)), 16L))
+  at <- which(vapply(seq_len(length(r) - 3), function(i) all(r[i:(i + 3)] == host), TRUE))
+  if (length(at) >= 1 && at[1] > 1) at[1] - 1L else NA_integer_
+}
+
 # Runs case i (deterministic in i). Returns list(status, messages, mode).
 fz_case <- function(i, seeds, templates, live_ref) {
   set.seed(1e6 + i)
@@ -280,11 +289,13 @@ fz_case <- function(i, seeds, templates, live_ref) {
   path <- file.path("/dev/shm", paste0("mori.", name))
   mode <- sample(c("map", "suffix", "ref", "refstr"), 1, prob = c(.55, .15, .22, .08))
   if (mode == "refstr") {
-    # Corrupt the characters of a real reference to a live ordinary region.
+    # Corrupt bytes of a real reference to a live ordinary region: its
+    # state (src/rust/core/src/reference.rs) from the tag byte on, the
+    # host id, namespace, nonce and the name's varints.
     r <- live_ref
-    st <- which(r == charToRaw("/"))[1]
-    pos <- st + sample.int(min(60, length(r) - st), sample(1:3, 1)) - 1
-    r[pos] <- sample(charToRaw("0123456789abcdef_[]#@:,/-x "), length(pos), TRUE)
+    st <- fz_ref_start(r)
+    pos <- st + sample.int(min(30, length(r) - st), sample(1:3, 1)) - 1
+    r[pos] <- as.raw(sample.int(256, length(pos), TRUE) - 1L)
     y <- tryCatch(unserialize(r), error = function(e) e)
   } else {
     seed <- seeds[[sample.int(length(seeds), 1)]]
@@ -324,7 +335,7 @@ fz_run <- function(from, to, log) {
   # parts of a shared list travel as their values there).
   live <- share(list(a = as.double(1:1e4), b = letters))
   live_ref <- serialize(live$a, NULL)
-  stopifnot(any(live_ref == charToRaw("/")))
+  stopifnot(!is.na(fz_ref_start(live_ref)))
   con <- file(log, open = "a")
   on.exit(close(con))
   for (i in from:to) {

@@ -1,7 +1,8 @@
 //! mori's core, free of R: the byte layout of a region ([`layout`]), region
-//! names ([`name`]), the OS shared memory they live in ([`os`]), the
-//! summaries computed while sharing ([`stats`], at R's x87 precision on any
-//! thread: [`fpu`]) and the small table that
+//! names ([`name`]) and the serialized references to them ([`reference`]),
+//! the OS shared memory they live in ([`os`]), the summaries computed while
+//! sharing ([`stats`], at R's x87 precision on any thread: [`fpu`]) and the
+//! small table that
 //! stores and makes each distinct text of a character vector once
 //! ([`two_way`]).
 //!
@@ -16,6 +17,7 @@ pub mod layout;
 pub mod name;
 pub mod os;
 pub mod pack;
+pub mod reference;
 pub mod sigbus;
 pub mod stats;
 pub mod two_way;

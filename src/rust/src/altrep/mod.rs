@@ -86,8 +86,7 @@ unsafe extern "C" fn serialized_state(x: SEXP) -> SEXP {
         {
             return Ok(std::ptr::null_mut());
         }
-        let name = v.reference_name().to_string();
-        Reference::write(v.region.nonce(), &name)
+        Reference::write(v.region.nonce(), v.reference_name())
     })
 }
 
