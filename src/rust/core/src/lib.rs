@@ -1,14 +1,16 @@
 //! mori's core, free of R: the byte layout of a region ([`layout`]), region
 //! names ([`name`]) and the serialized references to them ([`reference`]),
-//! the OS shared memory they live in ([`os`]), the summaries computed while
-//! sharing ([`stats`], at R's x87 precision on any thread: [`fpu`]) and the
-//! small table that
-//! stores and makes each distinct text of a character vector once
-//! ([`two_way`]).
+//! the OS shared memory they live in ([`os`]; small regions share a pack,
+//! [`pack`]; truncated published files are caught by [`sigbus`]), the
+//! summaries computed while sharing ([`stats`], at R's x87 precision on any
+//! thread: [`fpu`]) and the small table that stores and makes each
+//! distinct text of a character vector once ([`two_way`]).
 //!
-//! `unsafe` lives only at the OS seam ([`os`], [`sigbus`]) and in the x87
-//! sums of [`stats`]; every block says why it is sound (`// SAFETY:`), and
-//! an `unsafe fn` spells out each unsafe operation in its body too.
+//! `unsafe` lives only at the OS seam (the files and mappings of [`os`] and
+//! [`pack`], the signal handler of [`sigbus`]) and in the x87 code: the sums
+//! of [`stats`] (`stats/extended.rs`) and the precision control word of
+//! [`fpu`]. Every block says why it is sound (`// SAFETY:`), and an
+//! `unsafe fn` spells out each unsafe operation in its body too.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
