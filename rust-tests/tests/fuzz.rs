@@ -8,8 +8,8 @@ mod common;
 
 use common::*;
 use mori_core::layout::{
-    header, node_record, string_entry, Field, Kind, Layout, CHILD_ENTRY_SIZE, HEADER_SIZE, MAGIC, NODE_SIZE,
-    STRING_ENTRY_SIZE,
+    header, node_record, string_entry, Field, Kind, Layout, CHILD_ENTRY_SIZE, HEADER_SIZE, LAYOUT_VERSION, MAGIC,
+    NODE_SIZE, STRING_ENTRY_SIZE,
 };
 use std::time::{Duration, Instant};
 
@@ -248,14 +248,22 @@ fn write_aux(r: &mut XorShift, b: &mut [u8], s: &Sample, len: u64) -> &'static s
     "aux write"
 }
 
-/// A fully random region with a plausible header.
+/// A fully random region with a plausible header. Its layout version is
+/// mostly the current one (so that the nodes are read), else an older, a
+/// newer, zero or any.
 fn random_region(r: &mut XorShift, b: &mut Vec<u8>) -> &'static str {
-    // A fully random region with a plausible header.
     let n = r.below(8) as usize;
     let size = HEADER_SIZE + n * NODE_SIZE + r.below(600) as usize;
     *b = r.bytes(size);
     b[header::MAGIC.range()].copy_from_slice(&MAGIC);
-    put(b, header::VERSION.offset, header::VERSION.size, 1);
+    let version = match r.below(8) {
+        0 => LAYOUT_VERSION - 1,
+        1 => LAYOUT_VERSION + 1,
+        2 => 0,
+        3 => r.next() as u32,
+        _ => LAYOUT_VERSION,
+    };
+    header::VERSION.put_u32(b, version);
     put(b, header::HEADER_SIZE.offset, header::HEADER_SIZE.size, HEADER_SIZE as u64);
     set_total(b);
     put(b, header::NODE_COUNT.offset, header::NODE_COUNT.size, n as u64);
