@@ -188,7 +188,7 @@ fz_ref_templates <- function(name_len) {
   out <- lapply(objs, function(o) {
     v <- share(o, name = tname)
     r <- serialize(v, NULL)
-    # The reference carries its region's nonce (header bytes 40..48): kept
+    # The reference carries its region's nonce (the header's nonce field): kept
     # so that fz_ref_for() can give it the mutated region's nonce instead.
     nonce <- readBin(file.path("/dev/shm", paste0("mori.", tname)), "raw", FZ_HEADER_NONCE[2])[FZ_HEADER_NONCE[1] + seq_len(8)]
     unshare(tname)
@@ -197,8 +197,8 @@ fz_ref_templates <- function(name_len) {
   list(tname = charToRaw(tname), refs = out)
 }
 
-# Offset and end of the header's nonce field (DESIGN.md, region layout v2).
-FZ_HEADER_NONCE <- c(40, 48)
+# Offset and end of the header's nonce field, from the field table.
+FZ_HEADER_NONCE <- with(region_field("header.nonce", FZ_FIELDS), c(offset, offset + size))
 
 # Replaces the first occurrence of `from` in `r` by `to` (same length).
 fz_replace_raw <- function(r, from, to) {
