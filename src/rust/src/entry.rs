@@ -67,7 +67,7 @@ unsafe extern "C" fn mori_prune() -> SEXP {
             return Ok(rapi::nil());
         }
         let mut p = rapi::Protector::new();
-        let out = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, removed.len() as u64)?);
+        let out = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, removed.len() as u64)?)?;
         for (i, name) in removed.iter().enumerate() {
             let c = rapi::utf8_char(name)?;
             // SAFETY: i < length of the fresh character vector.
@@ -157,7 +157,7 @@ unsafe extern "C" fn mori_view_state(x: SEXP) -> SEXP {
             return Ok(rapi::nil());
         };
         let mut p = rapi::Protector::new();
-        let out = p.protect(rapi::alloc_vector(SEXPTYPE::VECSXP, 4)?);
+        let out = p.protect(rapi::alloc_vector(SEXPTYPE::VECSXP, 4)?)?;
         // SAFETY: reading R's constant.
         let made = state.made.map_or(unsafe { ffi::R_NaReal }, |n| n as f64);
         // SAFETY: k < 4, the length of the fresh list; each value is set
@@ -186,7 +186,7 @@ unsafe extern "C" fn mori_name_parts(name: SEXP) -> SEXP {
             Base::Published(_) => String::new(),
         };
         let mut p = rapi::Protector::new();
-        let out = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, 2)?);
+        let out = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, 2)?)?;
         for (i, part) in [name.base(), file].iter().enumerate() {
             let c = rapi::utf8_char(part)?;
             // SAFETY: i < 2, the length of the fresh, protected vector; each
@@ -227,9 +227,9 @@ unsafe extern "C" fn mori_layout_fields() -> SEXP {
         let fields = &mori_core::layout::FIELDS;
         let n = fields.len() as u64;
         let mut p = rapi::Protector::new();
-        let names = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, n)?);
-        let offsets = p.protect(rapi::alloc_vector(SEXPTYPE::INTSXP, n)?);
-        let sizes = p.protect(rapi::alloc_vector(SEXPTYPE::INTSXP, n)?);
+        let names = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, n)?)?;
+        let offsets = p.protect(rapi::alloc_vector(SEXPTYPE::INTSXP, n)?)?;
+        let sizes = p.protect(rapi::alloc_vector(SEXPTYPE::INTSXP, n)?)?;
         for (i, f) in fields.iter().enumerate() {
             let name = rapi::utf8_char(f.name)?;
             // SAFETY: i < n, the length of each fresh, protected column; the
@@ -240,7 +240,7 @@ unsafe extern "C" fn mori_layout_fields() -> SEXP {
                 *ffi::INTEGER(sizes).add(i) = f.size as i32;
             }
         }
-        let out = p.protect(rapi::alloc_vector(SEXPTYPE::VECSXP, 3)?);
+        let out = p.protect(rapi::alloc_vector(SEXPTYPE::VECSXP, 3)?)?;
         for (k, col) in [names, offsets, sizes].into_iter().enumerate() {
             // SAFETY: k < 3, the length of the fresh list.
             unsafe { ffi::SET_VECTOR_ELT(out, k as R_xlen_t, col) };
@@ -261,13 +261,13 @@ fn regions_table() -> Result<SEXP> {
     let live = region::live();
     let mut p = rapi::Protector::new();
     let n = live.len() as u64;
-    let names = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, n)?);
-    let types = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, n)?);
-    let bytes = p.protect(rapi::alloc_vector(SEXPTYPE::REALSXP, n)?);
-    let created = p.protect(rapi::alloc_vector(SEXPTYPE::REALSXP, n)?);
-    let views = p.protect(rapi::alloc_vector(SEXPTYPE::INTSXP, n)?);
-    let owned = p.protect(rapi::alloc_vector(SEXPTYPE::LGLSXP, n)?);
-    let published = p.protect(rapi::alloc_vector(SEXPTYPE::LGLSXP, n)?);
+    let names = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, n)?)?;
+    let types = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, n)?)?;
+    let bytes = p.protect(rapi::alloc_vector(SEXPTYPE::REALSXP, n)?)?;
+    let created = p.protect(rapi::alloc_vector(SEXPTYPE::REALSXP, n)?)?;
+    let views = p.protect(rapi::alloc_vector(SEXPTYPE::INTSXP, n)?)?;
+    let owned = p.protect(rapi::alloc_vector(SEXPTYPE::LGLSXP, n)?)?;
+    let published = p.protect(rapi::alloc_vector(SEXPTYPE::LGLSXP, n)?)?;
     for (i, r) in live.iter().enumerate() {
         let layout = r.layout();
         let name = rapi::utf8_char(&r.name.to_string())?;
@@ -286,7 +286,7 @@ fn regions_table() -> Result<SEXP> {
             *ffi::LOGICAL(published).add(i) = r.name.is_published() as i32;
         }
     }
-    let out = p.protect(rapi::alloc_vector(SEXPTYPE::VECSXP, 7)?);
+    let out = p.protect(rapi::alloc_vector(SEXPTYPE::VECSXP, 7)?)?;
     for (k, col) in [names, bytes, types, created, views, owned, published].into_iter().enumerate() {
         // SAFETY: k < 7, the length of the fresh list.
         unsafe { ffi::SET_VECTOR_ELT(out, k as R_xlen_t, col) };

@@ -172,7 +172,9 @@ fn value_matches(value: SEXP, region: &Arc<Region>, child: u32, depth: usize) ->
     }
     let Ok(stored) = crate::build::attribute_value(region, child, depth + 1) else { return false };
     let mut p = Protector::new();
-    p.protect(stored);
+    if p.protect(stored).is_err() {
+        return false;
+    }
     // SAFETY: compares two protected R values; flags 0 = the strictest test
     // (bitwise doubles, NA vs NaN distinguished). It reads ALTREP values
     // through their methods, which may signal an error: caught, and resumed

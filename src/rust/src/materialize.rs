@@ -27,7 +27,7 @@ pub fn materialize(x: SEXP, depth: usize) -> Result<SEXP> {
     // A fresh vector of x's type and length, filled from x through R's
     // accessors (which read our views, and may signal an error), protected
     // throughout.
-    let out = p.protect(rapi::alloc_vector(ty, n)?);
+    let out = p.protect(rapi::alloc_vector(ty, n)?)?;
     match ty {
         SEXPTYPE::STRSXP => {
             let x = StrSxp::new(x).expect("a character vector");
@@ -62,9 +62,9 @@ pub fn materialize(x: SEXP, depth: usize) -> Result<SEXP> {
     let values = rapi::attribute_pairs(x);
     let mut head = rapi::nil();
     for &(tag, value) in values.iter().rev() {
-        let value = p.protect(materialize(value, depth + 1)?);
+        let value = p.protect(materialize(value, depth + 1)?)?;
         // Consed onto the protected rest of the list.
-        head = p.protect(rapi::cons(value, head)?);
+        head = p.protect(rapi::cons(value, head)?)?;
         // SAFETY: SET_TAG on a fresh cell.
         unsafe { ffi::SET_TAG(head, tag.sexp()) };
     }

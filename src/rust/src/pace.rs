@@ -162,7 +162,7 @@ fn draw_progress(done: u64, total: u64, finished: bool) {
     let mut p = Protector::new();
     // Fresh scalars, protected until the call is made (if R cannot make
     // them, the caught error is resumed by `guard`).
-    let mut scalar = |x: rapi::Result<crate::ffi::SEXP>| x.map(|x| p.protect(x));
+    let mut scalar = |x: rapi::Result<crate::ffi::SEXP>| x.and_then(|x| p.protect(x));
     let (Ok(done), Ok(total), Ok(finished)) = (
         scalar(rapi::scalar_real(done as f64)),
         scalar(rapi::scalar_real(total as f64)),

@@ -75,7 +75,9 @@ fn hands_back_result() -> bool {
         return JUDGED_ANSWER.load(Ordering::Relaxed);
     }
     let mut p = rapi::Protector::new();
-    p.protect(frame);
+    if p.protect(frame).is_err() {
+        return false;
+    }
     let answer = call_mori(c"hands_back_result").is_some_and(|result| {
         // SAFETY: a length-one logical.
         rapi::type_of(result) == ffi::SEXPTYPE::LGLSXP
@@ -95,7 +97,9 @@ fn remember(frame: SEXP, answer: bool) {
         return;
     };
     let mut p = rapi::Protector::new();
-    p.protect(weak);
+    if p.protect(weak).is_err() {
+        return;
+    }
     // Kept from R's GC until the next one replaces it.
     if rapi::preserve(weak).is_err() {
         return;
@@ -132,16 +136,16 @@ fn prepared_call(name: &'static CStr) -> Option<SEXP> {
     // R_tryEvalSilent (which catches any R error), and preserves the call
     // made of the function found. An allocation that fails is an R error
     // caught here and resumed by `guard` (hence the `ok()`s).
-    let args = p.protect(rapi::cons(rapi::install(name).ok()?, rapi::nil()).ok()?);
-    let args = p.protect(rapi::cons(rapi::install(c"mori").ok()?, args).ok()?);
-    let getter = p.protect(rapi::lcons(rapi::install(c":::").ok()?, args).ok()?);
+    let args = p.protect(rapi::cons(rapi::install(name).ok()?, rapi::nil()).ok()?).ok()?;
+    let args = p.protect(rapi::cons(rapi::install(c"mori").ok()?, args).ok()?).ok()?;
+    let getter = p.protect(rapi::lcons(rapi::install(c":::").ok()?, args).ok()?).ok()?;
     let mut failed = 0;
     // SAFETY: R_tryEvalSilent catches any R error (and any jump to the top level).
-    let fun = p.protect(unsafe { ffi::R_tryEvalSilent(getter, ffi::R_BaseEnv, &mut failed) });
+    let fun = p.protect(unsafe { ffi::R_tryEvalSilent(getter, ffi::R_BaseEnv, &mut failed) }).ok()?;
     if failed != 0 || rapi::type_of(fun) != ffi::SEXPTYPE::CLOSXP {
         return None;
     }
-    let call = p.protect(rapi::lcons(fun, rapi::nil()).ok()?);
+    let call = p.protect(rapi::lcons(fun, rapi::nil()).ok()?).ok()?;
     rapi::preserve(call).ok()?;
     CALLS.lock().unwrap_or_else(|e| e.into_inner()).push((name, call as usize));
     Some(call)

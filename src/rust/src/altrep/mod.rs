@@ -106,7 +106,7 @@ unsafe extern "C" fn unserialize_ex(_class: SEXP, state: SEXP, attr: SEXP, _objf
     guard(|| {
         let (region, node, slice) = Reference::open(state)?;
         let mut p = Protector::new();
-        let x = p.protect(crate::build::bare_object(&region, node, slice)?);
+        let x = p.protect(crate::build::bare_object(&region, node, slice)?)?;
         crate::build::check_attributes(x, attr).map_err(|e| match e {
             Error::Report { kind, problem, hint } => Error::Report {
                 kind,
@@ -163,7 +163,7 @@ unsafe extern "C" fn duplicate(x: SEXP, deep: Rboolean) -> SEXP {
             _ => None,
         };
         let mut p = Protector::new();
-        let copy = p.protect(new_object(&v.region, v.node_index, v.slice())?);
+        let copy = p.protect(new_object(&v.region, v.node_index, v.slice())?)?;
         if let Some(cache) = cache {
             // SAFETY: the copy is ours and protected; setting data2 does not allocate.
             unsafe { ffi::R_set_altrep_data2(copy, cache) };

@@ -32,17 +32,17 @@ pub fn set_attributes(region: &Arc<Region>, x: SEXP, node: &Node, depth: usize) 
     // Built back to front so each cell is consed onto the protected rest.
     for slot in (0..list.length).rev() {
         let child = layout.child(node.attrs, &list, slot)?;
-        let tag_char = p.protect(make_char(&layout, list.attrs, &tags, slot)?);
+        let tag_char = p.protect(make_char(&layout, list.attrs, &tags, slot)?)?;
         // SAFETY: make_char makes an R string (CHARSXP).
         let tag_name = unsafe { CharSxp::new_unchecked(tag_char) }.bytes();
         // dim and tsp are checked here and then trusted by R's C code: always
         // a copy, so that the values checked are the values R reads (a view
         // of a published region could change under it).
         let copy = matches!(tag_name, b"dim" | b"tsp");
-        let value = p.protect(attribute_value_as(region, child, depth + 1, copy)?);
+        let value = p.protect(attribute_value_as(region, child, depth + 1, copy)?)?;
         // SAFETY: installChar makes a symbol from a CHARSXP (allocates).
         let tag = rapi::unwind::protect(|| unsafe { ffi::Rf_installChar(tag_char) })?;
-        head = p.protect(rapi::cons(value, head)?);
+        head = p.protect(rapi::cons(value, head)?)?;
         // SAFETY: SET_TAG on a fresh cell.
         unsafe { ffi::SET_TAG(head, tag) };
     }

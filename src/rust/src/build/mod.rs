@@ -49,7 +49,7 @@ fn object_at_depth(region: &Arc<Region>, index: u32, depth: usize) -> Result<SEX
         _ => crate::view::new_object(region, index, None)?,
     };
     let mut p = Protector::new();
-    p.protect(x);
+    p.protect(x)?;
     set_attributes(region, x, &node, depth)?;
     Ok(x)
 }
@@ -66,7 +66,7 @@ fn plain_list(region: &Arc<Region>, index: u32, node: &Node, depth: usize, plain
     check_depth(depth)?;
     let layout = region.layout();
     let mut p = Protector::new();
-    let list = p.protect(rapi::alloc_vector(SEXPTYPE::VECSXP, node.length)?);
+    let list = p.protect(rapi::alloc_vector(SEXPTYPE::VECSXP, node.length)?)?;
     for slot in 0..node.length {
         let child = layout.child(index, node, slot)?;
         let value = if plain_elements {
@@ -91,7 +91,7 @@ fn stored_object(region: &Arc<Region>, layout: &Layout, index: u32, node: &Node)
     // rewritten between a check on the mapping and the copy, and R's
     // unserialize trusts what it is given.
     let raw = rapi::raw_vector(layout.serialized_unchecked(index, node)?)?;
-    p.protect(raw.sexp());
+    p.protect(raw.sexp())?;
     Layout::check_serialized(index, node, raw.bytes())?;
     rapi::try_call(c"unserialize", &[raw.sexp()])?.ok_or_else(|| {
         Error::report(
@@ -121,7 +121,7 @@ pub(super) fn attribute_value_as(region: &Arc<Region>, index: u32, depth: usize,
         _ => return object_at_depth(region, index, depth),
     };
     let mut p = Protector::new();
-    p.protect(x);
+    p.protect(x)?;
     set_attributes(region, x, &node, depth)?;
     Ok(x)
 }
@@ -194,7 +194,7 @@ fn make_char_with(
 
 fn plain_strings(layout: &Layout, index: u32, node: &Node) -> Result<SEXP> {
     let mut p = Protector::new();
-    let x = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, node.length)?);
+    let x = p.protect(rapi::alloc_vector(SEXPTYPE::STRSXP, node.length)?)?;
     for i in 0..node.length {
         let c = make_char(layout, index, node, i)?;
         // SAFETY: i < length.

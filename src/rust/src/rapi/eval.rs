@@ -12,12 +12,12 @@ use super::{cons, install, lcons, nil, type_of, unwind, xlength, Protector, Resu
 /// be built), nor an interrupt be taken for one.
 pub fn try_call(fun: &CStr, args: &[SEXP]) -> Result<Option<SEXP>> {
     let mut p = Protector::new();
-    let mut list = p.protect(nil());
+    let mut list = p.protect(nil())?;
     // Each cell is consed onto the protected rest.
     for &arg in args.iter().rev() {
-        list = p.protect(cons(arg, list)?);
+        list = p.protect(cons(arg, list)?)?;
     }
-    let call = p.protect(lcons(install(fun)?, list)?);
+    let call = p.protect(lcons(install(fun)?, list)?)?;
     // SAFETY: R_tryEvalSilent catches any R error (and any other jump to
     // the top level) and reports it through `failed`; the closure captures
     // only pointers.
@@ -99,14 +99,14 @@ pub fn try_call_own(fun: &CStr, args: &[SEXP]) -> Option<SEXP> {
     let mut p = Protector::new();
     // Building the call on protected objects, as in try_call (a failed
     // allocation is caught, and resumed by `guard`).
-    let mut list = p.protect(nil());
+    let mut list = p.protect(nil()).ok()?;
     for &arg in args.iter().rev() {
-        list = p.protect(cons(arg, list).ok()?);
+        list = p.protect(cons(arg, list).ok()?).ok()?;
     }
-    let target = p.protect(cons(install(fun).ok()?, nil()).ok()?);
-    let target = p.protect(cons(install(c"mori").ok()?, target).ok()?);
-    let getter = p.protect(lcons(install(c":::").ok()?, target).ok()?);
-    let call = p.protect(lcons(getter, list).ok()?);
+    let target = p.protect(cons(install(fun).ok()?, nil()).ok()?).ok()?;
+    let target = p.protect(cons(install(c"mori").ok()?, target).ok()?).ok()?;
+    let getter = p.protect(lcons(install(c":::").ok()?, target).ok()?).ok()?;
+    let call = p.protect(lcons(getter, list).ok()?).ok()?;
     let mut failed = 0;
     // SAFETY: R_tryEvalSilent catches any R error.
     let result = unsafe { ffi::R_tryEvalSilent(call, ffi::R_BaseNamespace, &mut failed) };

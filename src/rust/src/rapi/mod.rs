@@ -41,6 +41,13 @@ use crate::ffi::{self, SEXP, SEXPTYPE};
 
 /// `PROTECT`s values and `UNPROTECT`s them all when dropped. If R long-jumps
 /// past it instead, R resets its protect stack itself.
+///
+/// A full protect stack makes `Rf_protect` signal an R error ("protection
+/// stack overflow"), which would long-jump over the caller's Rust frames
+/// (and over this value's destructor), so every protect is made through
+/// [`unwind::protect`]: an overflow is a caught jump (`Err(Jumped)`), R has
+/// reset its stack to where it was before the failing call, and only the
+/// values protected before it are counted for the `UNPROTECT` on drop.
 pub struct Protector(i32);
 
 impl Protector {
@@ -48,11 +55,12 @@ impl Protector {
         Protector(0)
     }
 
-    pub fn protect(&mut self, x: SEXP) -> SEXP {
-        // SAFETY: PROTECT on any SEXP is allowed; balanced in Drop.
-        unsafe { ffi::Rf_protect(x) };
+    pub fn protect(&mut self, x: SEXP) -> Result<SEXP> {
+        // SAFETY: PROTECT on any SEXP is allowed; balanced in Drop. Its one
+        // failure, a full stack, is an R error, caught here.
+        unwind::protect(|| unsafe { ffi::Rf_protect(x) })?;
         self.0 += 1;
-        x
+        Ok(x)
     }
 }
 

@@ -160,8 +160,8 @@ impl Planner {
         let mut p = Protector::new();
         // A two-cell call built from protected objects (x is reachable from
         // the object being shared; symbols are never collected).
-        let arg = p.protect(rapi::cons(x, rapi::nil())?);
-        let quoted = p.protect(rapi::lcons(rapi::install(c"quote")?, arg)?);
+        let arg = p.protect(rapi::cons(x, rapi::nil())?)?;
+        let quoted = p.protect(rapi::lcons(rapi::install(c"quote")?, arg)?)?;
         let bytes = rapi::try_call(c"serialize", &[quoted, rapi::nil()])?.ok_or_else(|| {
             Error::bad_argument(
                 "x",
@@ -272,7 +272,7 @@ pub fn share(x: SEXP, published: Option<&str>) -> Result<Arc<Region>> {
     let _work = pace::begin();
     let mut p = Protector::new();
     // One protected cell anchoring what planning makes.
-    let keep = p.protect(rapi::cons(rapi::nil(), rapi::nil())?);
+    let keep = p.protect(rapi::cons(rapi::nil(), rapi::nil())?)?;
     let mut planner = Planner {
         plan: Plan::new(),
         items: Vec::new(),

@@ -141,7 +141,7 @@ pub fn new_object(region: &Arc<Region>, node_index: u32, slice: Option<Slice>) -
     let mut p = Protector::new();
     let data1 = p.protect(rapi::boxed_extptr(
         rapi::try_box(view).ok_or_else(|| Error::out_of_memory(std::mem::size_of::<View>()))?,
-    )?);
+    )?)?;
     // SAFETY: a new ALTREP object of our class with our data1 (allocates).
     Ok(rapi::unwind::protect(|| unsafe { ffi::R_new_altrep(class, data1, rapi::nil()) })?)
 }
