@@ -56,3 +56,14 @@ mori_condition <- function(kind, problem, hint, call = NULL) {
     list(message = paste0(problem, "\n", hint), call = call)
   )
 }
+
+# For tests only: signals the error kind "system" or "internal" as mori's
+# real failures of that kind do (no ordinary input reaches them).
+test_raise_kind <- function(kind) .Call(mori_test_raise_kind, kind)
+
+# For tests only: after `after` more allocations of mori's Rust code, the
+# next `count` fail as if memory had run out (count = 0 turns it off).
+# Returns how many of the failures armed before did not happen.
+test_fail_allocations <- function(after, count = 1) {
+  .Call(mori_test_fail_allocations, as.double(after), as.double(count))
+}

@@ -49,3 +49,58 @@ test_that("memory running out gives clean errors and leaves nothing behind", {
   expect_identical(trimws(grep("^left ", out, value = TRUE)), "left 0 0")
   expect_identical(trimws(grep("^after ", out, value = TRUE)), "after TRUE")
 })
+
+# Any allocation of mori's Rust code may be the one that fails, not only
+# the large ones (which ask with try_reserve): Rust's handler for a failed
+# String, Box or Vec aborts the process. mori's global allocator serves such
+# a request from its reserve and the call ends in mori_error_no_space. The
+# child fails, in turn, the 1st, 2nd, ... allocation of each operation
+# (until the operation makes no more), once alone and once with every
+# allocation after it failing too (memory gone for good).
+test_that("any failed Rust allocation is a clean no_space error, never an abort", {
+  skip_on_cran()
+  skip_without_memfd()
+  out <- rscript_child(c(
+    "library(mori)",
+    "fds <- function() sum(grepl('memfd:mori|/dev/shm/mori', suppressWarnings(Sys.readlink(list.files('/proc/self/fd', full.names = TRUE)))))",
+    "frame <- data.frame(a = seq_len(5e4), b = as.character(seq_len(5e4)))",
+    "owner <- share(list(frame = frame, big = as.double(1:1e5), l = as.list(1:100)))",
+    "name <- shared_name(owner)",
+    "s <- serialize(owner, NULL)",
+    "cases <- list(",
+    "  share = function() share(list(frame = frame, x = as.list(1:50), f = function(x) x)),",
+    "  map = function() map_shared(name),",
+    "  unserialize = function() unserialize(s),",
+    "  materialize = function() materialize(owner),",
+    "  elements = function() { x <- map_shared(name); c(x$frame$b[[77]], x$big[[5]], x$l[[3]]) }",
+    ")",
+    "for (count in c(1, 1e6)) for (nm in names(cases)) {",
+    "  seen <- character(); n <- 0",
+    "  repeat {",
+    "    mori:::test_fail_allocations(n, count)",
+    "    res <- tryCatch({ cases[[nm]](); 'ok' }, mori_error = function(e) class(e)[1],",
+    "      error = function(e) paste('other:', conditionMessage(e)))",
+    "    if (mori:::test_fail_allocations(0, 0) == count) break",
+    "    seen <- union(seen, res)",
+    "    n <- n + 1",
+    "  }",
+    "  invisible(gc())",
+    "  cat('case', nm, count, n, paste(sort(seen), collapse = ','), '\\n')",
+    "}",
+    "rm(owner, s); invisible(gc()); invisible(gc())",
+    "cat('left', fds(), '\\n')",
+    "cat('after', identical(share(frame), frame), '\\n')"
+  ))
+  cases <- grep("^case ", out, value = TRUE)
+  expect_length(cases, 10)
+  fields <- strsplit(trimws(cases), " ")
+  # Each operation allocates, and each failure ends in mori's no_space error
+  # (the operation may also succeed: a failure inside R's own code that
+  # mori catches and retries, or after the work is done), nothing else.
+  made <- as.numeric(vapply(fields, `[`, "", 4))
+  expect_true(all(made > 0), label = paste(cases, collapse = "; "))
+  seen <- vapply(fields, `[`, "", 5)
+  expect_true(all(seen %in% c("mori_error_no_space", "mori_error_no_space,ok")), label = paste(cases, collapse = "; "))
+  expect_identical(trimws(grep("^left ", out, value = TRUE)), "left 0")
+  expect_identical(trimws(grep("^after ", out, value = TRUE)), "after TRUE")
+})

@@ -12,6 +12,7 @@ use crate::identity::shared_identity;
 use crate::rapi;
 use crate::region;
 use crate::rtypes::LISTS_ARE_ALTREP;
+use crate::testing::{mori_test_fail_allocations, mori_test_raise_kind};
 use crate::{build, share};
 
 /// A zero-copy slice (`x[a:b]`) that its name reproduces: unmodified, and
@@ -329,6 +330,8 @@ pub extern "C" fn mori_init(dll: *mut DllInfo) {
         call_method!(mori_name_parts, 1),
         call_method!(mori_format_bytes, 1),
         call_method!(mori_layout_fields, 0),
+        call_method!(mori_test_raise_kind, 1),
+        call_method!(mori_test_fail_allocations, 2),
         R_CallMethodDef { name: std::ptr::null(), fun: None, numArgs: 0 },
     ];
     crate::rapi::unwind::init();

@@ -356,8 +356,12 @@ pub fn guard<T>(body: impl FnOnce() -> Result<T>) -> T {
     // Every arm takes its value out, so nothing of the body's is left to
     // drop once the match is over (the jump and the error skip this frame's
     // end).
+    // A failed allocation served from the allocator's reserve ends the call
+    // in a no_space error, whatever the body made of it.
+    let failures = crate::allocator::failures();
+    let ran_out = || crate::allocator::failures() != failures;
     let err = match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(value)) if !unwind::pending() => return value,
+        Ok(Ok(value)) if !unwind::pending() && !ran_out() => return value,
         Ok(Ok(value)) => {
             drop(value);
             Error::RJump
@@ -376,6 +380,12 @@ pub fn guard<T>(body: impl FnOnce() -> Result<T>) -> T {
         drop(err);
         unwind::resume();
     }
+    let err = if ran_out() && err.kind() != Kind::Interrupted {
+        drop(err);
+        Error::out_of_memory(crate::allocator::last_failed_size())
+    } else {
+        err
+    };
     let kind = err.kind();
     let (problem, hint) = err.parts();
     drop(err);

@@ -3,6 +3,7 @@
 //!
 //! | module   | job                                                        |
 //! |----------|------------------------------------------------------------|
+//! | `allocator` | the global allocator: a failed allocation becomes an R error, never an abort |
 //! | `ffi`    | raw R API (extendr-ffi plus a few declarations)            |
 //! | `rapi`   | the small safe layer the rest uses; ownership rules for R errors |
 //! | `error`  | every failure, and the one place it becomes an R error     |
@@ -18,11 +19,13 @@
 //! | `worker` | whether this process is a parallel worker                  |
 //! | `pace`   | long work: stopping at Ctrl-C, showing progress            |
 //! | `deferred` | views made inside finalizers are released all the same |
+//! | `testing` | entry points for tests only (error kinds, failed allocations) |
 //! | `entry`  | `.Call` entry points and registration                      |
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod allocator;
 mod altrep;
 mod build;
 mod deferred;
@@ -37,5 +40,6 @@ mod rapi;
 mod region;
 mod rtypes;
 mod share;
+mod testing;
 mod view;
 mod worker;

@@ -40,6 +40,8 @@ struct State {
     show: bool,
     delay_ns: u64,
     shown: bool,
+    /// `allocator::failures()` when the work began.
+    failures: u64,
 }
 
 thread_local! {
@@ -56,7 +58,8 @@ pub fn begin() -> Work {
     STATE.with_borrow_mut(|s| {
         s.depth += 1;
         if s.depth == 1 {
-            *s = State { depth: 1, started_ns: now, last_look_ns: now, show, delay_ns, ..State::default() };
+            let failures = crate::allocator::failures();
+            *s = State { depth: 1, started_ns: now, last_look_ns: now, show, delay_ns, failures, ..State::default() };
         }
     });
     Work(())
@@ -89,6 +92,11 @@ pub fn advance(bytes: u64) -> Result<()> {
 /// `Err(Interrupted)` if the user has asked to interrupt; draws progress
 /// when due. Cheap enough to call per element.
 pub fn check() -> Result<()> {
+    // An allocation was served from the emergency reserve: stop before it
+    // runs dry (`guard` would turn the result into this error anyway).
+    if STATE.with_borrow(|s| s.depth > 0 && crate::allocator::failures() != s.failures) {
+        return Err(Error::out_of_memory(crate::allocator::last_failed_size()));
+    }
     let due = STATE.with_borrow_mut(|s| {
         s.calls = s.calls.saturating_add(1);
         if s.calls < CALLS_PER_CLOCK_READ {
