@@ -282,6 +282,20 @@ test_that("too deep an object is limit", {
   expect_snapshot(show_error(share(deep)), cran = TRUE)
 })
 
+# No ordinary input reaches these two on a healthy system: a test-only entry
+# point raises them through the paths the real failures take (a failed
+# system call as OsError::Io; a Rust panic caught by error::guard).
+test_that("a system call failing unexpectedly is system", {
+  expect_mori_error(mori:::test_raise_kind("system"), "system", "^test_raise_kind failed: ")
+  expect_snapshot(show_error(mori:::test_raise_kind("system")), cran = TRUE)
+})
+
+test_that("a Rust panic is internal, an R error, and the session goes on", {
+  expect_mori_error(mori:::test_raise_kind("internal"), "internal", "^internal error in mori: test_raise_kind")
+  expect_snapshot(show_error(mori:::test_raise_kind("internal")), cran = TRUE)
+  expect_identical(share(as.double(1:10))[[10]], 10)
+})
+
 test_that("an error inside an ALTREP method is a classed condition too", {
   name <- paste0(err_tag, "_alt")
   x <- share(as.double(1:1e6), name = name)
