@@ -37,6 +37,10 @@ extern "C" {
     pub fn R_MakeWeakRef(key: SEXP, val: SEXP, fin: SEXP, onexit: Rboolean) -> SEXP;
     pub fn R_WeakRefKey(w: SEXP) -> SEXP;
     pub fn R_ContinueUnwind(cont: SEXP) -> !;
+    pub fn SETCAR(x: SEXP, y: SEXP) -> SEXP;
+    /// R < 4.3 only (a shared list is a plain list there): see build/selfref.rs.
+    #[cfg(not(r_altlist))]
+    pub fn SET_TRUELENGTH(x: SEXP, v: R_xlen_t);
 }
 
 // Interrupts and interactivity (R_ext/Utils.h, Rinterface.h).

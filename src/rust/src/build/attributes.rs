@@ -47,6 +47,7 @@ pub fn set_attributes(region: &Arc<Region>, x: SEXP, node: &Node, depth: usize) 
         unsafe { ffi::SET_TAG(head, tag) };
     }
     check_attributes(x, head)?;
+    super::selfref::renew(x, head)?;
     // SAFETY: check_attributes accepted the protected pairlist for x.
     unsafe { rapi::set_attribute_list(x, head) }?;
     Ok(())

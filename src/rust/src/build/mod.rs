@@ -16,6 +16,7 @@ use crate::rtypes::{native_as, sexptype};
 use crate::rtypes::{LISTS_ARE_ALTREP, MAX_DEPTH};
 
 mod attributes;
+mod selfref;
 
 pub use attributes::check_attributes;
 use attributes::set_attributes;
