@@ -4,7 +4,7 @@ use mori_core::layout::{string_flags, Kind, Plan};
 use mori_core::stats::STATS_SIZE;
 use mori_core::two_way::TwoWay;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ffi::{self, R_xlen_t, SEXP};
 use crate::pace;
 use crate::rapi::{self, CharSxp};
@@ -87,7 +87,7 @@ fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<It
 /// of 80 KB (a 1000-column data frame of 1e4 rows: 0.099 s to share with
 /// each column summarised in turn, the reference 0.078 s).
 pub fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) -> Result<Vec<(u32, u8)>> {
-    let jobs = summary_jobs(plan, items);
+    let jobs = summary_jobs(plan, items)?;
     let bytes: usize = jobs.iter().map(|j| j.src.len()).sum();
     if bytes < PARALLEL_SUMMARY_BYTES {
         return write_items(plan, items, buf, &[]);
@@ -102,6 +102,8 @@ pub fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) -> Result<Vec<(u32, u8
         (written, summariser.join().expect("computing summaries does not panic"))
     });
     let mut flags = written?;
+    let summaries = summaries.ok_or_else(|| Error::out_of_memory(jobs.len() * std::mem::size_of::<Summary>()))?;
+    reserve(&mut flags, jobs.len())?;
     for (job, summary) in jobs.iter().zip(summaries) {
         let (f, stored) = summary.finish();
         if let Some(stored) = stored {
@@ -123,7 +125,7 @@ struct SummaryJob<'a> {
 /// The atomic items whose summaries can be computed away from R's thread:
 /// plain R vectors (their data is where it will stay while we run) of the
 /// planned length, with a summaries block.
-fn summary_jobs<'a>(plan: &Plan, items: &'a [Item]) -> Vec<SummaryJob<'a>> {
+fn summary_jobs<'a>(plan: &Plan, items: &'a [Item]) -> Result<Vec<SummaryJob<'a>>> {
     let mut jobs = Vec::new();
     for item in items {
         let Item::Atomic { node, x } = item else { continue };
@@ -145,26 +147,36 @@ fn summary_jobs<'a>(plan: &Plan, items: &'a [Item]) -> Vec<SummaryJob<'a>> {
             }
             std::slice::from_raw_parts(p, n.data_len as usize)
         };
+        reserve(&mut jobs, 1)?;
         jobs.push(SummaryJob { node: *node, kind: n.kind, src });
     }
-    jobs
+    Ok(jobs)
+}
+
+/// Room for `more` elements, or mori_error_no_space: these tables grow with
+/// the object (one entry per vector), and an infallible growth that the
+/// system refuses would abort the process (see `allocator`).
+fn reserve<T>(v: &mut Vec<T>, more: usize) -> Result<()> {
+    v.try_reserve(more).map_err(|_| Error::out_of_memory(more.saturating_add(v.len()) * std::mem::size_of::<T>()))
 }
 
 /// The second thread's work: the summaries of every job, in order. Calls no
 /// R function; stops early (its results then unused) when told to.
-fn summarise_jobs(jobs: &[SummaryJob], stop: &std::sync::atomic::AtomicBool) -> Vec<Summary> {
-    let mut out = Vec::with_capacity(jobs.len());
+/// None if there is no memory for the results.
+fn summarise_jobs(jobs: &[SummaryJob], stop: &std::sync::atomic::AtomicBool) -> Option<Vec<Summary>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(jobs.len()).ok()?;
     for job in jobs {
         let mut summary = Summary::for_kind(job.kind);
         for chunk in job.src.chunks(CHUNK_ELEMENTS * 8) {
             if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                return out;
+                return Some(out);
             }
             summary.update(chunk);
         }
         out.push(summary);
     }
-    out
+    Some(out)
 }
 
 /// `write` on R's thread: the items in `summarised` (in item order) are
@@ -192,6 +204,7 @@ fn write_items(plan: &Plan, items: &[Item], buf: &mut [u8], summarised: &[Summar
                     let at = plan.stats_offset(*node) as usize;
                     stored.encode(&mut buf[at..at + STATS_SIZE as usize]);
                 }
+                reserve(&mut flags, 1)?;
                 flags.push((*node, f));
             }
             Item::Strings { node, x } => {
