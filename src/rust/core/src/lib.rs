@@ -20,6 +20,7 @@ pub mod name;
 pub mod os;
 pub mod pack;
 pub mod reference;
+#[cfg(target_os = "linux")]
 pub mod sigbus;
 pub mod stats;
 pub mod two_way;

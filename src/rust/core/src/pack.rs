@@ -2,46 +2,36 @@
 //! holding 100,000 small shared objects holds a few dozen descriptors and
 //! mappings instead of 100,000 of each.
 //!
-//! A pack is a memory file of fixed size, reserved whole when it is made and
-//! then sealed against growing, shrinking and against *future* writes
-//! (`F_SEAL_FUTURE_WRITE`): no process can open it for writing or map it
-//! writable any more, while the owner keeps the one writable mapping it made
-//! before sealing and appends regions through it. Each packed region is a
-//! whole region of the ordinary layout at a 64-byte aligned offset (its own
-//! header, nonce, checksum and node table; its offsets count from its own
-//! first byte), written once, header last, before any reference to it
-//! exists, and never written again: space of a collected region is not
-//! reused, so no reader ever sees bytes change. A pack lives while any of
-//! its regions is referenced in any process; the kernel frees it when the
-//! last descriptor and mapping go.
+//! A pack is a region file of fixed size, reserved whole when it is made
+//! and then sealed against every writer but the owner's mapping
+//! ([`os::PackMemory`]; on Linux's memfd the seals against growing,
+//! shrinking and *future* writes, `F_SEAL_FUTURE_WRITE`; with POSIX shm and
+//! Windows sections, read-only for everyone): no process can open it for
+//! writing or map it writable any more, while the owner keeps the one
+//! writable mapping it made before sealing and appends regions through it.
+//! Each packed region is a whole region of the ordinary layout at a 64-byte
+//! aligned offset (its own header, nonce, checksum and node table; its
+//! offsets count from its own first byte), written once, header last,
+//! before any reference to it exists, and never written again: space of a
+//! collected region is not reused, so no reader ever sees bytes change. A
+//! pack lives while any of its regions is referenced in any process; the OS
+//! frees it when the last handle and mapping go.
 //!
-//! Pack header (64 bytes, little-endian, written before the seals):
-//!
-//! | offset | size | field |
-//! |---|---|---|
-//! | 0 | 8 | magic `MORIpak\x01` |
-//! | 8 | 4 | pack version (1) |
-//! | 12 | 4 | header size (64) |
-//! | 16 | 8 | pack size (must equal the file size) |
-//! | 24 | 4 | creator's process id |
-//! | 28 | 4 | reserved (0) |
-//! | 32 | 8 | host id (as a region's) |
-//! | 40 | 8 | creation time, ms since the Unix epoch |
-//! | 48 | 8 | FNV-1a 64 of bytes 0..48 |
-//! | 56 | 8 | reserved (0) |
-//! | 64 | ... | regions, each at a multiple of 64, back to back; zeros after the last |
+//! The pack header (64 bytes, little-endian, written before the seals) has
+//! the fields of [`crate::layout::pack_header`]: magic `MORIpak\x01`,
+//! version, header size, pack size (the file's, up to the OS's page
+//! rounding), creator's process id, host id, creation time and an FNV-1a 64
+//! checksum of the fields before it. Regions follow from byte 64, each at a
+//! multiple of 64, back to back; zeros after the last.
 
-use std::ffi::CString;
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
-use crate::layout::{Layout, LayoutError, HEADER_SIZE, MAGIC};
-use crate::os::{self, Mapping, OsError, PrivateMapping};
+use crate::layout::{header, pack_header as ph, Layout, LayoutError, HEADER_SIZE, MAGIC};
+use crate::os::{self, OsError, PackMemory, PrivateMapping};
 
 pub const PACK_MAGIC: [u8; 8] = *b"MORIpak\x01";
 pub const PACK_VERSION: u32 = 1;
-pub const PACK_HEADER_SIZE: usize = 64;
+pub const PACK_HEADER_SIZE: usize = ph::LEN;
 /// Packed regions start at multiples of this (a region's data blocks are
 /// aligned relative to its start, at most to 64 bytes).
 pub const SLOT_ALIGN: u64 = 64;
@@ -54,18 +44,13 @@ pub const MIN_PACK_SIZE: u64 = 256 * 1024;
 /// Largest pack: one long-lived small object keeps at most this much alive.
 pub const MAX_PACK_SIZE: u64 = 4 * 1024 * 1024;
 
-/// `F_SEAL_FUTURE_WRITE` (Linux 5.1), which not every libc crate names.
-const F_SEAL_FUTURE_WRITE: i32 = 0x0010;
-/// Seals a reader requires: nobody can write through a new descriptor or
-/// mapping, and the file's size is fixed.
-const REQUIRED_SEALS: i32 = F_SEAL_FUTURE_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK;
-
 /// One pack file mapped into this process: writable through this mapping
-/// in the process that made it, read-only in every other.
+/// in the process that made it, read-only in every other. The OS part
+/// (making, sealing, opening the file) is the backend's
+/// ([`os::PackMemory`]).
 #[derive(Debug)]
 pub struct PackFile {
-    fd: OwnedFd,
-    map: Mapping,
+    memory: PackMemory,
 }
 
 impl PackFile {
@@ -73,89 +58,62 @@ impl PackFile {
     /// and seals it; the returned mapping stays writable.
     pub fn create(file_name: &str, size: u64, creator_pid: u32, created_ms: u64) -> Result<PackFile, OsError> {
         assert!(size >= PACK_HEADER_SIZE as u64 && size % SLOT_ALIGN == 0, "pack sizes are whole slots");
-        let cname = CString::new(file_name).expect("pack file names have no NUL");
-        // SAFETY: memfd_create reads a NUL-terminated string and returns a new
-        // descriptor that we own from here on.
-        let raw = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
-        if raw < 0 {
-            return Err(match io::Error::last_os_error().raw_os_error() {
-                Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
-                _ => os::last_error("memfd_create"),
-            });
-        }
-        // SAFETY: raw is a valid descriptor nobody else owns.
-        let fd = os::leaving_reserve(unsafe { OwnedFd::from_raw_fd(raw) })?;
-        // SAFETY: fchmod on our own descriptor.
-        if unsafe { libc::fchmod(fd.as_raw_fd(), 0o600) } != 0 {
-            return Err(os::last_error("fchmod"));
-        }
-        if os::available_memory().is_some_and(|avail| size > avail) {
-            return Err(OsError::NoSpace { bytes: size, errno: libc::ENOMEM });
-        }
-        let size_off = libc::off_t::try_from(size).map_err(|_| OsError::NoSpace { bytes: size, errno: libc::EFBIG })?;
-        // SAFETY: fallocate on our own descriptor.
-        if unsafe { libc::fallocate(fd.as_raw_fd(), 0, 0, size_off) } != 0 {
-            let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
-            return Err(OsError::NoSpace { bytes: size, errno });
-        }
-        let map = Mapping::new(fd.as_raw_fd(), 0, size as usize, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED)?;
-        let pack = PackFile { fd, map };
+        let pack = PackFile { memory: PackMemory::create(file_name, size)? };
         let header = pack_header(size, creator_pid, os::host_id(), created_ms);
         // SAFETY: the first bytes are ours to write, through our writable
         // mapping: nothing else knows the pack yet, so no other slice exists.
         unsafe { std::slice::from_raw_parts_mut(pack.slot_ptr(0, PACK_HEADER_SIZE), PACK_HEADER_SIZE) }
             .copy_from_slice(&header);
         // From here on no descriptor or mapping can write it; ours still can.
-        let seals = REQUIRED_SEALS | libc::F_SEAL_SEAL;
-        // SAFETY: fcntl on our own descriptor.
-        if unsafe { libc::fcntl(pack.fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
-            return Err(os::last_error("sealing the pack"));
-        }
+        pack.memory.seal_others_out()?;
         Ok(pack)
     }
 
-    /// Opens another process's pack through `/proc/<pid>/fd/<fd>`, checks
-    /// that it is the memory file `file_name`, sealed, with a pack header
-    /// that fits it, and maps it read-only.
-    pub fn open(pid: u32, fd_number: u32, file_name: &str) -> Result<PackFile, OsError> {
-        let fd = os::open_memfd_of(pid, fd_number, file_name)?;
-        // SAFETY: fcntl on our own descriptor.
-        let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
-        if seals < 0 || seals & REQUIRED_SEALS != REQUIRED_SEALS {
-            return Err(OsError::NotARegion("it is not sealed"));
-        }
-        let len = os::file_size(&fd)?;
+    /// Opens another process's pack (`pid` made it as `file_name` and knows
+    /// it as `number`), checked to be sealed, with a pack header that fits
+    /// it, and maps it read-only.
+    pub fn open(pid: u32, number: u32, file_name: &str) -> Result<PackFile, OsError> {
+        let pack = PackFile { memory: PackMemory::open(pid, number, file_name)? };
+        let len = pack.len();
         if len < PACK_HEADER_SIZE || len as u64 % SLOT_ALIGN != 0 {
             return Err(OsError::NotARegion("it is not a pack"));
         }
-        let map = Mapping::new(fd.as_raw_fd(), 0, len, libc::PROT_READ, libc::MAP_SHARED)?;
-        let pack = PackFile { fd, map };
         let mut header = [0u8; PACK_HEADER_SIZE];
         header.copy_from_slice(pack.slot(0, PACK_HEADER_SIZE));
-        if header != pack_header(len as u64, pid, get_u64(&header, 32).to_le_bytes(), get_u64(&header, 40)) {
+        let size = ph::SIZE.get_u64(&header);
+        // Where the OS reports sizes rounded up to its page, the file may be
+        // longer than the size the header declares, never shorter.
+        if size > len as u64 || len as u64 - size >= os::size_granule() as u64 {
+            return Err(OsError::NotARegion("its pack header is damaged"));
+        }
+        let host_id = ph::HOST_ID.bytes(&header).try_into().expect("8 bytes");
+        let expected = pack_header(size, pid, host_id, ph::CREATED_MS.get_u64(&header));
+        if header != expected {
             return Err(OsError::NotARegion("its pack header is damaged"));
         }
         Ok(pack)
     }
 
+    /// The pack's size (its header's, which the file covers).
     pub fn len(&self) -> usize {
-        self.map.len
+        self.memory.len()
     }
 
     pub fn is_empty(&self) -> bool {
         false
     }
 
-    pub fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+    /// The number names carry (the descriptor, on Unix).
+    pub fn fd(&self) -> i32 {
+        self.memory.number()
     }
 
     /// `len` bytes at `offset`, which lie inside the pack.
     fn slot(&self, offset: usize, len: usize) -> &[u8] {
-        assert!(offset.checked_add(len).is_some_and(|end| end <= self.map.len), "slot inside the pack");
+        assert!(offset.checked_add(len).is_some_and(|end| end <= self.memory.len()), "slot inside the pack");
         // SAFETY: in bounds (checked above) of a mapping that lives as long
         // as self. Slots that have readers are never written again.
-        unsafe { std::slice::from_raw_parts(self.map.ptr.as_ptr().add(offset), len) }
+        unsafe { std::slice::from_raw_parts(self.memory.as_ptr().as_ptr().add(offset), len) }
     }
 
     /// Where a slot's writable bytes start: `len` bytes at `offset`, checked
@@ -163,29 +121,25 @@ impl PackFile {
     /// the process that made the pack (whose mapping is writable), for a slot
     /// nothing else refers to yet; the caller makes the slice and says why.
     fn slot_ptr(&self, offset: usize, len: usize) -> *mut u8 {
-        assert!(offset.checked_add(len).is_some_and(|end| end <= self.map.len), "slot inside the pack");
+        assert!(offset.checked_add(len).is_some_and(|end| end <= self.memory.len()), "slot inside the pack");
         // SAFETY: in bounds (checked above) of the mapping, which lives as
         // long as self; no dereference happens here.
-        unsafe { self.map.ptr.as_ptr().add(offset) }
+        unsafe { self.memory.as_ptr().as_ptr().add(offset) }
     }
 }
 
 fn pack_header(size: u64, creator_pid: u32, host_id: [u8; 8], created_ms: u64) -> [u8; PACK_HEADER_SIZE] {
     let mut h = [0u8; PACK_HEADER_SIZE];
-    h[0..8].copy_from_slice(&PACK_MAGIC);
-    h[8..12].copy_from_slice(&PACK_VERSION.to_le_bytes());
-    h[12..16].copy_from_slice(&(PACK_HEADER_SIZE as u32).to_le_bytes());
-    h[16..24].copy_from_slice(&size.to_le_bytes());
-    h[24..28].copy_from_slice(&creator_pid.to_le_bytes());
-    h[32..40].copy_from_slice(&host_id);
-    h[40..48].copy_from_slice(&created_ms.to_le_bytes());
-    let sum = crate::layout::fnv1a64(&h[..48]);
-    h[48..56].copy_from_slice(&sum.to_le_bytes());
+    h[ph::MAGIC.range()].copy_from_slice(&PACK_MAGIC);
+    ph::VERSION.put_u32(&mut h, PACK_VERSION);
+    ph::HEADER_SIZE.put_u32(&mut h, PACK_HEADER_SIZE as u32);
+    ph::SIZE.put_u64(&mut h, size);
+    ph::CREATOR_PID.put_u32(&mut h, creator_pid);
+    h[ph::HOST_ID.range()].copy_from_slice(&host_id);
+    ph::CREATED_MS.put_u64(&mut h, created_ms);
+    let sum = crate::layout::fnv1a64(&h[..ph::CHECKSUM.offset]);
+    ph::CHECKSUM.put_u64(&mut h, sum);
     h
-}
-
-fn get_u64(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
 /// A slot being written by the process that made the pack.
@@ -288,12 +242,12 @@ impl PackedRegion {
         let offset = offset as usize;
         let mut header = [0u8; HEADER_SIZE];
         header.copy_from_slice(pack.slot(offset, HEADER_SIZE));
-        let stored = &header[48..112];
+        let stored = header::NAME.bytes(&header);
         let stored_name = &stored[..stored.iter().position(|&b| b == 0).unwrap_or(stored.len())];
-        if header[0..8] != MAGIC || stored_name != name {
+        if header::MAGIC.bytes(&header) != MAGIC || stored_name != name {
             return Err(OsError::NotFound);
         }
-        let len = get_u64(&header, 16);
+        let len = header::TOTAL_SIZE.get_u64(&header);
         if len < HEADER_SIZE as u64 || len > room || len > MAX_PACKED_REGION {
             return Err(OsError::NotARegion("a packed region's size runs past its pack"));
         }
@@ -321,7 +275,7 @@ impl PackedRegion {
     pub fn map_private(&self, offset: u64, len: u64) -> Result<PrivateMapping, OsError> {
         let end = offset.checked_add(len).filter(|&e| e <= self.len as u64);
         assert!(end.is_some() && len > 0, "private mapping inside the region");
-        os::map_private_at(self.pack.fd(), self.offset as u64 + offset, len, false)
+        self.pack.memory.map_private(self.offset as u64 + offset, len)
     }
 
     /// Packs are sealed against shrinking: never truncated.
@@ -344,9 +298,9 @@ mod tests {
 
     fn region_bytes(name: &str, len: usize) -> Vec<u8> {
         let mut b = vec![0u8; len];
-        b[0..8].copy_from_slice(&MAGIC);
-        b[16..24].copy_from_slice(&(len as u64).to_le_bytes());
-        b[48..48 + name.len()].copy_from_slice(name.as_bytes());
+        b[header::MAGIC.range()].copy_from_slice(&MAGIC);
+        header::TOTAL_SIZE.put_u64(&mut b, len as u64);
+        b[header::NAME.offset..header::NAME.offset + name.len()].copy_from_slice(name.as_bytes());
         b
     }
 
@@ -408,7 +362,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg(all(target_os = "linux", not(feature = "posix-shm")))]
     fn nobody_but_the_packs_own_mapping_can_write_or_resize_it() {
+        use std::ffi::CString;
         let (mut packer, pid) = (Packer::default(), os::current_pid());
         let (mut slot, _) = packer.slot(64, pid, new_pack).unwrap();
         slot.bytes_mut()[0] = 5;

@@ -16,20 +16,11 @@ pub fn bad_published_name(name: &str) -> Error {
 pub const NAME_RULE: &str =
     "Use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit and not with 'mori'.";
 
-/// Removes leftovers whose creating process is gone: published regions in
-/// /dev/shm (and files of older mori versions). Returns the names removed.
+/// Removes leftovers whose creating process is gone (published regions, and
+/// wherever the OS keeps names, those of killed creators). Returns the
+/// published names removed.
 pub fn prune() -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(os::PUBLISHED_DIR) else { return Vec::new() };
-    let mut removed = Vec::new();
-    for entry in entries.flatten() {
-        let file = entry.file_name().to_string_lossy().into_owned();
-        let Some(name) = file.strip_prefix(os::PUBLISHED_PREFIX) else { continue };
-        if os::prune_published(name) {
-            removed.push(name.to_string());
-        }
-    }
-    removed.sort();
-    removed
+    os::prune()
 }
 
 /// Removes the name of a published region; objects already mapped keep it.

@@ -349,3 +349,34 @@ pub fn format_path(path: &[u64]) -> String {
     let parts: Vec<String> = path.iter().map(|p| p.to_string()).collect();
     format!("[{}]", parts.join(","))
 }
+
+/// The fields of a pack's header (`crate::pack`: many small regions in one
+/// file; offsets from the start of the pack, 64 bytes in all).
+pub mod pack_header {
+    use super::Field;
+    /// `MORIpak\x01`.
+    pub const MAGIC: Field = Field::new("pack.magic", 0, 8);
+    pub const VERSION: Field = Field::new("pack.version", 8, 4);
+    /// 64.
+    pub const HEADER_SIZE: Field = Field::new("pack.header_size", 12, 4);
+    /// The pack's size (the file's, up to the OS's page rounding).
+    pub const SIZE: Field = Field::new("pack.size", 16, 8);
+    pub const CREATOR_PID: Field = Field::new("pack.creator_pid", 24, 4);
+    /// Zero.
+    pub const RESERVED: Field = Field::new("pack.reserved", 28, 4);
+    /// As a region header's.
+    pub const HOST_ID: Field = Field::new("pack.host_id", 32, 8);
+    /// Milliseconds since the Unix epoch.
+    pub const CREATED_MS: Field = Field::new("pack.created_ms", 40, 8);
+    /// FNV-1a 64 of the fields before it.
+    pub const CHECKSUM: Field = Field::new("pack.checksum", 48, 8);
+    /// Zero.
+    pub const TAIL: Field = Field::new("pack.tail", 56, 8);
+    /// In order; they tile the header.
+    pub const ALL: [Field; 10] =
+        [MAGIC, VERSION, HEADER_SIZE, SIZE, CREATOR_PID, RESERVED, HOST_ID, CREATED_MS, CHECKSUM, TAIL];
+    /// The header's size.
+    pub const LEN: usize = TAIL.end();
+}
+
+const _: () = assert!(tiles(&pack_header::ALL, pack_header::LEN));

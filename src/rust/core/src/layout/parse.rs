@@ -119,6 +119,13 @@ impl<'a> Layout<'a> {
         (start.len() >= HEADER_SIZE).then(|| HEADER_SIZE + header::NODE_COUNT.get_u32(start) as usize * NODE_SIZE)
     }
 
+    /// The total size a region's header declares, or `None` if `start` is
+    /// shorter than a header. (Unchecked: for a reader whose OS reports sizes
+    /// rounded up to the page, to know how much of its mapping to parse.)
+    pub fn declared_size(start: &[u8]) -> Option<u64> {
+        (start.len() >= HEADER_SIZE).then(|| header::TOTAL_SIZE.get_u64(start))
+    }
+
     /// `parse` with the header and node table taken from `table` (a copy
     /// of the region's first bytes, at least `table_len` of them) and data
     /// blocks from `bytes` (the whole region).

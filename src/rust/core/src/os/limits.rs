@@ -5,8 +5,37 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::OsError;
 
+/// Memory a new region may take (macOS): free, inactive, purgeable and
+/// speculative pages (`host_statistics64`).
+#[cfg(target_vendor = "apple")]
+pub fn available_memory() -> Option<u64> {
+    // SAFETY: an all-zero vm_statistics64 is a valid value to be overwritten.
+    let mut stats: libc::vm_statistics64 = unsafe { std::mem::zeroed() };
+    let mut count = libc::HOST_VM_INFO64_COUNT;
+    // SAFETY: host_statistics64 writes at most `count` integers into `stats`,
+    // which is that large; mach_host_self has no preconditions.
+    let status = unsafe {
+        libc::host_statistics64(
+            #[allow(deprecated)]
+            libc::mach_host_self(),
+            libc::HOST_VM_INFO64,
+            (&mut stats as *mut libc::vm_statistics64).cast(),
+            &mut count,
+        )
+    };
+    if status != libc::KERN_SUCCESS {
+        return None;
+    }
+    let pages = stats.free_count as u64
+        + stats.inactive_count as u64
+        + stats.purgeable_count as u64
+        + stats.speculative_count as u64;
+    Some(pages.saturating_mul(super::unix::page_size()))
+}
+
 /// Memory a new region may take: what the kernel reports available, capped by
 /// the memory cgroup's headroom where one applies.
+#[cfg(not(target_vendor = "apple"))]
 pub fn available_memory() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let kb = meminfo
@@ -61,12 +90,18 @@ pub fn descriptor_reserve() -> u64 {
 /// region refused. The kernel hands out the lowest free number, so every
 /// number below `fd` is in use: a number within the reserve at the top of
 /// the limit means at most the reserve is left.
-pub(crate) fn leaving_reserve(fd: OwnedFd) -> Result<OwnedFd, OsError> {
+pub(super) fn leaving_reserve(fd: OwnedFd) -> Result<OwnedFd, OsError> {
+    within_reserve(&fd)?;
+    Ok(fd)
+}
+
+/// Whether taking `fd` leaves the reserve free (see `leaving_reserve`).
+pub(super) fn within_reserve(fd: &OwnedFd) -> Result<(), OsError> {
     let number = fd.as_raw_fd() as u64;
     if number.saturating_add(descriptor_reserve()) >= descriptor_limit() {
         return Err(OsError::TooManyDescriptors);
     }
-    Ok(fd)
+    Ok(())
 }
 
 /// Raises the soft limit on open descriptors to the hard limit: each region a

@@ -1,113 +1,115 @@
-//! Anonymous regions: sealed Linux memory files (`memfd`), and opening
-//! another process's through `/proc/<pid>/fd/<fd>`.
+//! The Linux backend (the default there): anonymous regions are sealed
+//! memory files (`memfd`), opened by other processes through
+//! `/proc/<pid>/fd/<fd>`; published regions are files in /dev/shm
+//! ([`super::published`]); the page map tells written pages
+//! ([`super::pagemap`]).
 
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
 
-use super::limits::{available_memory, leaving_reserve};
-use super::mapping::Mapping;
+use super::limits::leaving_reserve;
+use super::mapping::{Access, Mapping};
 use super::process::missing_descriptor;
-use super::published::PublishedFile;
-use super::region::{file_size, SealedRegion, WritableRegion};
-use super::{last_error, OsError};
+use super::{last_error, unix, OsError, Seal};
+
+pub(super) use super::pagemap::page_written;
+pub(super) use super::published::{create_published, discard_published, open_published};
+pub use super::published::{prune, prune_published, published_file_id, published_path, unpublish};
+pub use super::published::{PUBLISHED_DIR, PUBLISHED_PREFIX};
+pub(super) use unix::{file_size as size, identity};
+
+/// The OS object behind a region: its descriptor.
+pub(super) type File = OwnedFd;
+
+/// Published regions are plain files another process of the user could
+/// truncate: their mappings need the SIGBUS guard.
+pub(super) const TRUNCATABLE: bool = true;
+/// `fstat` reports exact sizes.
+pub(super) fn size_granule() -> usize {
+    1
+}
+
+/// Where copy-on-write views must start: a page.
+pub(super) fn copy_granule() -> u64 {
+    unix::page_size()
+}
 
 /// Seals a region must carry before a reader trusts its bytes not to change.
 const REQUIRED_SEALS: i32 = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
-/// Bytes reserved by one `fallocate` call: one call cannot be interrupted
-/// and takes about 0.3 s per GB of a published file here, so `stop` is
-/// asked every 128 MB (about 40 ms).
-pub(super) const RESERVE_CHUNK: u64 = 128 << 20;
+/// Creates an anonymous memory file of `size` bytes, all of it reserved now
+/// (`stop` is asked between chunks of the reservation: an interrupt).
+pub(super) fn create(file_name: &str, size: u64, stop: &mut dyn FnMut() -> bool) -> Result<File, OsError> {
+    let cname = CString::new(file_name).expect("region file names have no NUL");
+    // SAFETY: memfd_create reads a NUL-terminated string and returns a new
+    // descriptor that we own from here on.
+    let raw = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if raw < 0 {
+        return Err(match io::Error::last_os_error().raw_os_error() {
+            Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
+            _ => last_error("memfd_create"),
+        });
+    }
+    // SAFETY: raw is a valid descriptor nobody else owns.
+    let fd = leaving_reserve(unsafe { OwnedFd::from_raw_fd(raw) })?;
+    unix::reserve(&fd, size, stop)?;
+    Ok(fd)
+}
 
-/// Reserves `size` bytes of `fd`'s file in chunks, asking `stop` between
-/// them. On an error the caller drops the descriptor (and a published
-/// file), which frees what was reserved.
-fn reserve(fd: &OwnedFd, size: u64, stop: &mut dyn FnMut() -> bool) -> Result<(), OsError> {
-    let mut offset = 0u64;
-    while offset < size {
-        if offset > 0 && stop() {
-            return Err(OsError::Interrupted);
-        }
-        let chunk = RESERVE_CHUNK.min(size - offset);
-        let as_off =
-            |n: u64| libc::off_t::try_from(n).map_err(|_| OsError::NoSpace { bytes: size, errno: libc::EFBIG });
-        // SAFETY: a plain syscall on our own descriptor.
-        if unsafe { libc::fallocate(fd.as_raw_fd(), 0, as_off(offset)?, as_off(chunk)?) } != 0 {
-            let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
-            return Err(OsError::NoSpace { bytes: size, errno });
-        }
-        offset += chunk;
+/// `F_SEAL_FUTURE_WRITE` (Linux 5.1), which not every libc crate names.
+const F_SEAL_FUTURE_WRITE: i32 = 0x0010;
+
+/// The seals a reader requires of a region sealed as `seal`: for a pack,
+/// nobody can write through a new descriptor or mapping and the size is
+/// fixed (its owner's one writable mapping stays).
+fn required_seals(seal: Seal) -> i32 {
+    match seal {
+        Seal::OwnerWrites => F_SEAL_FUTURE_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK,
+        Seal::Whole | Seal::Published => REQUIRED_SEALS,
+    }
+}
+
+/// Seals an anonymous region for good (no writable mapping remains) or,
+/// for a pack, against every writer but the owner's mapping; a published
+/// region, a plain file, is made read-only.
+pub(super) fn seal(fd: &File, seal: Seal) -> Result<(), OsError> {
+    let sealed = if seal == Seal::Published {
+        // SAFETY: fchmod on our own descriptor.
+        unsafe { libc::fchmod(fd.as_raw_fd(), 0o400) == 0 }
+    } else {
+        let seals = required_seals(seal) | libc::F_SEAL_SEAL;
+        // SAFETY: fcntl on our own descriptor (for `Whole`, no writable
+        // mapping remains; `OwnerWrites` keeps the owner's).
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) == 0 }
+    };
+    if !sealed {
+        return Err(last_error("sealing the region"));
     }
     Ok(())
 }
 
-impl WritableRegion {
-    /// Creates an anonymous memory file of `size` bytes, all of it reserved now
-    /// (so running out of memory is an error here, never a fault later).
-    /// `stop` is asked between chunks of the reservation (an interrupt).
-    pub fn create(file_name: &str, size: u64, stop: &mut dyn FnMut() -> bool) -> Result<WritableRegion, OsError> {
-        let cname = CString::new(file_name).expect("region file names have no NUL");
-        // SAFETY: memfd_create reads a NUL-terminated string and returns a new
-        // descriptor that we own from here on.
-        let raw = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
-        if raw < 0 {
-            return Err(match io::Error::last_os_error().raw_os_error() {
-                Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
-                _ => last_error("memfd_create"),
-            });
-        }
-        // SAFETY: raw is a valid descriptor nobody else owns.
-        let fd = leaving_reserve(unsafe { OwnedFd::from_raw_fd(raw) })?;
-        Self::reserve_and_map(fd, size, PublishedFile(None), stop)
-    }
-
-    /// Reserves all `size` bytes of a new region's file and maps it writable.
-    pub(super) fn reserve_and_map(
-        fd: OwnedFd,
-        size: u64,
-        published: PublishedFile,
-        stop: &mut dyn FnMut() -> bool,
-    ) -> Result<WritableRegion, OsError> {
-        // On any error below, `published` is dropped and removes its file.
-        let len = usize::try_from(size).map_err(|_| OsError::NoSpace { bytes: size, errno: libc::EFBIG })?;
-        // SAFETY: plain syscalls on our own descriptor.
-        if unsafe { libc::fchmod(fd.as_raw_fd(), 0o600) } != 0 {
-            return Err(last_error("fchmod"));
-        }
-        // Anonymous shared memory is not charged until it is touched, so the
-        // kernel would happily start filling a request larger than the
-        // machine and end in the OOM killer: refuse such requests up front.
-        if available_memory().is_some_and(|avail| size > avail) {
-            return Err(OsError::NoSpace { bytes: size, errno: libc::ENOMEM });
-        }
-        reserve(&fd, size, stop)?;
-        // No MAP_POPULATE: the pages exist already (fallocate), and the
-        // kernel maps them in batches as the copy touches them, which measured
-        // faster than populating the page tables first.
-        let map = Mapping::new(fd.as_raw_fd(), 0, len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED)?;
-        Ok(WritableRegion { fd, map, published })
-    }
+/// The number region names carry: the descriptor.
+pub(super) fn number(fd: &File) -> i32 {
+    fd.as_raw_fd()
 }
 
-impl SealedRegion {
-    /// Opens another process's region through `/proc/<pid>/fd/<fd>` and checks
-    /// that it is the memory file called `file_name` and that it is sealed.
-    pub fn open(pid: u32, fd_number: u32, file_name: &str) -> Result<SealedRegion, OsError> {
-        let fd = open_memfd_of(pid, fd_number, file_name)?;
-        // SAFETY: fcntl/fstat on our own descriptor into a local struct.
-        let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
-        if seals < 0 || seals & REQUIRED_SEALS != REQUIRED_SEALS {
-            return Err(OsError::NotARegion("it is not sealed"));
-        }
-        let len = file_size(&fd)?;
-        SealedRegion::map(fd, len, false)
-    }
+/// No MAP_POPULATE for the writer: the pages exist already (fallocate), and
+/// the kernel maps them in batches as the copy touches them, which measured
+/// faster than populating the page tables first.
+pub(super) fn map(fd: &File, offset: u64, len: usize, access: Access) -> Result<Mapping, OsError> {
+    unix::map_fd(fd, offset, len, access)
 }
 
-/// Opens the memory file `file_name` another process (or this one) holds
-/// as descriptor `fd_number`, through `/proc/<pid>/fd/<fd>`, read-only.
-pub(crate) fn open_memfd_of(pid: u32, fd_number: u32, file_name: &str) -> Result<OwnedFd, OsError> {
+pub(super) fn unmap(ptr: NonNull<u8>, len: usize) {
+    unix::unmap(ptr, len)
+}
+
+/// Opens another process's region through `/proc/<pid>/fd/<fd>` and checks
+/// that it is the memory file called `file_name` and that it carries the
+/// seals of `seal`.
+pub(super) fn open(pid: u32, fd_number: u32, file_name: &str, seal: Seal) -> Result<File, OsError> {
     let expected = format!("/memfd:{file_name} (deleted)");
     // Look before opening: the owner may have reused the descriptor
     // number for something that cannot be opened (a socket, say).
@@ -140,6 +142,12 @@ pub(crate) fn open_memfd_of(pid: u32, fd_number: u32, file_name: &str) -> Result
     if link.as_os_str().as_encoded_bytes() != expected.as_bytes() {
         // The descriptor number was reused for something else: our region is gone.
         return Err(OsError::NotFound);
+    }
+    // SAFETY: fcntl on our own descriptor.
+    let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    let required = required_seals(seal);
+    if seals < 0 || seals & required != required {
+        return Err(OsError::NotARegion("it is not sealed"));
     }
     Ok(fd)
 }

@@ -8,37 +8,105 @@
 //! open the owner's descriptor through `/proc/<pid>/fd/<fd>`, which the kernel
 //! only allows to processes that may inspect the owner (the same user).
 //!
-//! By job: [`mapping`] (mappings of a region, private copy-on-write views),
-//! [`region`] (the writable and the sealed region), [`memfd`] (anonymous
-//! memory files and opening another process's), [`published`] (regions
-//! published by name), [`pagemap`] (which pages of a private view were
-//! written), [`limits`] (memory and descriptor limits) and [`process`]
-//! (facts about this process and machine: ids, clock, encoding).
+//! # One interface, three backends
+//!
+//! [`region`] and [`mapping`] hold what is the same on every OS (the
+//! writable and the sealed region, mappings, private views); everything
+//! OS-specific goes through one interface, `backend`, a module chosen at
+//! build time that every backend provides with the same items:
+//!
+//! | item | job |
+//! |---|---|
+//! | `File` | the OS object a region lives in (descriptor, section handle), closed on drop |
+//! | `create(file_name, size, stop)` | a new anonymous region, all of it reserved (out of memory: an error now; `stop`, an interrupt, asked between 128 MB chunks where reserving takes time) |
+//! | `create_published(name, size, stop)`, `discard_published(name)` | a new region published by name (`NameTaken` if it exists); undo a failed one |
+//! | `seal(file, Seal)` | make it unchangeable (seals, mode 0400, a read-only access list); `Seal::OwnerWrites` keeps the owner's writable mapping (packs) |
+//! | `open(pid, number, file_name, Seal)`, `open_published(name)` | open another process's region, checked to be sealed so |
+//! | `size(file)`, `size_granule()` | its size, which the OS may round up to a multiple of `size_granule()` |
+//! | `number(file)`, `identity(file)` | the number names carry; what tells a re-published name from the old region |
+//! | `map(file, offset, len, access)`, `unmap`, `copy_granule()` | shared read / shared write / private copy-on-write mappings |
+//! | `page_written(map)` | whether a private view's pages were written (`None`: unknown, compare bytes) |
+//! | `TRUNCATABLE` | whether a published region can shrink under readers (then the SIGBUS guard covers it) |
+//! | `unpublish`, `prune`, `prune_published`, `published_file_id` | published names and leftovers |
+//!
+//! [`pack_memory`] (the file a pack of small regions lives in, for
+//! `crate::pack`) is built on the same items. The machine facts are in
+//! [`process`] and [`limits`] (host id, clock, process id, random numbers,
+//! encoding, memory and descriptor limits), each with its OS's source.
+//!
+//! Backends: `memfd` (Linux's default: sealed memory files, /dev/shm
+//! published files, the page map), `shm` (POSIX shared memory: macOS, and
+//! Linux built with the `posix-shm` feature, which then keeps to macOS's
+//! rules so they are tested here) and `windows` (page-file sections).
 
+#[cfg(all(target_os = "linux", not(feature = "posix-shm")))]
+#[path = "memfd.rs"]
+mod backend;
+#[cfg(all(unix, any(not(target_os = "linux"), feature = "posix-shm")))]
+#[path = "shm.rs"]
+mod backend;
+#[cfg(windows)]
+#[path = "windows.rs"]
+mod backend;
+
+#[cfg(unix)]
 mod limits;
 mod mapping;
-mod memfd;
+mod pack_memory;
+#[cfg(all(target_os = "linux", not(feature = "posix-shm")))]
 mod pagemap;
+#[cfg(unix)]
 mod process;
+#[cfg(all(target_os = "linux", not(feature = "posix-shm")))]
 mod published;
 mod region;
-#[cfg(test)]
+#[cfg(all(unix, any(not(target_os = "linux"), feature = "posix-shm")))]
+mod shm_log;
+#[cfg(all(test, target_os = "linux", not(feature = "posix-shm")))]
 mod tests;
+#[cfg(unix)]
+mod unix;
 
 use std::fmt;
 use std::io;
 
+pub use backend::{prune, prune_published, published_file_id, published_path, unpublish};
+pub use backend::{PUBLISHED_DIR, PUBLISHED_PREFIX};
+#[cfg(unix)]
 pub use limits::{available_memory, descriptor_limit, descriptor_reserve, raise_descriptor_limit};
-pub use mapping::{page_size, populate_read, PrivateMapping};
+pub use mapping::PrivateMapping;
+#[cfg(unix)]
 pub use process::{coarse_clock_ns, current_pid, host_id, native_encoding, pid_namespace, random_u64};
-pub use published::{prune_published, published_file_id, published_path, unpublish, PUBLISHED_DIR, PUBLISHED_PREFIX};
 pub use region::{SealedRegion, WritableRegion};
+#[cfg(unix)]
+pub use unix::{page_size, populate_read};
+#[cfg(windows)]
+pub use backend::{
+    available_memory, coarse_clock_ns, current_pid, descriptor_limit, descriptor_reserve, host_id, native_encoding,
+    page_size, pid_namespace, populate_read, raise_descriptor_limit, random_u64,
+};
 
-// For packs (`crate::pack`), which build on the memfd pieces.
-pub(crate) use limits::leaving_reserve;
-pub(crate) use mapping::Mapping;
-pub(crate) use memfd::open_memfd_of;
-pub(crate) use region::{file_size, map_private_at};
+pub use pack_memory::PackMemory;
+
+/// Sizes the OS reports for a region are multiples of this (1: exact; macOS
+/// and Windows round up to the page).
+pub fn size_granule() -> usize {
+    backend::size_granule()
+}
+
+/// How a written region is made unchangeable (the backends' `seal`), and
+/// what a reader then checks (`open`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Seal {
+    /// An anonymous region: for good, with no writable mapping left.
+    Whole,
+    /// A published region (a name any process of the user opens): read-only
+    /// for everyone.
+    Published,
+    /// A pack: nobody can write it through a new descriptor or mapping, nor
+    /// resize it, while its owner's one writable mapping stays writable.
+    OwnerWrites,
+}
 
 /// Why an OS operation on a region failed.
 #[derive(Debug)]
@@ -129,6 +197,7 @@ pub fn format_bytes(bytes: u64) -> String {
     }
 }
 
-pub(crate) fn last_error(op: &'static str) -> OsError {
+#[cfg(unix)]
+fn last_error(op: &'static str) -> OsError {
     OsError::Io { op, err: io::Error::last_os_error() }
 }

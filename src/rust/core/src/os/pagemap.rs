@@ -1,7 +1,8 @@
 //! Which pages of a private copy-on-write view were written: asked of the
 //! kernel's page map (`/proc/self/pagemap`).
 
-use super::mapping::{page_size, Mapping, PrivateMapping};
+use super::mapping::Mapping;
+use super::unix::page_size;
 
 /// `any_page_written` with one `PAGEMAP_SCAN` ioctl (Linux >= 6.7): the
 /// kernel walks the range and stops at the first anonymous page, instead of
@@ -84,13 +85,11 @@ pub(super) fn read_for_written(mut pagemap: std::fs::File, map: &Mapping) -> Opt
     Some(false)
 }
 
-impl PrivateMapping {
-    /// Whether any page of this mapping has been written (and so copied):
-    /// asks the kernel's page map, which marks a written page as anonymous
-    /// memory (present or swapped out) instead of the region's file page.
-    /// `None` if the page map cannot be read.
-    pub fn any_page_written(&self) -> Option<bool> {
-        let pagemap = std::fs::File::open("/proc/self/pagemap").ok()?;
-        scan_for_written(&pagemap, &self.map).or_else(|| read_for_written(pagemap, &self.map))
-    }
+/// Whether any page of `map` (a private copy-on-write mapping) has been
+/// written (and so copied): asks the kernel's page map, which marks a
+/// written page as anonymous memory (present or swapped out) instead of the
+/// region's file page. `None` if the page map cannot be read.
+pub(super) fn page_written(map: &Mapping) -> Option<bool> {
+    let pagemap = std::fs::File::open("/proc/self/pagemap").ok()?;
+    scan_for_written(&pagemap, map).or_else(|| read_for_written(pagemap, map))
 }

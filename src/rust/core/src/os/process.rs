@@ -2,11 +2,8 @@
 //! namespace, the native encoding, random numbers, the coarse clock and the
 //! cached process id.
 
-use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Once, OnceLock};
-
-use super::OsError;
 
 /// This machine's identity for this boot: a reference made on another machine
 /// (or before a reboot) cannot name a live region here. Read once per process
@@ -17,7 +14,7 @@ pub fn host_id() -> [u8; crate::layout::HOST_ID_SIZE] {
     static HOST_ID: OnceLock<[u8; crate::layout::HOST_ID_SIZE]> = OnceLock::new();
     *HOST_ID.get_or_init(|| {
         let mut id = [0u8; crate::layout::HOST_ID_SIZE];
-        if let Ok(text) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
+        if let Some(text) = boot_id() {
             let hex: Vec<u8> = text.bytes().filter(|b| b.is_ascii_hexdigit()).collect();
             for (i, pair) in hex.chunks(2).take(id.len()).enumerate() {
                 let s = std::str::from_utf8(pair).unwrap_or("0");
@@ -26,6 +23,25 @@ pub fn host_id() -> [u8; crate::layout::HOST_ID_SIZE] {
         }
         id
     })
+}
+
+/// The boot's id as text: Linux's `/proc/sys/kernel/random/boot_id`.
+#[cfg(not(target_vendor = "apple"))]
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()
+}
+
+/// The boot's id as text: macOS's `kern.bootsessionuuid`.
+#[cfg(target_vendor = "apple")]
+fn boot_id() -> Option<String> {
+    let mut buf = [0u8; 64];
+    let mut len = buf.len();
+    // SAFETY: sysctlbyname reads a NUL-terminated name and writes at most
+    // `len` bytes into `buf`, storing the length written in `len`.
+    let ok = unsafe {
+        libc::sysctlbyname(c"kern.bootsessionuuid".as_ptr(), buf.as_mut_ptr().cast(), &mut len, std::ptr::null_mut(), 0)
+    } == 0;
+    ok.then(|| String::from_utf8_lossy(&buf[..len.min(buf.len())]).into_owned())
 }
 
 /// This process's PID namespace (the inode of `/proc/self/ns/pid`), or 0 if
@@ -41,7 +57,10 @@ pub fn pid_namespace() -> u64 {
 /// region), or it may be alive but out of this process's sight: its
 /// `/proc/<pid>` is hidden (`hidepid`, or a `/proc` of another PID
 /// namespace) while `kill(pid, 0)` says a process of that id exists.
-pub(crate) fn missing_descriptor(pid: u32) -> OsError {
+#[cfg(all(target_os = "linux", not(feature = "posix-shm")))]
+pub(super) fn missing_descriptor(pid: u32) -> super::OsError {
+    use super::OsError;
+    use std::io;
     if std::path::Path::new(&format!("/proc/{pid}")).exists() {
         return OsError::NotFound;
     }
@@ -80,8 +99,12 @@ pub fn native_encoding() -> crate::layout::NativeEncoding {
 pub fn random_u64() -> u64 {
     let mut v = 0u64;
     // SAFETY: getrandom writes at most 8 bytes into a local u64.
-    let n = unsafe { libc::getrandom((&mut v as *mut u64).cast(), 8, 0) };
-    if n == 8 {
+    #[cfg(target_os = "linux")]
+    let drawn = unsafe { libc::getrandom((&mut v as *mut u64).cast(), 8, 0) } == 8;
+    // SAFETY: getentropy writes exactly 8 bytes into a local u64 (or fails).
+    #[cfg(not(target_os = "linux"))]
+    let drawn = unsafe { libc::getentropy((&mut v as *mut u64).cast(), 8) } == 0;
+    if drawn {
         return v;
     }
     static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -99,13 +122,22 @@ pub fn random_u64() -> u64 {
     z ^ (z >> 31)
 }
 
+/// The coarse monotonic clock: Linux's `CLOCK_MONOTONIC_COARSE`, macOS's
+/// `CLOCK_MONOTONIC_RAW_APPROX` (both read from memory the kernel updates).
+#[cfg(target_os = "linux")]
+const COARSE_CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC_COARSE;
+#[cfg(target_vendor = "apple")]
+const COARSE_CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC_RAW_APPROX;
+#[cfg(not(any(target_os = "linux", target_vendor = "apple")))]
+const COARSE_CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
+
 /// Nanoseconds on the kernel's coarse monotonic clock: a value the kernel
 /// keeps in memory (no system call), advancing once per scheduler tick
 /// (1-4 ms). Never 0.
 pub fn coarse_clock_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime with a valid clock id and a local struct.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    unsafe { libc::clock_gettime(COARSE_CLOCK, &mut ts) };
     (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64) | 1
 }
 

@@ -8,31 +8,8 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::limits::leaving_reserve;
-use super::region::{file_size, stat_of, SealedRegion, WritableRegion};
+use super::unix::{euid, stat_of};
 use super::{last_error, OsError};
-
-/// A published region's file while it is being written: removed on drop
-/// unless writing completed.
-#[derive(Debug)]
-pub(super) struct PublishedFile(pub(super) Option<std::path::PathBuf>);
-
-impl PublishedFile {
-    pub(super) fn keep(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for PublishedFile {
-    fn drop(&mut self) {
-        if let Some(path) = &self.0 {
-            let _ = std::fs::remove_file(path);
-            let name = path.file_name().and_then(|f| f.to_str()).and_then(|f| f.strip_prefix(PUBLISHED_PREFIX));
-            if let Some(name) = name {
-                release_liveness_lock(name);
-            }
-        }
-    }
-}
 
 /// Where published regions live: files any process of the user can open by
 /// name, until `unpublish` or reboot.
@@ -44,32 +21,39 @@ pub fn published_path(name: &str) -> std::path::PathBuf {
     std::path::Path::new(PUBLISHED_DIR).join(format!("{PUBLISHED_PREFIX}{name}"))
 }
 
-impl WritableRegion {
-    /// Creates the published region `name` (a file in /dev/shm, mode 0600),
-    /// failing with `NameTaken` if it exists.
-    pub fn create_published(name: &str, size: u64, stop: &mut dyn FnMut() -> bool) -> Result<WritableRegion, OsError> {
-        let path = published_path(name);
-        let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| OsError::NotARegion("bad name"))?;
-        let flags = libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW;
-        // SAFETY: open reads a NUL-terminated path; the descriptor is checked.
-        let raw = unsafe { libc::open(cpath.as_ptr(), flags, 0o600 as libc::c_uint) };
-        if raw < 0 {
-            let err = io::Error::last_os_error();
-            return Err(match err.raw_os_error() {
-                Some(libc::EEXIST) => OsError::NameTaken,
-                Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
-                _ => OsError::Io { op: "creating the published region", err },
-            });
-        }
-        // From here on, a failure removes the file (the name is free again).
-        let published = PublishedFile(Some(path));
+/// Creates the published region `name` (a file in /dev/shm, mode 0600),
+/// failing with `NameTaken` if it exists.
+pub(super) fn create_published(name: &str, size: u64, stop: &mut dyn FnMut() -> bool) -> Result<OwnedFd, OsError> {
+    let path = published_path(name);
+    let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| OsError::NotARegion("bad name"))?;
+    let flags = libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+    // SAFETY: open reads a NUL-terminated path; the descriptor is checked.
+    let raw = unsafe { libc::open(cpath.as_ptr(), flags, 0o600 as libc::c_uint) };
+    if raw < 0 {
+        let err = io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::EEXIST) => OsError::NameTaken,
+            Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
+            _ => OsError::Io { op: "creating the published region", err },
+        });
+    }
+    // From here on, a failure removes the file (the name is free again).
+    let mut created = || {
         // SAFETY: raw is a fresh descriptor we own.
         let fd = leaving_reserve(unsafe { OwnedFd::from_raw_fd(raw) })?;
         // Taken before the header exists, so no valid region is ever unlocked
         // while its creator lives (see `hold_liveness_lock`).
         hold_liveness_lock(name, &fd)?;
-        Self::reserve_and_map(fd, size, published, stop)
-    }
+        super::unix::reserve(&fd, size, stop)?;
+        Ok(fd)
+    };
+    created().inspect_err(|_| discard_published(name))
+}
+
+/// Removes the file of a published region whose writing failed.
+pub(super) fn discard_published(name: &str) {
+    let _ = std::fs::remove_file(published_path(name));
+    release_liveness_lock(name);
 }
 
 /// Removes a published region's name: processes that mapped it keep it; the
@@ -83,38 +67,34 @@ pub fn unpublish(name: &str) -> Result<bool, OsError> {
     }
 }
 
-impl SealedRegion {
-    /// Opens the published region `name`.
-    pub fn open_published(name: &str) -> Result<SealedRegion, OsError> {
-        let path = published_path(name);
-        let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| OsError::NotFound)?;
-        // O_NONBLOCK: a FIFO planted under a region's name must not hang us.
-        let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK;
-        // SAFETY: open reads a NUL-terminated path; the descriptor is checked.
-        let raw = unsafe { libc::open(cpath.as_ptr(), flags) };
-        if raw < 0 {
-            let err = io::Error::last_os_error();
-            return Err(match err.raw_os_error() {
-                Some(libc::ENOENT) => OsError::NotFound,
-                Some(libc::EACCES) | Some(libc::EPERM) => OsError::PermissionDenied,
-                Some(libc::ELOOP) => OsError::NotARegion("it is a symbolic link"),
-                Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
-                _ => OsError::Io { op: "open", err },
-            });
-        }
-        // SAFETY: raw is a fresh descriptor we own.
-        let fd = leaving_reserve(unsafe { OwnedFd::from_raw_fd(raw) })?;
-        let st = stat_of(&fd)?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return Err(OsError::NotARegion("it is not a regular file"));
-        }
-        // SAFETY: geteuid has no preconditions.
-        if st.st_uid != unsafe { libc::geteuid() } {
-            return Err(OsError::PermissionDenied);
-        }
-        let len = file_size(&fd)?;
-        SealedRegion::map(fd, len, true)
+/// Opens the published region `name`.
+pub(super) fn open_published(name: &str) -> Result<OwnedFd, OsError> {
+    let path = published_path(name);
+    let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| OsError::NotFound)?;
+    // O_NONBLOCK: a FIFO planted under a region's name must not hang us.
+    let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    // SAFETY: open reads a NUL-terminated path; the descriptor is checked.
+    let raw = unsafe { libc::open(cpath.as_ptr(), flags) };
+    if raw < 0 {
+        let err = io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::ENOENT) => OsError::NotFound,
+            Some(libc::EACCES) | Some(libc::EPERM) => OsError::PermissionDenied,
+            Some(libc::ELOOP) => OsError::NotARegion("it is a symbolic link"),
+            Some(libc::EMFILE) | Some(libc::ENFILE) => OsError::TooManyDescriptors,
+            _ => OsError::Io { op: "open", err },
+        });
     }
+    // SAFETY: raw is a fresh descriptor we own.
+    let fd = leaving_reserve(unsafe { OwnedFd::from_raw_fd(raw) })?;
+    let st = stat_of(&fd)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(OsError::NotARegion("it is not a regular file"));
+    }
+    if st.st_uid != euid() {
+        return Err(OsError::PermissionDenied);
+    }
+    Ok(fd)
 }
 
 /// Device and inode of a published region's file now, if it exists.
@@ -180,8 +160,7 @@ pub fn prune_published(name: &str) -> bool {
         return false;
     };
     let Ok(meta) = file.metadata() else { return false };
-    // SAFETY: geteuid has no preconditions.
-    if !meta.file_type().is_file() || meta.uid() != unsafe { libc::geteuid() } {
+    if !meta.file_type().is_file() || meta.uid() != euid() {
         return false;
     }
     let mut header = [0u8; 32];
@@ -200,4 +179,22 @@ pub fn prune_published(name: &str) -> bool {
     // since it was opened.
     let same_file = published_file_id(name) == Some((meta.dev(), meta.ino()));
     creator_gone && same_file && std::fs::remove_file(&path).is_ok()
+}
+
+/// Removes leftovers whose creating process is gone: published regions in
+/// /dev/shm (and files of older mori versions). Returns the names removed.
+/// (Anonymous regions leave nothing behind: a memory file dies with the
+/// last process that holds it.)
+pub fn prune() -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(PUBLISHED_DIR) else { return Vec::new() };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(name) = file.strip_prefix(PUBLISHED_PREFIX) else { continue };
+        if prune_published(name) {
+            removed.push(name.to_string());
+        }
+    }
+    removed.sort();
+    removed
 }

@@ -1,27 +1,67 @@
-//! The two states of a region: being written by its owner
-//! ([`WritableRegion`]) and sealed, mapped read-only ([`SealedRegion`]).
-//! How a region is created or opened lives with its kind: [`super::memfd`]
-//! (anonymous) and [`super::published`] (published by name).
+//! The two states of a region, the same on every OS: being written by its
+//! owner ([`WritableRegion`]) and sealed, mapped read-only
+//! ([`SealedRegion`]). Everything OS-specific goes through the backend's
+//! interface (`super::backend`, see the module docs of [`super`]).
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-
-use super::mapping::{page_size, Mapping, PrivateMapping};
-use super::published::PublishedFile;
-use super::{last_error, OsError};
+use super::backend::{self, File};
+use super::mapping::{Access, Mapping, PrivateMapping};
+use super::{OsError, Seal};
 use crate::layout::Layout;
 
 /// A new region being written by its owner.
 #[derive(Debug)]
 pub struct WritableRegion {
-    pub(super) fd: OwnedFd,
-    pub(super) map: Mapping,
-    /// For a published region: its file, removed if writing fails.
-    pub(super) published: PublishedFile,
+    file: File,
+    map: Mapping,
+    /// For a published region: its name, removed if writing fails.
+    published: Discard,
+}
+
+/// A published region's name while it is being written: removed on drop
+/// unless writing completed.
+#[derive(Debug)]
+struct Discard(Option<String>);
+
+impl Discard {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Discard {
+    fn drop(&mut self) {
+        if let Some(name) = &self.0 {
+            backend::discard_published(name);
+        }
+    }
 }
 
 impl WritableRegion {
-    pub fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+    /// Creates an anonymous region of `size` bytes, all of it reserved now
+    /// (so running out of memory is an error here, never a fault later).
+    /// `stop` is asked between chunks of the reservation (an interrupt).
+    pub fn create(file_name: &str, size: u64, stop: &mut dyn FnMut() -> bool) -> Result<WritableRegion, OsError> {
+        let file = backend::create(file_name, size, stop)?;
+        Self::mapped(file, size, Discard(None))
+    }
+
+    /// Creates the published region `name`, failing with `NameTaken` if it
+    /// exists.
+    pub fn create_published(name: &str, size: u64, stop: &mut dyn FnMut() -> bool) -> Result<WritableRegion, OsError> {
+        let file = backend::create_published(name, size, stop)?;
+        // From here on, a failure removes the name (it is free again).
+        Self::mapped(file, size, Discard(Some(name.to_string())))
+    }
+
+    fn mapped(file: File, size: u64, published: Discard) -> Result<WritableRegion, OsError> {
+        let len = usize::try_from(size).map_err(|_| OsError::NoSpace { bytes: size, errno: libc::EFBIG })?;
+        let map = backend::map(&file, 0, len, Access::Write)?;
+        Ok(WritableRegion { file, map, published })
+    }
+
+    /// The number region names carry (the descriptor, on Unix).
+    pub fn fd(&self) -> i32 {
+        backend::number(&self.file)
     }
 
     pub fn bytes_mut(&mut self) -> &mut [u8] {
@@ -30,25 +70,14 @@ impl WritableRegion {
         unsafe { std::slice::from_raw_parts_mut(self.map.ptr.as_ptr(), self.map.len) }
     }
 
-    /// Ends writing: unmaps, then seals an anonymous region for good (a
-    /// published one, a plain file, is made read-only) and maps it read-only.
+    /// Ends writing: unmaps, then makes the region unchangeable for good
+    /// (sealed, or read-only for everyone) and maps it read-only.
     pub fn seal(self) -> Result<SealedRegion, OsError> {
-        let WritableRegion { fd, map, published } = self;
+        let WritableRegion { file, map, published } = self;
         let len = map.len;
         drop(map);
-        let sealed = match published.0 {
-            // SAFETY: fchmod on our own descriptor.
-            Some(_) => unsafe { libc::fchmod(fd.as_raw_fd(), 0o400) == 0 },
-            None => {
-                let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
-                // SAFETY: fcntl on our own descriptor; no writable mapping remains.
-                unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) == 0 }
-            }
-        };
-        if !sealed {
-            return Err(last_error("sealing the region"));
-        }
-        let region = SealedRegion::map(fd, len, published.0.is_some())?;
+        backend::seal(&file, if published.0.is_some() { Seal::Published } else { Seal::Whole })?;
+        let region = SealedRegion::map(file, len, published.0.is_some())?;
         published.keep();
         Ok(region)
     }
@@ -57,8 +86,12 @@ impl WritableRegion {
 /// A sealed region mapped read-only; shared by all readers in a process.
 #[derive(Debug)]
 pub struct SealedRegion {
-    fd: OwnedFd,
+    file: File,
     map: Mapping,
+    /// How many bytes of the mapping are the region's: its declared size,
+    /// where the OS reports sizes rounded up to the page (`map.len` then
+    /// includes the rounding).
+    len: usize,
     /// A published region (a plain file another process could truncate).
     published: bool,
     /// A published region's header and node table, copied once when it was
@@ -69,13 +102,29 @@ pub struct SealedRegion {
 }
 
 impl SealedRegion {
-    pub(super) fn map(fd: OwnedFd, len: usize, published: bool) -> Result<SealedRegion, OsError> {
-        let map = Mapping::new(fd.as_raw_fd(), 0, len, libc::PROT_READ, libc::MAP_SHARED)?.guarded(published)?;
-        let mut region = SealedRegion { fd, map, published, table: None };
+    fn map(file: File, len: usize, published: bool) -> Result<SealedRegion, OsError> {
+        let map = backend::map(&file, 0, len, Access::Read)?.guarded(published && backend::TRUNCATABLE)?;
+        let mut region = SealedRegion { file, map, len, published, table: None };
         if published {
             region.table = Some(copy_table(region.bytes()));
         }
+        region.len = declared_len(region.table(), len);
         Ok(region)
+    }
+
+    /// Opens another process's anonymous region: the one its owner `pid`
+    /// created as `file_name` and knows as `number`.
+    pub fn open(pid: u32, number: u32, file_name: &str) -> Result<SealedRegion, OsError> {
+        let file = backend::open(pid, number, file_name, Seal::Whole)?;
+        let len = backend::size(&file)?;
+        SealedRegion::map(file, len, false)
+    }
+
+    /// Opens the published region `name`.
+    pub fn open_published(name: &str) -> Result<SealedRegion, OsError> {
+        let file = backend::open_published(name)?;
+        let len = backend::size(&file)?;
+        SealedRegion::map(file, len, true)
     }
 
     /// The header and node table readers use (see `table`).
@@ -98,7 +147,7 @@ impl SealedRegion {
     /// missing (they read as zeros), or the file is now shorter than the
     /// mapping. Published regions only; ordinary ones are sealed.
     pub fn truncated(&self) -> bool {
-        self.published && (self.faulted() || file_size(&self.fd).map_or(true, |n| n < self.map.len))
+        self.published && (self.faulted() || backend::size(&self.file).map_or(true, |n| n < self.map.len))
     }
 
     /// Whether the file still covers the whole mapping, asked without a
@@ -129,39 +178,28 @@ impl SealedRegion {
     /// Device and inode of the file behind the region (tells a re-published
     /// name from the region it used to name).
     pub fn file_id(&self) -> (u64, u64) {
-        stat_of(&self.fd).map(|st| (st.st_dev, st.st_ino)).unwrap_or((0, 0))
+        backend::identity(&self.file)
     }
 
     pub fn bytes(&self) -> &[u8] {
         // SAFETY: the mapping is readable, `len` bytes long, sealed against
         // writes and truncation, and lives as long as `self`.
-        unsafe { std::slice::from_raw_parts(self.map.ptr.as_ptr(), self.map.len) }
+        unsafe { std::slice::from_raw_parts(self.map.ptr.as_ptr(), self.len) }
     }
 
-    pub fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+    /// The number region names carry (the descriptor, on Unix).
+    pub fn fd(&self) -> i32 {
+        backend::number(&self.file)
     }
 
     /// A private copy-on-write mapping of `len` bytes at `offset`: reads share
     /// the region's pages; a write copies only the page written, for this
     /// mapping alone.
     pub fn map_private(&self, offset: u64, len: u64) -> Result<PrivateMapping, OsError> {
-        let end = offset.checked_add(len).filter(|&e| e <= self.map.len as u64);
+        let end = offset.checked_add(len).filter(|&e| e <= self.len as u64);
         assert!(end.is_some() && len > 0, "private mapping inside the region");
-        map_private_at(self.fd.as_raw_fd(), offset, len, self.published)
+        PrivateMapping::of(&self.file, offset, len, self.published && backend::TRUNCATABLE)
     }
-}
-
-/// A private copy-on-write mapping of `len` bytes at `offset` of the file
-/// `fd` (which the caller checked covers them), guarded against SIGBUS
-/// when `guarded` (a published file).
-pub(crate) fn map_private_at(fd: RawFd, offset: u64, len: u64, guarded: bool) -> Result<PrivateMapping, OsError> {
-    let page = page_size();
-    let start = offset / page * page;
-    let delta = (offset - start) as usize;
-    let map = Mapping::new(fd, start, delta + len as usize, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE)?
-        .guarded(guarded)?;
-    Ok(PrivateMapping { map, delta })
 }
 
 /// A copy of the header and node table at the start of `bytes`: the node
@@ -176,21 +214,17 @@ fn copy_table(bytes: &[u8]) -> Box<[u8]> {
     table.into_boxed_slice()
 }
 
-pub(super) fn stat_of(fd: &OwnedFd) -> Result<libc::stat, OsError> {
-    // SAFETY: an all-zero stat is a valid value to be overwritten.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: st is a valid, writable stat buffer.
-    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-        return Err(last_error("fstat"));
+/// The region's length within a mapping of `mapped` bytes: the size its
+/// header declares where the OS rounds sizes up (macOS and Windows report
+/// whole pages) and the declared size fits in the last granule; otherwise
+/// `mapped`, which `Layout::parse` then checks against the header.
+fn declared_len(table: &[u8], mapped: usize) -> usize {
+    let granule = backend::size_granule();
+    if granule <= 1 {
+        return mapped;
     }
-    Ok(st)
-}
-
-pub(crate) fn file_size(fd: &OwnedFd) -> Result<usize, OsError> {
-    let st = stat_of(fd)?;
-    let len = usize::try_from(st.st_size).map_err(|_| OsError::NotARegion("negative size"))?;
-    if len == 0 {
-        return Err(OsError::NotARegion("it is empty"));
+    match Layout::declared_size(table).and_then(|n| usize::try_from(n).ok()) {
+        Some(n) if n <= mapped && mapped - n < granule => n,
+        _ => mapped,
     }
-    Ok(len)
 }

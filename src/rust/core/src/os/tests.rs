@@ -3,6 +3,7 @@
 
 use super::pagemap::{read_for_written, scan_for_written};
 use super::published::release_liveness_lock;
+use super::unix::page_size;
 use super::*;
 
 #[test]
@@ -174,7 +175,7 @@ fn impossible_sizes_fail_cleanly() {
 #[test]
 fn a_reservation_stops_between_chunks_when_asked() {
     let mut asked = 0;
-    let made = WritableRegion::create("mori_test_stop", super::memfd::RESERVE_CHUNK + 4096, &mut || {
+    let made = WritableRegion::create("mori_test_stop", super::unix::RESERVE_CHUNK + 4096, &mut || {
         asked += 1;
         true
     });
