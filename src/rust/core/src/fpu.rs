@@ -144,6 +144,17 @@ mod tests {
     }
 
     #[test]
+    fn extended_sums_keep_the_bits_a_double_sum_loses() {
+        // At the precision of R's thread, as summaries are computed.
+        let _r_thread = ControlWord::set(PRECISION_64);
+        let mut s = ExtendedSum::default();
+        s.add(&[1e16, 1.0, 1.0, -1e16], false);
+        assert_eq!(s.value(), 2.0);
+        let plain: f64 = [1e16, 1.0, 1.0, -1e16].iter().sum();
+        assert_eq!(plain, 0.0);
+    }
+
+    #[test]
     fn a_summary_thread_adds_at_its_callers_precision() {
         let _r_thread = ControlWord::set(PRECISION_64);
         let expected = 1.0 + (1u64 << 16) as f64 * 2f64.powi(-53);
