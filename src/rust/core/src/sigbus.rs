@@ -131,7 +131,11 @@ pub fn guarded_count() -> usize {
 }
 
 fn install() {
-    PAGE_SIZE.store(crate::os::page_size() as usize, Ordering::Release);
+    // Read here, once: sysconf is not async-signal-safe, so the handler
+    // uses this copy (and nothing of `crate::os`).
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    PAGE_SIZE.store(if page > 0 { page as usize } else { 4096 }, Ordering::Release);
     // SAFETY: sigaction with fully initialised structs; the previous action
     // is stored once, before our handler can run.
     unsafe {

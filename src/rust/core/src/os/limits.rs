@@ -30,7 +30,9 @@ pub fn available_memory() -> Option<u64> {
         + stats.inactive_count as u64
         + stats.purgeable_count as u64
         + stats.speculative_count as u64;
-    Some(pages.saturating_mul(super::unix::page_size()))
+    // SAFETY: sysconf has no preconditions (the pages counted are the VM's).
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+    Some(pages.saturating_mul(page))
 }
 
 /// Memory a new region may take: what the kernel reports available, capped by
