@@ -163,16 +163,17 @@ pub fn prune_published(name: &str) -> bool {
     if !meta.file_type().is_file() || meta.uid() != euid() {
         return false;
     }
-    let mut header = [0u8; 32];
-    if file.read_exact(&mut header).is_err() || header[..8] != crate::layout::MAGIC {
+    use crate::layout::header::{CREATOR_PID, MAGIC, VERSION};
+    let mut header = [0u8; CREATOR_PID.end()];
+    if file.read_exact(&mut header).is_err() || MAGIC.bytes(&header) != crate::layout::MAGIC {
         return false;
     }
-    let version = u32::from_le_bytes(header[8..12].try_into().unwrap());
+    let version = VERSION.get_u32(&header);
     let creator_gone = if version >= 2 {
         // SAFETY: flock on our own descriptor; released when `file` closes.
         unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
     } else {
-        let pid = u32::from_le_bytes(header[28..32].try_into().unwrap());
+        let pid = CREATOR_PID.get_u32(&header);
         !std::path::Path::new(&format!("/proc/{pid}")).exists()
     };
     // The name must still be this file: it may have been published again

@@ -92,8 +92,8 @@ fn published_regions_are_exclusive_and_removable() {
 fn a_published_region_is_pruned_only_once_its_creator_lets_go_of_the_lock() {
     let name = format!("test-prune-{}", current_pid());
     let mut w = WritableRegion::create_published(&name, 4096, &mut || false).unwrap();
-    w.bytes_mut()[..8].copy_from_slice(&crate::layout::MAGIC);
-    w.bytes_mut()[8..12].copy_from_slice(&crate::layout::LAYOUT_VERSION.to_le_bytes());
+    w.bytes_mut()[crate::layout::header::MAGIC.range()].copy_from_slice(&crate::layout::MAGIC);
+    crate::layout::header::VERSION.put_u32(w.bytes_mut(), crate::layout::LAYOUT_VERSION);
     let r = w.seal().unwrap();
     // Alive: held, even once the region itself is dropped.
     assert!(!prune_published(&name));
