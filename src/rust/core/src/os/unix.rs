@@ -171,6 +171,8 @@ pub(super) fn file_size(fd: &OwnedFd) -> Result<usize, OsError> {
 
 /// Device and inode of the file (tells a re-published name from the region
 /// it used to name).
+// (The casts are no-ops on Linux, not on macOS: its st_dev is an i32.)
+#[allow(clippy::unnecessary_cast)]
 pub(super) fn identity(fd: &OwnedFd) -> (u64, u64) {
     stat_of(fd).map(|st| (st.st_dev as u64, st.st_ino as u64)).unwrap_or((0, 0))
 }
