@@ -44,6 +44,16 @@ has_sigbus <- function() {
 }
 skip_without_sigbus <- function() skip_if_not(has_sigbus(), "published regions cannot be truncated here (no SIGBUS)")
 
+# fork() (parallel::mclapply, mcparallel): every Unix, not Windows.
+has_fork <- function() .Platform$OS.type == "unix"
+skip_without_fork <- function() skip_if_not(has_fork(), "no fork() on this system")
+
+# Regions held as file descriptors under the process's descriptor limit
+# (ulimit -n): Unix; Windows sections are handles without such a limit.
+skip_without_descriptors <- function() {
+  skip_if_not(.Platform$OS.type == "unix", "regions are not file descriptors on this system")
+}
+
 # Linux control groups (v2 or v1), which cap the memory mori may take.
 has_cgroups <- function() file.exists("/proc/self/cgroup") && dir.exists("/sys/fs/cgroup")
 skip_without_cgroups <- function() skip_if_not(has_cgroups(), "no control groups on this system")

@@ -56,7 +56,7 @@ descriptor_child <- function(limit, ordinary, published, new_name) {
 }
 
 test_that("after mori's descriptor limit R can still open files, and the error says what is kept back", {
-  skip_on_os(c("windows", "mac", "solaris"))
+  skip_without_descriptors()
   ordinary <- share(c(1.5, 2.5))
   published_name <- paste0("fd-reserve-", Sys.getpid())
   on.exit(unshare(published_name), add = TRUE)

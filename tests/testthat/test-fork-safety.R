@@ -4,7 +4,7 @@
 
 test_that("mclapply children that touch, copy, modify and collect shared objects never free the parent's regions", {
   skip_on_cran()
-  skip_on_os("windows")
+  skip_without_fork()
   set.seed(5)
   v <- rnorm(1e5)
   l <- list(a = 1:1e4, s = c("x", NA, "z"), d = data.frame(p = 1:3, q = c("a", "b", "c")))
@@ -37,7 +37,7 @@ test_that("mclapply children that touch, copy, modify and collect shared objects
 
 test_that("100 mclapply tasks that each share() leave nothing behind", {
   skip_on_cran()
-  skip_on_os("windows")
+  skip_without_fork()
   gc()
   fds <- rel_fds()
   maps <- rel_maps()

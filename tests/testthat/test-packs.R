@@ -73,7 +73,7 @@ pk_field <- function(out, key) {
 }
 
 test_that("1e5 live small objects take a few descriptors and mappings, and all go back", {
-  skip_on_os(c("windows", "mac", "solaris"))
+  skip_without_memfd()
   # Under a limit of 1024 descriptors (the old design stopped at ~900
   # objects there), in a fresh process whose counts nothing else moves.
   out <- pk_child(c(
@@ -113,7 +113,7 @@ test_that("1e5 live small objects take a few descriptors and mappings, and all g
 })
 
 test_that("a worker maps each pack once, whatever the number of objects it opens", {
-  skip_on_os(c("windows", "mac", "solaris"))
+  skip_without_memfd()
   skip_if_not_installed("callr")
   xs <- lapply(1:1e5, function(i) share(c(i, i + 0.5)))
   packs <- unique(pk_pack_of(vapply(xs, shared_name, "")))
@@ -179,6 +179,7 @@ test_that("packed regions are found only by their own name, offset and nonce", {
 })
 
 test_that("a reference into a pack whose objects were all collected is not found", {
+  skip_without_proc()
   skip_if_not_installed("callr")
   # In a child, so that no other object of this process shares the pack.
   r <- callr::r(function() {
@@ -186,7 +187,8 @@ test_that("a reference into a pack whose objects were all collected is not found
     x <- mori::share(c(a = 1, b = 2))
     s <- serialize(x, NULL)
     name <- mori::shared_name(x)
-    maps <- function() sum(grepl("memfd:mori_", readLines("/proc/self/maps")))
+    # The pack: a memfd file, or a POSIX shm object (/dev/shm on Linux).
+    maps <- function() sum(grepl("memfd:mori_|/dev/shm/mori_", readLines("/proc/self/maps")))
     held <- maps()
     rm(x)
     for (i in 1:3) gc()
@@ -205,7 +207,7 @@ test_that("a reference into a pack whose objects were all collected is not found
 })
 
 test_that("a killed owner leaves nothing behind; readers keep what they mapped", {
-  skip_on_os(c("windows", "mac", "solaris"))
+  skip_without_memfd()
   skip_if_not_installed("callr")
   out <- tempfile()
   on.exit(unlink(out), add = TRUE)
@@ -239,6 +241,37 @@ test_that("a killed owner leaves nothing behind; readers keep what they mapped",
   # Once this process lets go, no process maps or holds the packs.
   expect_false(any(vapply(names, region_anywhere, TRUE)))
   expect_match(pk_err(readRDS(out)), "no longer exists")
+})
+
+test_that("a killed owner's pack names stay until prune_shared() removes them (POSIX shm)", {
+  # POSIX shm names outlive their creator (memfd files do not: test above).
+  skip_if_not(region_backend() == "posix-shm", "pack files have no names with this backend")
+  skip_if_not(dir.exists("/dev/shm"), "shm names are not files here")
+  skip_if_not_installed("callr")
+  out <- tempfile()
+  on.exit(unlink(out), add = TRUE)
+  bg <- callr::r_bg(function(out) {
+    xs <- lapply(1:2000, function(i) mori::share(c(i, i + 0.5)))
+    saveRDS(list(pid = Sys.getpid(), xs = xs[c(1, 2000)]), paste0(out, ".tmp"))
+    file.rename(paste0(out, ".tmp"), out)
+    Sys.sleep(120)
+  }, list(out = out), libpath = .libPaths())
+  on.exit(bg$kill(), add = TRUE)
+  end <- Sys.time() + 60
+  while (!file.exists(out) && Sys.time() < end && bg$is_alive()) Sys.sleep(0.1)
+  expect_true(file.exists(out))
+  got <- readRDS(out)
+  expect_identical(got$xs[[2]][], c(2000, 2000.5))
+  own <- function() list.files("/dev/shm", pattern = sprintf("^mori_%x_", got$pid))
+  expect_gt(length(own()), 0)
+  bg$kill()
+  bg$wait(10)
+  expect_false(bg$is_alive())
+  expect_gt(length(own()), 0)
+  prune_shared()
+  expect_length(own(), 0)
+  # What this process mapped it still reads.
+  expect_identical(got$xs[[1]][], c(1, 1.5))
 })
 
 test_that("published names are never packed", {
@@ -291,7 +324,7 @@ test_that("a private copy of a packed vector changes nothing its neighbours read
 })
 
 test_that("a forked child shares into a pack of its own", {
-  skip_on_os(c("windows", "mac", "solaris"))
+  skip_without_fork()
   skip_if_not_installed("parallel")
   before <- share(c(7, 8.5))
   names <- parallel::mclapply(1:2, function(i) {

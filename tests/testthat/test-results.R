@@ -33,7 +33,7 @@ test_that("callr: r(), r_bg() and r_session results arrive after the child dropp
 })
 
 test_that("parallel: mclapply and mcparallel results arrive after the children exited", {
-  skip_on_os("windows")
+  skip_without_fork()
   got <- parallel::mclapply(1:2, function(i) share(result_value()), mc.cores = 2)
   for (g in got) expect_plain_result(g)
   job <- parallel::mcparallel(share(result_value()))
