@@ -69,7 +69,9 @@ memory_usage <- function(pids = Sys.getpid()) {
     header <- grepl("^[0-9a-f]+-[0-9a-f]+ ", lines)
     mapping <- cumsum(header)
     path <- sub("^(\\S+\\s+){5}", "", lines[header])
-    is_mori <- grepl("^/memfd:mori_|^/dev/shm/mori\\.", path)
+    # memfd regions and packs; published regions; POSIX shm regions and
+    # packs (the posix-shm backend: /mori_..., or hashed /mori~...)
+    is_mori <- grepl("^/memfd:mori_|^/dev/shm/mori[._~]", path)
     kb <- function(field) {
       sel <- startsWith(lines, paste0(field, ":"))
       values <- as.numeric(sub("^\\S+\\s+(\\d+).*$", "\\1", lines[sel]))

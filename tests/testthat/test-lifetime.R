@@ -79,7 +79,8 @@ test_that("a consumer's mapping is released when the consumer drops it", {
   x <- share(rnorm(1e5))
   nm <- shared_name(x)
   res <- in_child(function(name) {
-    pat <- paste0("memfd:", sub("^/(mori_[0-9a-f]+_[0-9a-f]+)_.*$", "\\1", name), "( |$)")
+    # a memfd file, or a POSIX shm object (the posix-shm backend)
+    pat <- paste0("(memfd:|/dev/shm/)", sub("^/(mori_[0-9a-f]+_[0-9a-f]+)_.*$", "\\1", name), "( |$)")
     has <- function() {
       any(grepl(pat, readLines("/proc/self/maps"))) ||
         any(grepl(pat, suppressWarnings(Sys.readlink(list.files("/proc/self/fd", full.names = TRUE)))))
