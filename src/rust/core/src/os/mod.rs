@@ -48,6 +48,8 @@ mod backend;
 #[cfg(windows)]
 #[path = "windows.rs"]
 mod backend;
+#[cfg(windows)]
+mod windows_sys;
 
 #[cfg(unix)]
 mod limits;
