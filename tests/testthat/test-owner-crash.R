@@ -20,12 +20,19 @@ test_that("after an owner is killed with SIGKILL its regions are not found and n
   gc()
   expect_match(rel_err(map_shared(name)), "not found")
   file <- memfd_file(name)
+  # A POSIX shm name outlives its creator until prune_shared() removes it
+  # (a memfd file goes with the last descriptor).
+  if (region_backend() == "posix-shm") {
+    expect_true(any(grepl(file, list.files("/dev/shm"), fixed = TRUE)))
+    prune_shared()
+  }
   expect_false(any(grepl(file, list.files("/dev/shm"), fixed = TRUE)))
   # no process maps or holds it any more
+  skip_without_proc()
   holders <- vapply(list.files("/proc", pattern = "^[0-9]+$"), function(p) {
     maps <- tryCatch(suppressWarnings(readLines(file.path("/proc", p, "maps"))), error = function(e) character())
     links <- suppressWarnings(Sys.readlink(list.files(file.path("/proc", p, "fd"), full.names = TRUE)))
-    any(grepl(paste0("memfd:", file, "( |$)"), c(maps, links)))
+    any(grepl(paste0("(memfd:|/dev/shm/)", file, "( |$)"), c(maps, links)))
   }, TRUE)
   expect_false(any(holders))
 })

@@ -78,6 +78,19 @@ pub(super) fn missing_descriptor(pid: u32) -> super::OsError {
     }
 }
 
+/// Whether a process `pid` exists (`kill(pid, 0)`; one of another user
+/// counts). Ids that are no single process's (0, or above `i32::MAX`, a
+/// process group) exist for no one.
+#[cfg(all(unix, any(not(target_os = "linux"), feature = "posix-shm")))]
+pub(super) fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
+    unsafe { libc::kill(pid, 0) == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) }
+}
+
 /// This process's native encoding now (`nl_langinfo(CODESET)`, which
 /// follows `setlocale(LC_CTYPE)` as R's own idea of it does).
 pub fn native_encoding() -> crate::layout::NativeEncoding {

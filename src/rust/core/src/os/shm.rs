@@ -18,7 +18,7 @@ use std::ptr::NonNull;
 
 use super::limits::{available_memory, leaving_reserve, within_reserve};
 use super::mapping::{Access, Mapping};
-use super::process::current_pid;
+use super::process::{current_pid, process_exists};
 use super::shm_log::{self, Kind};
 use super::{last_error, unix, OsError, Seal};
 
@@ -211,8 +211,13 @@ pub(super) fn seal(file: &File, _seal: Seal) -> Result<(), OsError> {
 
 /// Opens another process's anonymous region by its name (the creator's pid
 /// and descriptor number are in the name; the header check that follows
-/// refuses a region that is not the one named).
-pub(super) fn open(_pid: u32, _number: u32, file_name: &str, _seal: Seal) -> Result<File, OsError> {
+/// refuses a region that is not the one named). A region whose creator is
+/// gone is not found, as a memfd region is not: its name is an orphan,
+/// which `prune` removes.
+pub(super) fn open(pid: u32, _number: u32, file_name: &str, _seal: Seal) -> Result<File, OsError> {
+    if !process_exists(pid) {
+        return Err(OsError::NotFound);
+    }
     open_checked(&shm_name(file_name))
 }
 
@@ -345,7 +350,7 @@ mod tests {
         w.bytes_mut()[9_999] = 7;
         let r = w.seal().unwrap();
         // Sizes read back are whole pages; the mapping is the whole size.
-        let other = open(0, 0, &file_name, Seal::Whole).unwrap();
+        let other = open(current_pid(), 0, &file_name, Seal::Whole).unwrap();
         assert_eq!(size(&other).unwrap() % size_granule(), 0);
         assert!(size(&other).unwrap() >= 10_000);
         // Sealed: mode 0400, nobody (but root) opens it for writing.
@@ -359,7 +364,7 @@ mod tests {
         assert_eq!(r.bytes()[9_999], 7);
         drop((p, other));
         drop(r);
-        assert!(matches!(open(0, 0, &file_name, Seal::Whole), Err(OsError::NotFound)));
+        assert!(matches!(open(current_pid(), 0, &file_name, Seal::Whole), Err(OsError::NotFound)));
     }
 
     #[test]
@@ -401,6 +406,9 @@ mod tests {
         assert!(status.success());
         let anon = shm_name(&format!("mori_{child_pid:x}_1"));
         assert!(shm_open(&anon, libc::O_RDONLY, 0).is_ok(), "the killed creator left its name");
+        // ...which readers no longer open, as a memfd region of a dead creator.
+        let opened = open(child_pid, 0, &format!("mori_{child_pid:x}_1"), Seal::Whole);
+        assert!(matches!(opened, Err(OsError::NotFound)));
         // The published one's header is not a region's (no header written):
         // the creator check keeps it; the anonymous orphan goes.
         prune();
