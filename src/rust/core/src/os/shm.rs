@@ -304,12 +304,12 @@ pub fn published_file_id(name: &str) -> Option<(u64, u64)> {
 /// Removes the names recorded by processes that are gone (killed before they
 /// unlinked them). Returns the published names removed.
 pub fn prune() -> Vec<String> {
-    let mut removed: Vec<String> = shm_log::prune(|kind, name, creator| match kind {
+    let mut removed: Vec<String> = shm_log::prune(|kind, name| match kind {
         Kind::Anonymous => {
             unlink(name);
             false
         }
-        Kind::Published => created_by(name, creator) && unlink(name),
+        Kind::Published => unlink(name),
     })
     .into_iter()
     .filter_map(|n| n.strip_prefix('/').and_then(|n| n.strip_prefix(PUBLISHED_PREFIX)).map(str::to_string))
@@ -321,21 +321,6 @@ pub fn prune() -> Vec<String> {
 /// `prune` for one name: removed if its creator is gone.
 pub fn prune_published(name: &str) -> bool {
     prune().iter().any(|n| n == name)
-}
-
-/// Whether the published object `name` is still the one `creator` made (it
-/// may have been unpublished and published again by another process).
-fn created_by(name: &str, creator: u32) -> bool {
-    let Ok(file) = open_checked(name) else { return false };
-    let Ok(len) = size(&file) else { return false };
-    let Ok(map) = unix::map_fd(&file.fd, 0, len, Access::Read).and_then(|m| m.guarded(TRUNCATABLE)) else {
-        return false;
-    };
-    // SAFETY: the mapping is readable and `len` bytes long while `map` lives.
-    let bytes = unsafe { std::slice::from_raw_parts(map.ptr.as_ptr(), len) };
-    let declared = crate::layout::Layout::declared_size(bytes).and_then(|n| usize::try_from(n).ok());
-    let bytes = &bytes[..declared.filter(|&n| n <= len).unwrap_or(len)];
-    crate::layout::Layout::parse(bytes).is_ok_and(|l| l.creator_pid() == creator) && !map.truncated()
 }
 
 #[cfg(test)]
@@ -409,12 +394,15 @@ mod tests {
         // ...which readers no longer open, as a memfd region of a dead creator.
         let opened = open(child_pid, 0, &format!("mori_{child_pid:x}_1"), Seal::Whole);
         assert!(matches!(opened, Err(OsError::NotFound)));
-        // The published one's header is not a region's (no header written):
-        // the creator check keeps it; the anonymous orphan goes.
+        // The name the dead child published, published again by this (live)
+        // process, is this process's now: prune keeps it; the orphan goes.
+        unlink(&published_name(&name));
+        let mine = WritableRegion::create_published(&name, 4096, &mut || false).unwrap();
         prune();
         assert!(shm_open(&anon, libc::O_RDONLY, 0).is_err());
         assert!(shm_open(&published_name(&name), libc::O_RDONLY, 0).is_ok());
-        unlink(&published_name(&name));
+        drop(mine);
+        assert!(shm_open(&published_name(&name), libc::O_RDONLY, 0).is_err());
     }
 
     fn random_u32() -> u32 {

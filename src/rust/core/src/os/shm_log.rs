@@ -9,8 +9,10 @@
 //! lock when the process dies, however it dies. A forked child inherits the
 //! lock with the descriptor, so its parent's names stay while it lives; its
 //! own names go to a log of its own. `prune` takes each log it can lock
-//! exclusively (all its writers are gone), removes the names still listed,
-//! then the log.
+//! exclusively (all its writers are gone), removes the names still listed
+//! there but in no live process's log (a live process that published a
+//! name again owns it), then the log. No process id is trusted: a dead
+//! creator's pid may belong to a live process now.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -94,32 +96,43 @@ fn listed(text: &str) -> BTreeMap<&str, Kind> {
     names
 }
 
-/// For every log whose writers are all gone, calls `remove(kind, name,
-/// creator pid)` on each name it lists, then deletes the log. Returns the
-/// names `remove` said it removed.
-pub(super) fn prune(mut remove: impl FnMut(Kind, &str, u32) -> bool) -> Vec<String> {
+/// For every log whose writers are all gone, calls `remove(kind, name)` on
+/// each name it lists that no live process's log lists too (a name
+/// unpublished and published again by a live process is that process's),
+/// then deletes the log. Returns the names `remove` said it removed.
+pub(super) fn prune(mut remove: impl FnMut(Kind, &str) -> bool) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(log_dir()) else { return Vec::new() };
-    let mut removed = Vec::new();
+    let (mut live, mut dead) = (Vec::new(), Vec::new());
     for entry in entries.flatten() {
         let path = entry.path();
-        let Some(pid) = log_creator(&path) else { continue };
+        if log_creator(&path).is_none() {
+            continue;
+        }
         let Ok(mut file) = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(&path) else {
             continue;
         };
-        // SAFETY: flock on our own descriptor; released when `file` closes.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            continue;
-        }
         let mut text = String::new();
+        // SAFETY: flock on our own descriptor; released when `file` closes.
+        let gone = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
         if file.read_to_string(&mut text).is_err() {
             continue;
         }
-        for (name, kind) in listed(&text) {
-            if remove(kind, name, pid) {
+        if gone {
+            // (the lock is kept until the log is deleted below)
+            dead.push((path, text, file));
+        } else {
+            live.push(text);
+        }
+    }
+    let held: std::collections::BTreeSet<&str> = live.iter().flat_map(|t| listed(t).into_keys()).collect();
+    let mut removed = Vec::new();
+    for (path, text, _lock) in &dead {
+        for (name, kind) in listed(text) {
+            if !held.contains(name) && remove(kind, name) {
                 removed.push(name.to_string());
             }
         }
-        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(path);
     }
     removed
 }
