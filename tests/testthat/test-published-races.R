@@ -59,7 +59,8 @@ pr_reader <- c(
 pr_writer <- c(
   "args <- commandArgs(TRUE)",
   "path <- args[1]; seconds <- as.numeric(args[2]); anything <- args[3] == 'anything'; go <- args[4]",
-  "Sys.chmod(path, '600')",
+  # (only if it must: a POSIX shm reader refuses an object no longer 0400)
+  "if (file.access(path, 2) != 0) Sys.chmod(path, '600')",
   "orig <- readBin(path, 'raw', file.size(path))",
   "n <- length(orig)",
   # the header's layout, from the package's own field table (helper-region-bytes.R)
@@ -157,6 +158,10 @@ pr_counts <- function(r) {
 test_that("readers looping while another process rewrites and truncates a published region: no crash, no wrong value", {
   skip_on_cran()
   skip_if_not_installed("processx")
+  # With the posix-shm backend readers refuse a region whose mode is no
+  # longer 0400: a writer that must chmod it first (not root) meets no reader.
+  skip_if(region_backend() == "posix-shm" && !identical(unname(Sys.info()[["effective_user"]]), "root"),
+          "readers refuse a shm object made writable again")
   name <- sprintf("race%x", Sys.getpid())
   path <- file.path("/dev/shm", paste0("mori.", name))
   set.seed(17)
