@@ -105,8 +105,12 @@ region_set_name <- function(b, name, fields = region_fields()) {
 # The bytes of a published region's file, and writing them back.
 region_read <- function(path) readBin(path, "raw", file.size(path))
 region_write <- function(b, path) {
-  if (file.exists(path)) Sys.chmod(path, "600")
+  mode <- if (file.exists(path)) file.info(path)$mode
+  if (!is.null(mode)) Sys.chmod(path, "600")
   writeBin(b, path)
+  # Back to its mode (0400 once sealed): a POSIX shm reader refuses an object
+  # that is writable again before it reads a byte.
+  if (!is.null(mode)) Sys.chmod(path, mode)
 }
 
 # Source lines defining these helpers, for a child process's script.

@@ -32,7 +32,8 @@ rel_patched_region <- function(suffix, make, patch, use = "NULL") {
     sprintf("x <- share(%s, name = '%s')", make, name),
     sprintf("p <- '/dev/shm/mori.%s'; b <- region_read(p); unshare('%s')", name, name),
     patch,
-    "writeBin(b, p)",
+    # planted 0400, as a sealed region (a POSIX shm reader refuses others)
+    "writeBin(b, p); Sys.chmod(p, '400')",
     sprintf("r <- tryCatch({ y <- map_shared('%s'); %s; 'accepted' }, error = function(e) paste(class(e)[1], conditionMessage(e)))",
             name, use),
     "unlink(p); cat('RESULT', r, '\\n')"

@@ -303,6 +303,9 @@ fz_case <- function(i, seeds, templates, live_ref) {
     b <- fz_set_name(m$bytes, name)
     if (m$fix && runif(1) < .85) b <- fz_fix_checksum(b)
     writeBin(b, path)
+    # planted read-only, as a sealed region is (a POSIX shm reader refuses
+    # an object that is not 0400 before it reads a byte)
+    Sys.chmod(path, "400")
     target <- name
     if (mode == "suffix") {
       target <- paste0(name, sample(c("[1]", "[2]", "[1,1]", "[2,1]", "[3,2]", "#1", "#2", "#3", "#5",
