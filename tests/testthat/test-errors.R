@@ -246,12 +246,17 @@ test_that("a published region cut short is truncated", {
   skip_if_not(file.exists(file))
   Sys.chmod(file, "600")
   system2("truncate", c("-s", "40", file))
-  expect_mori_error(map_shared(name), "truncated", "truncated")
+  Sys.chmod(file, "400") # sealed again (a POSIX shm reader refuses it otherwise)
+  # (POSIX shm sizes read back are whole pages, macOS's rule: the 40 bytes
+  # are 4096, a region shorter than its header says)
+  memfd <- region_backend() == "memfd"
+  expect_mori_error(map_shared(name), "truncated", if (memfd) "truncated" else "cut the published file short")
   # the descriptor and mapping opened before the check are released by the
   # time the error is signalled: 500 failed opens leave none behind
   fds <- length(list.files("/proc/self/fd"))
   for (i in 1:500) error_of(map_shared(name))
   expect_equal(length(list.files("/proc/self/fd")), fds)
+  skip_if_not(memfd, "the message names the page-rounded size")
   expect_snapshot(show_error(map_shared(name)), cran = TRUE, transform = scrub)
 })
 
@@ -310,6 +315,9 @@ test_that("an error inside an ALTREP method is a classed condition too", {
 })
 
 test_that("a region of another PID namespace is out of sight, not freed", {
+  # (memfd regions are opened through the owner's /proc entry, which
+  # another PID namespace hides; POSIX shm names are machine-wide)
+  skip_without_memfd()
   skip_if(Sys.which("unshare") == "", "unshare not available")
   probe <- suppressWarnings(system2("unshare", c("--pid", "--fork", "--mount-proc", "true"),
                                     stdout = FALSE, stderr = FALSE))
