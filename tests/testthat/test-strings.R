@@ -112,6 +112,42 @@ test_that("a hash lookup on a shared vector finds every element", {
   expect_identical(setNames(1:3, share(c("a", "b", "c")))[["b"]], 2L)
 })
 
+test_that("repeated texts of every encoding read right in any order, in any process", {
+  # A pool repeated many times: a text block smaller than the element count
+  # (each distinct string looked up by its text's position), and a pool of
+  # mostly distinct long texts (looked up in a small hashed table).
+  latin1 <- iconv(c("caf\u00e9", "na\u00efve"), from = "UTF-8", to = "latin1")
+  raw_bytes <- "\xff\xfe"
+  Encoding(raw_bytes) <- "bytes"
+  pool <- c("a", "", NA, enc2utf8("caf\u00e9"), latin1, raw_bytes, "\u65e5\u672c")
+  set.seed(11)
+  cases <- list(
+    repeated = sample(pool, 2e4, replace = TRUE),
+    distinct = c(sample(pool, 50, replace = TRUE), paste0(strrep("long", 5), 1:5000), latin1)
+  )
+  orders <- function(n) list(forward = seq_len(n), backward = rev(seq_len(n)), scattered = sample(n))
+  read <- function(x, plain) {
+    vapply(orders(length(plain)), function(o) {
+      got <- vapply(o, function(i) x[[i]], "")
+      identical(got, plain[o]) && identical(Encoding(got), Encoding(plain[o])) &&
+        identical(lapply(got, charToRaw), lapply(plain[o], charToRaw))
+    }, TRUE)
+  }
+  for (nm in names(cases)) {
+    plain <- cases[[nm]]
+    expect_true(all(read(share(plain), plain)), label = paste(nm, "here"))
+    # a fresh view through a reference, in another process: a scan in
+    # order first (strings made ahead), then the other orders
+    got <- callr::r(function(s, plain, read, orders) {
+      environment(read) <- environment()
+      v <- unserialize(s)
+      c(scan = identical(v == "a", plain == "a"), read(v, plain), whole = identical(v[], plain))
+    }, args = list(s = serialize(share(plain), NULL), plain = plain, read = read, orders = orders),
+    libpath = .libPaths())
+    expect_true(all(got), label = paste(nm, "in another process:", paste(names(got)[!got], collapse = ",")))
+  }
+})
+
 test_that("character vectors read right in another process", {
   cases <- string_cases()
   shared <- lapply(cases, share)

@@ -6,7 +6,7 @@
 
 use std::os::raw::c_void;
 
-use mori_core::layout::{Kind, StringEntry};
+use mori_core::layout::{Kind, Layout};
 
 use crate::error::{guard, Result};
 use crate::ffi::{self, R_xlen_t, Rboolean, SEXP};
@@ -26,7 +26,7 @@ unsafe fn make(lists: bool, v: &View, i: u64) -> Result<SEXP> {
     let layout = v.region.layout();
     if !lists {
         // SAFETY: per the contract.
-        return unsafe { make_string(v, i) };
+        return unsafe { make_string(v, &layout, i) };
     }
     let child = layout.child(v.node_index, &v.node, i)?;
     if layout.node(child)?.kind == Kind::Null {
@@ -40,22 +40,18 @@ unsafe fn make(lists: bool, v: &View, i: u64) -> Result<SEXP> {
 ///
 /// # Safety
 /// As for `element`.
-unsafe fn make_string(v: &View, i: u64) -> Result<SEXP> {
-    let layout = v.region.layout();
-    let key = match layout.string(v.node_index, &v.node, i)? {
-        StringEntry::Text { bytes, .. } if !bytes.is_empty() => Some((bytes.as_ptr() as usize, bytes.len())),
-        _ => None,
-    };
-    let Some(key) = key else {
+unsafe fn make_string(v: &View, layout: &Layout, i: u64) -> Result<SEXP> {
+    let span = layout.string_span(v.node_index, &v.node, i)?.filter(|s| s.len > 0);
+    let Some(span) = span else {
         // SAFETY: per the contract.
-        return unsafe { crate::build::make_char_owning_nothing(&layout, v.node_index, &v.node, i) };
+        return unsafe { crate::build::make_char_owning_nothing(layout, v.node_index, &v.node, i) };
     };
-    if let Some(s) = v.made_string(key) {
+    if let Some(s) = v.made_string(span) {
         return Ok(s);
     }
     // SAFETY: per the contract.
-    let s = unsafe { crate::build::make_char_owning_nothing(&layout, v.node_index, &v.node, i) }?;
-    v.remember_string(key, s);
+    let s = unsafe { crate::build::make_char_owning_nothing(layout, v.node_index, &v.node, i) }?;
+    v.remember_string(span, s);
     Ok(s)
 }
 
@@ -160,11 +156,12 @@ unsafe fn make_ahead(x: SEXP, v: &View, i: u64) {
         if i < SCAN_RUN || (i - SCAN_RUN..i).any(|j| get(STRINGS, c, j) == unmade(STRINGS)) {
             return;
         }
+        let layout = v.region.layout();
         for j in i + 1..(i + 1 + MAKE_AHEAD).min(v.length()) {
             if get(STRINGS, c, j) != unmade(STRINGS) {
                 continue;
             }
-            let Ok(value) = make(STRINGS, v, j) else { return };
+            let Ok(value) = make_string(v, &layout, j) else { return };
             set(STRINGS, c, j, value);
         }
     }

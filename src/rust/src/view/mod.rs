@@ -9,19 +9,20 @@
 //! | `mod.rs` | the `View`: bytes, private copies, integrity checks, summaries |
 //! | `classes` | the class handles, making view objects, finding the view of an object |
 //! | `cache` | the `data2` element cache of character and list views |
+//! | `made` | the strings a character view made, by text position |
 
 pub mod cache;
 mod classes;
+mod made;
 
 pub use classes::{fast_view, new_object, set_classes, view, view_of, Classes, ViewObject};
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::sync::Arc;
 
-use mori_core::layout::{Kind, Node};
+use mori_core::layout::{Kind, Node, StringSpan};
 use mori_core::name::{RegionName, Slice, Target};
 use mori_core::os::{self, PrivateMapping};
-use mori_core::two_way::TwoWay;
 
 use crate::error::{Error, Result};
 use crate::ffi::SEXP;
@@ -40,8 +41,7 @@ enum Private {
     Heap(#[allow(dead_code)] Vec<u64>),
 }
 
-/// Strings made recently, by the address and length of their text.
-type MadeStrings = TwoWay<(usize, usize), SEXP>;
+use made::MadeStrings;
 
 /// What an ALTREP object of ours points at.
 ///
@@ -66,9 +66,9 @@ pub struct View {
     private: OnceCell<Private>,
     /// The region pages under this view were faulted in (see `scan_ptr`).
     populated: Cell<bool>,
-    /// Strings: R strings made recently, by the address and length of their
-    /// text in the region (entries may share a text), so a repeated string is
-    /// made once. Each one is also in the `data2` cache, which keeps it alive.
+    /// Strings: R strings made, by the position of their text in the region
+    /// (entries may share a text), so a repeated string is made once. Each
+    /// one is also in the `data2` cache, which keeps it alive.
     made: RefCell<Option<Box<MadeStrings>>>,
     /// Strings and lists: the `data2` cache holds every element.
     complete: Cell<bool>,
@@ -196,18 +196,19 @@ impl View {
         self.cache_shared.set(shared);
     }
 
-    /// Strings: the R string made before for the text at `key` (its address
-    /// and length in the region), if the table still holds it.
-    pub fn made_string(&self, key: (usize, usize)) -> Option<SEXP> {
-        self.made.borrow().as_ref().and_then(|made| made.find(key.0 >> 3, key))
+    /// Strings: the R string made before for the non-empty text at `span`
+    /// (of this view's node), if the table still holds it.
+    #[inline]
+    pub fn made_string(&self, span: StringSpan) -> Option<SEXP> {
+        self.made.borrow().as_ref().and_then(|made| made.find(span))
     }
 
-    /// Strings: remembers the R string made for the text at `key`. (The
+    /// Strings: remembers the R string made for the text at `span`. (The
     /// borrow lasts for the insert alone: no R call is made meanwhile.)
-    pub fn remember_string(&self, key: (usize, usize), s: SEXP) {
+    pub fn remember_string(&self, span: StringSpan, s: SEXP) {
         let mut made = self.made.borrow_mut();
-        let table = made.get_or_insert_with(|| Box::new(TwoWay::new(self.length, ((0, 0), std::ptr::null_mut()))));
-        table.insert(key.0 >> 3, key, s);
+        let table = made.get_or_insert_with(|| Box::new(MadeStrings::new(&self.node, self.length)));
+        table.insert(span, s);
     }
 
     fn is_slice(&self) -> bool {

@@ -96,6 +96,15 @@ pub struct Layout<'a> {
     node_count: u32,
 }
 
+/// Where a string's text is: its offset in the node's text block (checked:
+/// `off + len <= data_len`), its length and its entry's flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StringSpan {
+    pub off: u64,
+    pub len: u32,
+    pub flags: u32,
+}
+
 /// One string of a character node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StringEntry<'a> {
@@ -366,6 +375,24 @@ impl<'a> Layout<'a> {
 
     /// String `i` of a character node, bounds-checked against the node's text.
     pub fn string(&self, node_index: u32, n: &Node, i: u64) -> Result<StringEntry<'a>, LayoutError> {
+        let Some(StringSpan { off, len, flags }) = self.string_span(node_index, n, i)? else {
+            return Ok(StringEntry::Na);
+        };
+        let start = (n.data_off + off) as usize;
+        Ok(StringEntry::Text {
+            bytes: &self.bytes[start..start + len as usize],
+            encoding: Encoding::from_bits(flags >> string_flags::ENCODING_SHIFT),
+            ascii: flags & string_flags::ASCII != 0,
+            native: NativeEncoding::from_bits(flags >> string_flags::NATIVE_SHIFT),
+        })
+    }
+
+    /// Where string `i`'s text is in its node's text block, checked to lie
+    /// inside it, without making the text a slice: `None` for NA. A reader
+    /// keys the strings it made by this (entries with the same span and
+    /// flags are the same string).
+    #[inline]
+    pub fn string_span(&self, node_index: u32, n: &Node, i: u64) -> Result<Option<StringSpan>, LayoutError> {
         let bad = |why| LayoutError::BadString { node: node_index, index: i, why };
         if n.kind != Kind::String || i >= n.length {
             return Err(bad("index out of range"));
@@ -374,21 +401,15 @@ impl<'a> Layout<'a> {
         // One read of the entry: the fields are checked, then used, as read.
         let entry = read_once::<STRING_ENTRY_SIZE>(self.bytes, at);
         let off = string_entry::TEXT_OFF.get_u64(&entry);
-        let len = string_entry::TEXT_LEN.get_u32(&entry) as u64;
+        let len = string_entry::TEXT_LEN.get_u32(&entry);
         let flags = string_entry::FLAGS.get_u32(&entry);
         if flags & string_flags::NA != 0 {
-            return Ok(StringEntry::Na);
+            return Ok(None);
         }
-        if len >= i32::MAX as u64 || off.checked_add(len).is_none_or(|end| end > n.data_len) {
+        if len >= i32::MAX as u32 || off.checked_add(len as u64).is_none_or(|end| end > n.data_len) {
             return Err(bad("text outside the node"));
         }
-        let start = (n.data_off + off) as usize;
-        Ok(StringEntry::Text {
-            bytes: &self.bytes[start..start + len as usize],
-            encoding: Encoding::from_bits(flags >> string_flags::ENCODING_SHIFT),
-            ascii: flags & string_flags::ASCII != 0,
-            native: NativeEncoding::from_bits(flags >> string_flags::NATIVE_SHIFT),
-        })
+        Ok(Some(StringSpan { off, len, flags }))
     }
 
     /// Follows a 1-based path of list positions from the root. A path the
