@@ -43,6 +43,20 @@ extern "C" {
     pub fn SET_TRUELENGTH(x: SEXP, v: R_xlen_t);
 }
 
+// R's iconv wrappers (R_ext/Riconv.h): the converter R's own
+// `unserialize()` uses for native strings from another locale.
+extern "C" {
+    pub fn Riconv_open(tocode: *const std::os::raw::c_char, fromcode: *const std::os::raw::c_char) -> *mut std::os::raw::c_void;
+    pub fn Riconv(
+        cd: *mut std::os::raw::c_void,
+        inbuf: *mut *const std::os::raw::c_char,
+        inbytesleft: *mut usize,
+        outbuf: *mut *mut std::os::raw::c_char,
+        outbytesleft: *mut usize,
+    ) -> usize;
+    pub fn Riconv_close(cd: *mut std::os::raw::c_void) -> c_int;
+}
+
 // Interrupts and interactivity (R_ext/Utils.h, Rinterface.h).
 #[allow(improper_ctypes)]
 extern "C" {

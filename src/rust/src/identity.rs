@@ -221,20 +221,24 @@ fn same_string(c: CharSxp, entry: &StringEntry) -> bool {
     match entry {
         StringEntry::Na => c.is_na(),
         StringEntry::Text { bytes, encoding, ascii, native } => {
-            if c.is_na() || c.bytes() != *bytes {
+            if c.is_na() {
                 return false;
             }
             let ce = c.encoding();
-            // A native string is marked as a reader in this locale marks it
-            // (decode::native_as).
-            *ascii
-                || matches!(
-                    (encoding, ce),
-                    (Encoding::Utf8, ffi::cetype_t::CE_UTF8)
-                        | (Encoding::Latin1, ffi::cetype_t::CE_LATIN1)
-                        | (Encoding::Bytes, ffi::cetype_t::CE_BYTES)
-                )
-                || (*encoding == Encoding::Native && ce as i32 == crate::rtypes::native_as(*native) as i32)
+            if !*ascii && *encoding == Encoding::Native {
+                // A native string is what a reader in this locale makes of
+                // it: perhaps converted (build::native_text).
+                let (text, mark) = crate::build::native_text(bytes, *native);
+                return c.bytes() == &text[..] && ce as i32 == mark as i32;
+            }
+            c.bytes() == *bytes
+                && (*ascii
+                    || matches!(
+                        (encoding, ce),
+                        (Encoding::Utf8, ffi::cetype_t::CE_UTF8)
+                            | (Encoding::Latin1, ffi::cetype_t::CE_LATIN1)
+                            | (Encoding::Bytes, ffi::cetype_t::CE_BYTES)
+                    ))
         }
     }
 }

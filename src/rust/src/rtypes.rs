@@ -1,7 +1,7 @@
 //! R's types as mori stores them: node kinds and SEXPTYPEs, string
 //! encodings and their flags, and the limits both directions share.
 
-use mori_core::layout::{string_flags, Kind, NativeEncoding};
+use mori_core::layout::{string_flags, Kind};
 use mori_core::os;
 
 use crate::ffi::{self, SEXP, SEXPTYPE};
@@ -47,24 +47,6 @@ pub fn kind_of(x: SEXP) -> Option<Kind> {
     })
 }
 
-/// How to mark a native-encoded, non-ASCII string written by a process
-/// whose native encoding was `writer`, as R's unserialize() does for a
-/// stream from another locale: native when this process's native encoding
-/// is the writer's (or the writer's is unknown), otherwise marked as what
-/// its bytes are (UTF-8 or latin1), so that R translates it when it is used.
-/// (R first tries converting to the reader's native encoding, and marks
-/// UTF-8 only if that fails, as it does for any non-ASCII text in a C
-/// locale; where conversion would succeed, ours keeps the writer's mark:
-/// the same characters, another `Encoding()`.)
-pub fn native_as(writer: NativeEncoding) -> ffi::cetype_t {
-    match writer {
-        NativeEncoding::Unknown => ffi::cetype_t::CE_NATIVE,
-        w if w == os::native_encoding() => ffi::cetype_t::CE_NATIVE,
-        NativeEncoding::Utf8 => ffi::cetype_t::CE_UTF8,
-        NativeEncoding::Latin1 => ffi::cetype_t::CE_LATIN1,
-    }
-}
-
 /// The string flags a region stores for the R string `c` (see DESIGN.md).
 pub fn string_flags_of(c: CharSxp) -> u32 {
     let bytes = c.bytes();
@@ -77,7 +59,7 @@ pub fn string_flags_of(c: CharSxp) -> u32 {
     let ascii = if bytes.is_ascii() { string_flags::ASCII } else { 0 };
     // A native non-ASCII string also records the writer's native encoding,
     // as R's serialize() records it for the whole stream: a reader in
-    // another locale translates it (see decode::make_char).
+    // another locale translates it (see build::native_text).
     let native = if encoding == 0 && ascii == 0 { os::native_encoding() as u32 } else { 0 };
     (encoding << string_flags::ENCODING_SHIFT) | ascii | (native << string_flags::NATIVE_SHIFT)
 }

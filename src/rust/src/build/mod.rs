@@ -3,6 +3,7 @@
 //! stored objects are restored, and attributes are rebuilt exactly as they
 //! were, large ones as views too.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use mori_core::layout::{Kind, Layout, Node, StringEntry};
@@ -12,14 +13,16 @@ use crate::error::{Error, Result};
 use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
 use crate::rapi::{self, Protector};
 use crate::region::Region;
-use crate::rtypes::{native_as, sexptype};
+use crate::rtypes::sexptype;
 use crate::rtypes::{LISTS_ARE_ALTREP, MAX_DEPTH};
 
 mod attributes;
+mod native;
 mod selfref;
 
 pub use attributes::check_attributes;
 use attributes::set_attributes;
+pub use native::native_text;
 
 /// Attribute values up to this many elements are plain R vectors (a view
 /// costs more than copying a factor's levels or a data frame's class).
@@ -170,14 +173,25 @@ fn make_char_with(
         StringEntry::Text { bytes: [], .. } => return Ok(blank),
         StringEntry::Text { bytes, encoding, ascii, native } => (bytes, encoding, ascii, native),
     };
+    let nul = || Error::corrupt(format!("string {} of node {index} contains a NUL byte", i + 1));
     let ce = match encoding {
         _ if ascii => ffi::cetype_t::CE_NATIVE,
         Encoding::Utf8 => ffi::cetype_t::CE_UTF8,
         Encoding::Latin1 => ffi::cetype_t::CE_LATIN1,
         Encoding::Bytes => ffi::cetype_t::CE_BYTES,
-        Encoding::Native => native_as(native),
+        Encoding::Native => match native_text(bytes, native) {
+            (Cow::Borrowed(_), ce) => ce,
+            // Converted text is our own copy: checked, and handed to R
+            // through the protected call (never `make`, which may jump out
+            // past it).
+            (Cow::Owned(text), ce) => {
+                if text.contains(&0) {
+                    return Err(nul());
+                }
+                return Ok(rapi::char_ce(&text, ce)?);
+            }
+        },
     };
-    let nul = || Error::corrupt(format!("string {} of node {index} contains a NUL byte", i + 1));
     if layout.data_may_change() {
         // A published region's text could change between the NUL check and
         // R's copy: check and hand R a copy of our own.
