@@ -4,20 +4,26 @@
 # and their finalizers registered again at the next safe point.
 
 # Whether the calling code runs inside a finalizer: R calls an R finalizer
-# as `(<closure>)(<key>)` evaluated in the global environment, so some frame
-# has a closure object itself in the function position, one argument that is
-# an environment or external pointer, and the global environment as its
-# parent. do.call(f, list(env)) at top level makes the same call, from a
-# frame of do.call(): such a frame is not taken for a finalizer (a finalizer
-# that R happened to start right inside do.call() would be, which only
-# leaves its views to their first registration, as before this check).
+# as `(<closure>)(<key>)` evaluated in the global environment, and a C
+# finalizer that calls back into R (R_RegisterCFinalizerEx) typically
+# evaluates a call of a function object, `(<closure>)()` or with arguments,
+# there too. So some frame has a function object itself in the function
+# position and the global environment as its parent. do.call(f, args) at
+# top level makes the same call, from a frame of do.call(): such a frame is
+# not taken for a finalizer (a finalizer that R happened to start right
+# inside do.call() would be, which only leaves its views to their first
+# registration). Other C code calling R function objects in the global
+# environment (task callbacks, later's callbacks, Rcpp::Function) is taken
+# for a finalizer: its views are released all the same, only registered at
+# the next safe point. R code that a C finalizer calls by name is not seen.
 from_finalizer <- function() {
   calls <- sys.calls()
   parents <- sys.parents()
-  for (k in seq_along(calls)) {
+  # The last frame is this function's own: mori's C code calls it as
+  # `(<closure>)()` from the global environment.
+  for (k in seq_len(length(calls) - 1L)) {
     call <- calls[[k]]
-    if (parents[[k]] == 0L && length(call) == 2L && is.function(call[[1L]]) &&
-        (is.environment(call[[2L]]) || typeof(call[[2L]]) == "externalptr") &&
+    if (parents[[k]] == 0L && is.function(call[[1L]]) &&
         !(k > 1L && identical(sys.function(k - 1L), base::do.call))) {
       return(TRUE)
     }

@@ -4,7 +4,9 @@
 # regions (100 finalizers that each shared left 99 regions for the rest of
 # the process). mori registers those views' finalizers again at the next
 # safe point: the next top-level task callback, or the next share() or
-# map_shared() made outside a finalizer.
+# map_shared() made outside a finalizer. Covered: R finalizers
+# (reg.finalizer), references unserialize()d in them, R code called by C
+# finalizers (R_RegisterCFinalizerEx), and finalizers run at exit.
 
 memfd_descriptors <- function() {
   links <- suppressWarnings(Sys.readlink(list.files("/proc/self/fd", full.names = TRUE)))
@@ -87,6 +89,17 @@ test_that("shares outside finalizers are not held back", {
   expect_false(do.call(function(p) mori:::from_finalizer(), list(key_ptr), envir = globalenv()))
   expect_identical(mori:::deferred_count(), 0L)
   expect_false(mori:::from_finalizer())
+  # Nor references read outside finalizers, at any depth.
+  big <- share(as.double(1:5000))
+  ref <- serialize(big, NULL)
+  read_in <- function(depth) if (depth == 0) {
+    r <- unserialize(ref)
+    c(sum(r), mori:::deferred_count())
+  } else read_in(depth - 1)
+  expect_identical(read_in(0), c(sum(as.double(1:5000)), 0))
+  expect_identical(read_in(5), c(sum(as.double(1:5000)), 0))
+  expect_identical(lapply(1:2, function(i) unserialize(ref)[1:2]), list(c(1, 2), c(1, 2)))
+  expect_identical(mori:::deferred_count(), 0L)
   seen <- new.env()
   local({
     e <- new.env()
@@ -94,4 +107,112 @@ test_that("shares outside finalizers are not held back", {
   })
   full_gc()
   expect_true(seen$inside)
+})
+
+# Counting lines shared by the child scripts below: memfd descriptors,
+# mappings and regions, after a full gc at top level (where the task
+# callback has run).
+finalizer_child_prelude <- c(
+  "library(mori)",
+  "fds <- function() sum(grepl('memfd:mori_', suppressWarnings(Sys.readlink(list.files('/proc/self/fd', full.names = TRUE)))))",
+  "maps <- function() sum(grepl('memfd:mori_', readLines('/proc/self/maps')))",
+  "counts <- function() c(fds(), maps(), nrow(shared_regions()))",
+  "seen <- new.env()"
+)
+
+# Another process's regions, referred to by serialized references the child
+# unserializes (so it maps them itself): one vector and one list.
+foreign_references <- function() {
+  x <- share(as.double(1:5000) * 3)
+  l <- share(list(a = as.double(1:6000), b = letters))
+  file <- tempfile(fileext = ".rds")
+  saveRDS(list(x = serialize(x, NULL), l = serialize(l, NULL)), file)
+  list(x = x, l = l, file = file, sum = sum(x) + sum(l$a))
+}
+
+test_that("references unserialized in finalizers are released (own and another process's regions)", {
+  foreign <- foreign_references()
+  on.exit(unlink(foreign$file))
+  out <- rscript_child(c(
+    finalizer_child_prelude,
+    "foreign <- readRDS(commandArgs(TRUE)[1])",
+    "invisible(gc())",
+    "base <- counts()",
+    "own <- share(as.double(1:5000))",
+    "own_list <- share(list(a = as.double(1:7000), b = 1:3))",
+    "refs <- list(serialize(own, NULL), serialize(own_list, NULL))",
+    "for (i in 1:50) local({",
+    "  j <- i",
+    "  e <- new.env()",
+    "  reg.finalizer(e, function(e) {",
+    "    v <- unserialize(refs[[1]]); l <- unserialize(refs[[2]])",
+    "    fv <- unserialize(foreign$x); fl <- unserialize(foreign$l)",
+    "    assign(as.character(j), sum(v) + sum(l$a) + sum(fv) + sum(fl$a), envir = seen)",
+    "  })",
+    "})",
+    "invisible(gc()); invisible(gc())",
+    "rm(own, own_list, refs); invisible(gc()); invisible(gc()); invisible(gc())",
+    "want <- sum(as.double(1:5000)) + sum(as.double(1:7000)) + as.numeric(commandArgs(TRUE)[2])",
+    "ok <- all(vapply(ls(seen), function(k) isTRUE(all.equal(seen[[k]], want)), TRUE))",
+    "cat(base, '|', counts(), '|', length(ls(seen)), ok, '\\n')"
+  ), args = c(foreign$file, format(foreign$sum, digits = 17)))
+  fields <- strsplit(trimws(tail(out, 1)), " ")[[1]]
+  expect_identical(fields[5:7], fields[1:3], label = "descriptors, mappings, regions after the finalizers")
+  expect_identical(fields[9:10], c("50", "TRUE"))
+})
+
+# A C finalizer (R_RegisterCFinalizerEx) that calls back into R: the R
+# function kept in the pointer's protected field, called with no argument
+# or with the pointer, as packages' C and C++ code does.
+c_finalizer_source <- "
+#include <R.h>
+#include <Rinternals.h>
+static void call_back(SEXP ptr) {
+  SEXP fn = R_ExternalPtrProtected(ptr);
+  SEXP call = PROTECT(R_ExternalPtrTag(ptr) == R_NilValue ? Rf_lang1(fn) : Rf_lang2(fn, ptr));
+  int failed = 0;
+  R_tryEvalSilent(call, R_GlobalEnv, &failed);
+  UNPROTECT(1);
+}
+SEXP mori_test_c_finalized(SEXP fn, SEXP with_pointer) {
+  SEXP ptr = PROTECT(R_MakeExternalPtr(NULL, Rf_asLogical(with_pointer) ? Rf_ScalarLogical(1) : R_NilValue, fn));
+  R_RegisterCFinalizerEx(ptr, call_back, TRUE);
+  UNPROTECT(1);
+  return ptr;
+}
+"
+
+test_that("views made by R code that C finalizers call are released", {
+  skip_on_cran()
+  lib <- tryCatch(compile_shlib(c_finalizer_source, "cfinalizer"), error = function(e) NULL)
+  skip_if(is.null(lib), "no C compiler")
+  foreign <- foreign_references()
+  on.exit(unlink(foreign$file))
+  name <- sprintf("cfin%x", Sys.getpid())
+  published <- share(as.double(1:4000), name = name)
+  on.exit(unshare(name), add = TRUE)
+  out <- rscript_child(c(
+    finalizer_child_prelude,
+    "dll <- dyn.load(commandArgs(TRUE)[1])",
+    "foreign <- readRDS(commandArgs(TRUE)[2])",
+    "name <- commandArgs(TRUE)[3]",
+    "invisible(gc())",
+    "base <- counts()",
+    "for (i in 1:40) local({",
+    "  j <- i",
+    "  fn <- function(...) {",
+    "    s <- share(as.double(1:5000) + j); small <- share(list(j, 'x'))",
+    "    m <- map_shared(name); fv <- unserialize(foreign$x)",
+    "    assign(as.character(j), c(s[1], small[[1]], sum(m), sum(fv)), envir = seen)",
+    "  }",
+    "  p <- .Call(dll$mori_test_c_finalized, fn, j %% 2 == 0)",
+    "})",
+    "invisible(gc()); invisible(gc()); invisible(gc())",
+    "want <- function(j) c(1 + j, j, sum(as.double(1:4000)), sum(as.double(1:5000) * 3))",
+    "ok <- all(vapply(1:40, function(j) identical(seen[[as.character(j)]], want(j)), TRUE))",
+    "cat(base, '|', counts(), '|', length(ls(seen)), ok, '\\n')"
+  ), args = c(lib, foreign$file, name))
+  fields <- strsplit(trimws(tail(out, 1)), " ")[[1]]
+  expect_identical(fields[5:7], fields[1:3], label = "descriptors, mappings, regions after the finalizers")
+  expect_identical(fields[9:10], c("40", "TRUE"))
 })

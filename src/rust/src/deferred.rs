@@ -6,8 +6,10 @@
 //! to the head) is lost, and its finalizer never runs. So a view made by
 //! `share()` or `map_shared()` inside a finalizer (100 `reg.finalizer()`
 //! closures that each share left 99 regions mapped for the process's life)
-//! would never unmap its region. While such a call runs (the R wrappers
-//! tell: `from_finalizer()` in R/finalizers.R), and afterwards as long as
+//! would never unmap its region. The same holds for views made by R code a
+//! C finalizer calls, and for references `unserialize()`d in a finalizer.
+//! While such a call runs (the R wrappers tell: `from_finalizer()` in
+//! R/finalizers.R; a reference being read asks it), and afterwards as long as
 //! R code is still inside the finalizer (elements of a shared list are
 //! made when touched, after `share()` returned), every new view is also
 //! kept here, and its finalizer is registered again at the next safe point:
@@ -79,6 +81,7 @@ pub fn enter(inside: bool, probe: SEXP) -> bool {
         STATE.with(|s| s.set(State::InCall));
     } else {
         STATE.with(|s| s.set(State::Outside));
+        forget_probe();
         register_again();
     }
     before == State::InCall
@@ -94,16 +97,34 @@ pub fn leave(was_in_call: bool) {
     });
 }
 
-/// Whether R code is inside a finalizer, asked of R (`from_finalizer()`).
+/// A preserved list: the environment the last probe ran in and its answer
+/// (a logical), so that many views made in one R call (the
+/// references one `unserialize()` reads) ask R once.
+static LAST_PROBE: AtomicPtr<ffi::SEXPREC> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Whether R code is inside a finalizer, asked of R (`from_finalizer()`),
+/// or remembered from the last time it was asked in the same R function
+/// call. The innermost closure's environment tells the call apart (a
+/// finalizer's R code runs in closures of its own), and it is kept
+/// (preserved) while remembered, so a later call cannot reuse its address.
 fn probe_says_inside() -> bool {
     let probe = PROBE.load(Ordering::Relaxed);
     if probe.is_null() {
         return false;
     }
+    // SAFETY: R's current environment: a live object (R_GlobalEnv at most).
+    let env = unsafe { ffi::R_GetCurrentEnv() };
+    let memo = LAST_PROBE.load(Ordering::Relaxed);
+    // SAFETY: the memo is a preserved list of two: an environment (or NULL)
+    // and a logical.
+    if !memo.is_null() && unsafe { ffi::VECTOR_ELT(memo, 0) } == env && env != unsafe { ffi::R_GlobalEnv } {
+        // SAFETY: as above: element 2 of the memo is a length-one logical.
+        return unsafe { *ffi::LOGICAL(ffi::VECTOR_ELT(memo, 1)) } == 1;
+    }
     let mut failed = 0;
     // SAFETY: evaluates the preserved closure with no arguments; errors are
     // caught by R_tryEvalSilent.
-    unsafe {
+    let inside = unsafe {
         let call = ffi::Rf_protect(ffi::Rf_lcons(probe, ffi::R_NilValue));
         let result = ffi::R_tryEvalSilent(call, ffi::R_GlobalEnv, &mut failed);
         ffi::Rf_unprotect(1);
@@ -111,7 +132,38 @@ fn probe_says_inside() -> bool {
             && ffi::TYPEOF(result) == ffi::SEXPTYPE::LGLSXP
             && ffi::Rf_xlength(result) == 1
             && *ffi::LOGICAL(result) == 1
+    };
+    remember_probe(env, inside);
+    inside
+}
+
+fn remember_probe(env: SEXP, inside: bool) {
+    let mut memo = LAST_PROBE.load(Ordering::Relaxed);
+    // SAFETY: a fresh list of two, preserved for the process's life (R
+    // protects it while R_PreserveObject allocates); then the environment
+    // (alive: it is R's current one) and a fresh logical are stored in it
+    // (the list protects them once stored; the logical is protected until).
+    unsafe {
+        if memo.is_null() {
+            memo = ffi::Rf_allocVector(ffi::SEXPTYPE::VECSXP, 2);
+            ffi::R_PreserveObject(memo);
+            LAST_PROBE.store(memo, Ordering::Relaxed);
+        }
+        let answer = ffi::Rf_protect(ffi::Rf_ScalarLogical(i32::from(inside)));
+        ffi::SET_VECTOR_ELT(memo, 0, env);
+        ffi::SET_VECTOR_ELT(memo, 1, answer);
+        ffi::Rf_unprotect(1);
     }
+}
+
+/// A serialized reference is being read (`unserialize()` of a view): no
+/// wrapper said whether a finalizer runs it, so the view it makes asks R.
+pub fn reading_reference() {
+    STATE.with(|s| {
+        if s.get() == State::Outside {
+            s.set(State::Unsure);
+        }
+    });
 }
 
 /// Called for every new external pointer, right after its finalizer was
@@ -139,7 +191,18 @@ pub fn note(ptr: SEXP, finalizer: Finalizer) {
 /// The top-level task callback: nothing runs in a finalizer any more.
 pub fn at_top_level() {
     STATE.with(|s| s.set(State::Outside));
+    forget_probe();
     register_again();
+}
+
+/// Lets the environment the last probe ran in go (it may hold a large
+/// argument of the call that read references).
+fn forget_probe() {
+    let memo = LAST_PROBE.load(Ordering::Relaxed);
+    if !memo.is_null() {
+        // SAFETY: the memo is a preserved list of two.
+        unsafe { ffi::SET_VECTOR_ELT(memo, 0, ffi::R_NilValue) };
+    }
 }
 
 /// The safe point: registers every queued pointer's finalizer again, now

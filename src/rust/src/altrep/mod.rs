@@ -92,6 +92,7 @@ unsafe extern "C" fn serialized_state(x: SEXP) -> SEXP {
 
 unsafe extern "C" fn unserialize(_class: SEXP, state: SEXP) -> SEXP {
     guard(|| {
+        crate::deferred::reading_reference();
         let (region, node, slice) = Reference::open(state)?;
         crate::build::bare_object(&region, node, slice)
     })
@@ -104,6 +105,7 @@ unsafe extern "C" fn unserialize(_class: SEXP, state: SEXP) -> SEXP {
 /// (The object bit, `_objf`, follows from the class attribute.)
 unsafe extern "C" fn unserialize_ex(_class: SEXP, state: SEXP, attr: SEXP, _objf: i32, levs: i32) -> SEXP {
     guard(|| {
+        crate::deferred::reading_reference();
         let (region, node, slice) = Reference::open(state)?;
         let mut p = Protector::new();
         let x = p.protect(crate::build::bare_object(&region, node, slice)?)?;
