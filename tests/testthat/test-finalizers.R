@@ -216,3 +216,34 @@ test_that("views made by R code that C finalizers call are released", {
   expect_identical(fields[5:7], fields[1:3], label = "descriptors, mappings, regions after the finalizers")
   expect_identical(fields[9:10], c("40", "TRUE"))
 })
+
+test_that("shares made by finalizers run at exit leave nothing in /dev/shm", {
+  skip_on_cran()
+  lib <- tryCatch(compile_shlib(c_finalizer_source, "cfinalizer"), error = function(e) NULL)
+  foreign <- foreign_references()
+  on.exit(unlink(foreign$file))
+  marks <- tempfile()
+  on.exit(unlink(marks), add = TRUE)
+  tag <- sprintf("exitfin%x", Sys.getpid())
+  out <- rscript_child(c(
+    finalizer_child_prelude,
+    "foreign <- readRDS(commandArgs(TRUE)[1]); marks <- commandArgs(TRUE)[2]; tag <- commandArgs(TRUE)[3]",
+    "lib <- commandArgs(TRUE)[4]",
+    "work <- function(j) {",
+    "  s <- share(as.double(1:5000) + j); small <- share(list(j, letters))",
+    "  name <- sprintf('%s_%d_%d', tag, Sys.getpid(), j)",
+    "  p <- share(as.double(1:3000), name = name); m <- map_shared(name); unshare(name)",
+    "  fv <- unserialize(foreign$x)",
+    "  cat(j, s[1] == 1 + j, small[[1]] == j, sum(m) == sum(as.double(1:3000)), sum(fv) == sum(as.double(1:5000) * 3), '\\n', file = marks, append = TRUE)",
+    "}",
+    "for (i in 1:20) local({ j <- i; e <- new.env(); reg.finalizer(e, function(e) work(j), onexit = TRUE); assign(paste0('keep', j), e, envir = globalenv()) })",
+    "if (nzchar(lib)) { dll <- dyn.load(lib); for (i in 21:30) local({ j <- i; assign(paste0('keep', j), .Call(dll$mori_test_c_finalized, function(...) work(j), FALSE), envir = globalenv()) }) }",
+    "cat('PID', Sys.getpid(), '\\n')"
+  ), args = c(foreign$file, marks, tag, if (is.null(lib)) "" else lib))
+  pid <- as.integer(sub("^PID ", "", grep("^PID", out, value = TRUE)))
+  ran <- strsplit(trimws(readLines(marks)), " ")
+  expect_length(ran, if (is.null(lib)) 20L else 30L)
+  expect_true(all(vapply(ran, function(f) all(f[-1] == "TRUE"), TRUE)))
+  left <- list.files("/dev/shm", pattern = paste0("^mori.*(", tag, "|", sprintf("_%x_", pid), ")"))
+  expect_identical(left, character())
+})
