@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: the size limits on source files and functions
-# (tools/small-pieces.R), the module cycles (tools/module-graph.R, reported
-# only until the core's last cycles are gone), the Rust core's unit and
-# property tests, cargo clippy (-D warnings) on both crates, R CMD check
-# and the testthat suite on this machine's R (R 4.2 in CI). With
+# (tools/small-pieces.R), import cycles between modules
+# (tools/module-graph.R), the Rust core's unit and property tests, cargo
+# clippy (-D warnings) on both crates, R CMD check and the testthat suite
+# on this machine's R (R 4.2 in CI). With
 # CI=true also:
 #   - the host's suite again with MORI_CHECKED_FIELDS=1 (the views' checked
 #     field reads, label R-<x.y>-checked);
@@ -46,17 +46,7 @@ host=R-$(Rscript -e 'cat(format(getRversion()[, 1:2]))')
 echo "== structure: small pieces (files <= 500 lines, functions <= 80)"
 timed "small pieces" Rscript tools/small-pieces.R
 echo "== structure: module cycles (tools/module-graph.R)"
-# Reported, not yet gating: two cycles remain in the core's OS layer
-# (os <-> sigbus, os/published <-> os/region; issue #15 item 1, the ports
-# helper's work), so this fails by construction today. MORI_CYCLES_GATE=1
-# makes it count; make that the default once main has 0 cycles.
-if [ "${MORI_CYCLES_GATE:-}" = "1" ]; then
-  timed "module graph" Rscript tools/module-graph.R
-else
-  keep=$status
-  timed "module graph (reported, not gating)" Rscript tools/module-graph.R
-  status=$keep
-fi
+timed "module graph" Rscript tools/module-graph.R
 echo "== Rust: cargo test (core unit tests, property tests, fuzzing)"
 timed "cargo test" bash rust-tests/run.sh
 echo "== Rust: cargo clippy -D warnings (both crates, rust-tests)"
