@@ -49,7 +49,12 @@ pub fn kind_of(x: SEXP) -> Option<Kind> {
 
 /// The string flags a region stores for the R string `c` (see DESIGN.md).
 pub fn string_flags_of(c: CharSxp) -> u32 {
-    let bytes = c.bytes();
+    string_flags_with(c, c.bytes())
+}
+
+/// `string_flags_of(c)` for a caller that has `c.bytes()` already (each
+/// costs two calls into R: `LENGTH` and `R_CHAR`).
+pub fn string_flags_with(c: CharSxp, bytes: &[u8]) -> u32 {
     let encoding = match c.encoding() {
         ffi::cetype_t::CE_UTF8 => 1,
         ffi::cetype_t::CE_LATIN1 => 2,

@@ -65,6 +65,22 @@ impl StrSxp {
         xlength(self.0)
     }
 
+    /// The elements of a plain (not ALTREP) character vector, read in place:
+    /// for a walk over every string that calls no R code which could change
+    /// the vector meanwhile (R never moves or resizes a plain vector, and the
+    /// caller keeps it protected). Panics (an internal error at the R
+    /// boundary) on an ALTREP vector, whose elements may not exist yet.
+    pub fn plain_elements<'a>(self) -> &'a [SEXP] {
+        assert!(!is_altrep(self.0), "plain_elements of an ALTREP vector");
+        let n = self.len() as usize;
+        if n == 0 {
+            return &[];
+        }
+        // SAFETY: a plain character vector holds `n` SEXPs at STRING_PTR_RO,
+        // which runs no method for a non-ALTREP vector.
+        unsafe { std::slice::from_raw_parts(ffi::STRING_PTR_RO(self.0), n) }
+    }
+
     /// Element `i`. Reading a plain vector cannot fail; an ALTREP one runs
     /// its class's Elt method, which may allocate and signal an error.
     /// Panics (an internal error at the R boundary) if `i` is out of range.

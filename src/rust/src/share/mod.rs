@@ -113,11 +113,12 @@ impl Planner {
                 let strings = self.stable_strings(StrSxp::new(x).expect("kind_of said character"))?;
                 let mut recent = RecentStrings::new(len);
                 let mut bytes = 0u64;
-                for i in 0..len {
-                    pace::check()?;
-                    // SAFETY: i < length of a plain character vector, whose
-                    // elements are CHARSXPs.
-                    let c = unsafe { CharSxp::new_unchecked(ffi::STRING_ELT(strings.sexp(), i as R_xlen_t)) };
+                for (i, &c) in strings.plain_elements().iter().enumerate() {
+                    if i % write::STRINGS_PER_CHECK == 0 {
+                        pace::check()?;
+                    }
+                    // SAFETY: an element of a plain character vector is a CHARSXP.
+                    let c = unsafe { CharSxp::new_unchecked(c) };
                     if !c.is_na() && recent.find(c).is_none() {
                         recent.remember(c, bytes);
                         bytes += c.bytes().len() as u64;

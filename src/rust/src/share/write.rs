@@ -5,10 +5,10 @@ use mori_core::stats::STATS_SIZE;
 use mori_core::two_way::TwoWay;
 
 use crate::error::{Error, Result};
-use crate::ffi::{self, R_xlen_t, SEXP};
+use crate::ffi::{self, SEXP};
 use crate::pace;
 use crate::rapi::{self, CharSxp};
-use crate::rtypes::string_flags_of;
+use crate::rtypes::string_flags_with;
 
 use super::copy::{copy_atomic, Summary, CHUNK_ELEMENTS, PARALLEL_SUMMARY_BYTES};
 use super::{changed_while_shared, Item};
@@ -37,6 +37,11 @@ impl RecentStrings {
     }
 }
 
+/// Strings planned or written between two looks at the clock and for an
+/// interrupt (`pace::check`, a thread-local access: ~60 instructions, as
+/// much as the rest of storing a short string).
+pub const STRINGS_PER_CHECK: usize = 64;
+
 /// Writes a character node from a sequence of CHARSXPs. Never writes
 /// outside the node's planned text block: strings that no longer fit the
 /// plan are an error.
@@ -47,8 +52,13 @@ fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<It
     // the same decisions.
     let mut recent = RecentStrings::new(planned.length);
     let mut offset = 0u64;
+    let mut reported = 0u64;
     for (i, c) in chars.enumerate() {
-        pace::check()?;
+        if i % STRINGS_PER_CHECK == 0 {
+            pace::advance_quietly(offset - reported);
+            reported = offset;
+            pace::check()?;
+        }
         if i as u64 >= planned.length {
             return Err(changed_while_shared());
         }
@@ -57,7 +67,7 @@ fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<It
             continue;
         }
         let bytes = c.bytes();
-        let flags = string_flags_of(c);
+        let flags = string_flags_with(c, bytes);
         if let Some(at) = recent.find(c).filter(|&at| at + bytes.len() as u64 <= offset) {
             plan.write_string_entry(buf, node, i as u64, at, bytes.len() as u32, flags);
             continue;
@@ -67,11 +77,11 @@ fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<It
         }
         let at = base + offset as usize;
         buf[at..at + bytes.len()].copy_from_slice(bytes);
-        pace::advance_quietly(bytes.len() as u64);
         plan.write_string_entry(buf, node, i as u64, offset, bytes.len() as u32, flags);
         recent.remember(c, offset);
         offset += bytes.len() as u64;
     }
+    pace::advance_quietly(offset - reported);
     Ok(())
 }
 
@@ -208,11 +218,9 @@ fn write_items(plan: &Plan, items: &[Item], buf: &mut [u8], summarised: &[Summar
                 flags.push((*node, f));
             }
             Item::Strings { node, x } => {
-                let len = plan.node(*node).length.min(x.len());
-                let x = x.sexp();
-                // SAFETY: i < length of the plain character vector (planned
-                // from it), whose elements are CHARSXPs.
-                let chars = (0..len).map(|i| unsafe { CharSxp::new_unchecked(ffi::STRING_ELT(x, i as R_xlen_t)) });
+                let len = plan.node(*node).length.min(x.len()) as usize;
+                // SAFETY: the elements of a plain character vector are CHARSXPs.
+                let chars = x.plain_elements()[..len].iter().map(|&c| unsafe { CharSxp::new_unchecked(c) });
                 write_strings(plan, buf, *node, chars)?;
             }
             Item::Tags { node, symbols } => {
