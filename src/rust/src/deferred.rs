@@ -19,6 +19,7 @@
 //! pointer, the second finds nothing.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::ffi::{self, Rboolean, SEXP};
@@ -41,7 +42,7 @@ enum State {
 thread_local! {
     static STATE: Cell<State> = const { Cell::new(State::Outside) };
     /// The external pointers made meanwhile, with their finalizers.
-    static QUEUE: RefCell<Vec<(SEXP, Finalizer)>> = const { RefCell::new(Vec::new()) };
+    static QUEUE: RefCell<VecDeque<(SEXP, Finalizer)>> = const { RefCell::new(VecDeque::new()) };
 }
 
 /// R's `from_finalizer()` (R/finalizers.R), preserved when first given.
@@ -185,7 +186,7 @@ pub fn note(ptr: SEXP, finalizer: Finalizer) {
     let keep = keep_cell();
     // SAFETY: consing the protected pointer onto the preserved list.
     unsafe { ffi::SETCDR(keep, ffi::Rf_cons(ptr, ffi::CDR(keep))) };
-    QUEUE.with(|q| q.borrow_mut().push((ptr, finalizer)));
+    QUEUE.with(|q| q.borrow_mut().push_back((ptr, finalizer)));
 }
 
 /// The top-level task callback: nothing runs in a finalizer any more.
@@ -207,26 +208,39 @@ fn forget_probe() {
 
 /// The safe point: registers every queued pointer's finalizer again, now
 /// that no finalizer batch is running, and lets the pointers go.
+///
+/// Registering allocates, so R may long-jump out of it (memory exhausted):
+/// this frame owns nothing then. The pointers queued when it starts are
+/// taken off the front of the queue one at a time (a copy, no destructor)
+/// and stay on the keep list, protected, until all of them are registered.
+/// A pointer queued meanwhile (by a finalizer run in a collection here)
+/// goes to the back of the queue and the front of the keep list, and waits
+/// for the next safe point.
 fn register_again() {
     if STATE.with(|s| s.get()) != State::Outside {
         return;
     }
-    let queued = QUEUE.with(|q| std::mem::take(&mut *q.borrow_mut()));
-    if queued.is_empty() {
+    let due = QUEUE.with(|q| q.borrow().len());
+    if due == 0 {
         return;
     }
     let keep = keep_cell();
-    // SAFETY: the queued pointers stay protected (the detached list is
-    // protected) while registering allocates; nothing queued meanwhile (a
-    // finalizer run by a collection here) is lost: it goes onto the now
-    // empty list.
+    for _ in 0..due {
+        let Some((ptr, finalizer)) = QUEUE.with(|q| q.borrow_mut().pop_front()) else { break };
+        // SAFETY: `ptr` is on the preserved keep list, so alive while R
+        // allocates; no Rust value with a destructor is live in this frame.
+        unsafe { ffi::R_RegisterCFinalizerEx(ptr, Some(finalizer), Rboolean::TRUE) };
+    }
+    let newer = QUEUE.with(|q| q.borrow().len());
+    // SAFETY: the keep list holds the queued pointers newest first, one
+    // cell each: the first `newer` cells stay, the registered rest is cut
+    // off (CDR and SETCDR on cons cells; nothing allocates).
     unsafe {
-        ffi::Rf_protect(ffi::CDR(keep));
-        ffi::SETCDR(keep, ffi::R_NilValue);
-        for (ptr, finalizer) in queued {
-            ffi::R_RegisterCFinalizerEx(ptr, Some(finalizer), Rboolean::TRUE);
+        let mut last = keep;
+        for _ in 0..newer {
+            last = ffi::CDR(last);
         }
-        ffi::Rf_unprotect(1);
+        ffi::SETCDR(last, ffi::R_NilValue);
     }
 }
 
