@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use mori_core::layout::{Kind, Layout, Node, StringEntry};
+use mori_core::layout::{Kind, Layout, Node, StringEntry, NO_NODE};
 use mori_core::name::Slice;
 
 use crate::error::{Error, Result};
@@ -43,19 +43,41 @@ fn check_depth(depth: usize) -> Result<()> {
 }
 
 fn object_at_depth(region: &Arc<Region>, index: u32, depth: usize) -> Result<SEXP> {
-    check_depth(depth)?;
-    let layout = region.layout();
-    let node = layout.node(index)?;
-    let x = match node.kind {
-        Kind::Null => return Ok(rapi::nil()),
-        Kind::Serialized => return stored_object(region, &layout, index, &node),
-        Kind::List if !LISTS_ARE_ALTREP => plain_list(region, index, &node, depth, false)?,
-        _ => crate::view::new_object(region, index, None)?,
+    let (x, node) = match bare_at_depth(region, index, depth)? {
+        Bare::Done(x) => return Ok(x),
+        Bare::Unattributed(x, node) => (x, node),
     };
+    if node.attrs == NO_NODE {
+        return Ok(x);
+    }
     let mut p = Protector::new();
     p.protect(x)?;
     set_attributes(region, x, &node, depth)?;
     Ok(x)
+}
+
+/// An object built without its attributes, or one that needs none set.
+enum Bare {
+    /// Complete (NULL, or a restored stored object).
+    Done(SEXP),
+    /// Its attributes (the node's) are still to be set.
+    Unattributed(SEXP, Node),
+}
+
+/// `object_at_depth` up to its attributes, so that a caller holding a
+/// protected parent can store the object there first and set them after:
+/// no protect per element (each is a caught call, a `setjmp`).
+fn bare_at_depth(region: &Arc<Region>, index: u32, depth: usize) -> Result<Bare> {
+    check_depth(depth)?;
+    let layout = region.layout();
+    let node = layout.node(index)?;
+    let x = match node.kind {
+        Kind::Null => return Ok(Bare::Done(rapi::nil())),
+        Kind::Serialized => return Ok(Bare::Done(stored_object(region, &layout, index, &node)?)),
+        Kind::List if !LISTS_ARE_ALTREP => plain_list(region, index, &node, depth, false)?,
+        _ => crate::view::new_object(region, index, None)?,
+    };
+    Ok(Bare::Unattributed(x, node))
 }
 
 /// The bare view for `node` or a slice of it (R sets the attributes itself
@@ -73,13 +95,23 @@ fn plain_list(region: &Arc<Region>, index: u32, node: &Node, depth: usize, plain
     let list = p.protect(rapi::alloc_vector(SEXPTYPE::VECSXP, node.length)?)?;
     for slot in 0..node.length {
         let child = layout.child(index, node, slot)?;
-        let value = if plain_elements {
-            attribute_value(region, child, depth + 1)?
-        } else {
-            object_at_depth(region, child, depth + 1)?
+        if plain_elements {
+            let value = attribute_value(region, child, depth + 1)?;
+            // SAFETY: slot < length of the list.
+            unsafe { ffi::SET_VECTOR_ELT(list, slot as R_xlen_t, value) };
+            continue;
+        }
+        // Stored in the protected list before its attributes are set, which
+        // keeps it protected without a protect of its own.
+        let (value, child_node) = match bare_at_depth(region, child, depth + 1)? {
+            Bare::Done(x) => (x, None),
+            Bare::Unattributed(x, child_node) => (x, Some(child_node)),
         };
         // SAFETY: slot < length of the list.
         unsafe { ffi::SET_VECTOR_ELT(list, slot as R_xlen_t, value) };
+        if let Some(child_node) = child_node {
+            set_attributes(region, value, &child_node, depth + 1)?;
+        }
     }
     Ok(list)
 }
@@ -124,6 +156,9 @@ pub(super) fn attribute_value_as(region: &Arc<Region>, index: u32, depth: usize,
         k if k.is_atomic_array() && small => plain_atomic(&layout, &node)?,
         _ => return object_at_depth(region, index, depth),
     };
+    if node.attrs == NO_NODE {
+        return Ok(x);
+    }
     let mut p = Protector::new();
     p.protect(x)?;
     set_attributes(region, x, &node, depth)?;

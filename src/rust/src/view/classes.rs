@@ -8,7 +8,7 @@ use mori_core::name::Slice;
 
 use crate::error::{Error, Result};
 use crate::ffi::{self, R_altrep_class_t, Rboolean, SEXP};
-use crate::rapi::{self, Protector};
+use crate::rapi;
 use crate::region::Region;
 
 use super::View;
@@ -138,10 +138,15 @@ pub fn new_object(region: &Arc<Region>, node_index: u32, slice: Option<Slice>) -
     let view = View::new(region.clone(), node_index, slice)?;
     let class = class_for(view.node.kind)
         .ok_or_else(|| Error::bad_path(format!("region node {node_index} is not a vector mori can view")))?;
-    let mut p = Protector::new();
-    let data1 = p.protect(rapi::boxed_extptr(
-        rapi::try_box(view).ok_or_else(|| Error::out_of_memory(std::mem::size_of::<View>()))?,
-    )?)?;
-    // SAFETY: a new ALTREP object of our class with our data1 (allocates).
-    Ok(rapi::unwind::protect(|| unsafe { ffi::R_new_altrep(class, data1, rapi::nil()) })?)
+    let data1 =
+        rapi::boxed_extptr(rapi::try_box(view).ok_or_else(|| Error::out_of_memory(std::mem::size_of::<View>()))?)?;
+    // SAFETY: a new ALTREP object of our class with our data1 (allocates),
+    // data1 protected meanwhile, in one caught call (a full protect stack
+    // is caught like an allocation failure): one setjmp per view, not two.
+    Ok(rapi::unwind::protect(|| unsafe {
+        ffi::Rf_protect(data1);
+        let x = ffi::R_new_altrep(class, data1, rapi::nil());
+        ffi::Rf_unprotect(1);
+        x
+    })?)
 }
