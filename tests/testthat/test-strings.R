@@ -61,11 +61,14 @@ test_that("a scan in order makes strings ahead; scattered and short reads make w
   expect_gt(made, 40)
   expect_lte(made, 40 + 256)
   expect_identical(y[], vals)
-  # the same in another process, through a reference
+  # the same in another process, through a reference (held until the
+  # child has mapped it)
+  fresh <- share(vals)
   z <- callr::r(function(s) {
     v <- unserialize(s)
     list(eq = v == "a", all = v[], enc = Encoding(v))
-  }, args = list(s = serialize(share(vals), NULL)), libpath = .libPaths())
+  }, args = list(s = serialize(fresh, NULL)), libpath = .libPaths())
+  expect_true(is_shared(fresh))
   expect_identical(z, list(eq = vals == "a", all = vals, enc = Encoding(vals)))
 })
 
@@ -135,15 +138,19 @@ test_that("repeated texts of every encoding read right in any order, in any proc
   }
   for (nm in names(cases)) {
     plain <- cases[[nm]]
-    expect_true(all(read(share(plain), plain)), label = paste(nm, "here"))
+    shared <- share(plain)
+    expect_true(all(read(shared, plain)), label = paste(nm, "here"))
     # a fresh view through a reference, in another process: a scan in
-    # order first (strings made ahead), then the other orders
+    # order first (strings made ahead), then the other orders. `shared`
+    # stays reachable until the child has mapped it (a reference to a
+    # collected object would be "not found").
     got <- callr::r(function(s, plain, read, orders) {
       environment(read) <- environment()
       v <- unserialize(s)
       c(scan = identical(v == "a", plain == "a"), read(v, plain), whole = identical(v[], plain))
-    }, args = list(s = serialize(share(plain), NULL), plain = plain, read = read, orders = orders),
+    }, args = list(s = serialize(shared, NULL), plain = plain, read = read, orders = orders),
     libpath = .libPaths())
+    expect_true(is_shared(shared))
     expect_true(all(got), label = paste(nm, "in another process:", paste(names(got)[!got], collapse = ",")))
   }
 })
