@@ -39,11 +39,21 @@ pub fn remember_load() {
 }
 
 /// From the command line, or callr's mark in the environment (an
-/// `r_session` reads its scripts from standard input).
+/// `r_session` reads its scripts from standard input). The arguments come
+/// from the standard library, which reads them where each OS keeps them
+/// (the loader's argv on Linux, `_NSGetArgv` on macOS, `GetCommandLineW`
+/// on Windows), so no `/proc` is needed.
 fn started_as_worker() -> bool {
-    let cmdline = std::fs::read("/proc/self/cmdline").unwrap_or_default();
-    let text = String::from_utf8_lossy(&cmdline);
+    let text = command_line();
     WORKER_MARKS.iter().any(|mark| text.contains(mark)) || std::env::var_os("CALLR_IS_RUNNING").is_some()
+}
+
+/// This process's arguments joined by spaces (lossily decoded).
+fn command_line() -> String {
+    std::env::args_os()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Whether this process may hand back a task's result.
