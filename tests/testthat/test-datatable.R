@@ -50,6 +50,10 @@ edits <- lapply(edits, function(f) {
 
 test_that("dt[, b := 1] on a shared data.table in its owner: no warning, plain result", {
   skip_if_not_installed("data.table")
+  # R >= 4.3 with data.table < 1.18.0: the view keeps the original
+  # self-reference (R/datatable.R says why), so := warns there.
+  loadNamespace("data.table")
+  renewed <- getRversion() < "4.3.0" || mori:::selfref_renewable()
   for (tn in names(datatables())) {
     for (en in names(edits)) {
       dt <- datatables()[[tn]]
@@ -64,7 +68,11 @@ test_that("dt[, b := 1] on a shared data.table in its owner: no warning, plain r
       held <- map_shared(name)
       got <- with_warnings(edits[[en]], s)
       want <- with_warnings(edits[[en]], data.table::copy(dt))
-      expect_identical(got$warnings, character(), label = paste(tn, en, "warnings"))
+      if (renewed) {
+        expect_identical(got$warnings, character(), label = paste(tn, en, "warnings"))
+      } else {
+        expect_true(all(grepl("internal.selfref|shallow copy of this data.table", got$warnings)), label = paste(tn, en, "warnings"))
+      }
       expect_identical(got$value, want$value, label = paste(tn, en, "result"))
       # The shared table itself was changed only where := changes a plain
       # one in place, and the region never.
@@ -79,7 +87,7 @@ test_that("dt[, b := 1] on a shared data.table in its owner: no warning, plain r
   l <- share(list(dt = datatables()$plain, other = 1:5))
   x <- l$dt
   got <- with_warnings(edits$add, x)
-  expect_identical(got$warnings, character())
+  if (renewed) expect_identical(got$warnings, character())
   expect_identical(got$value, edits$add(data.table::copy(datatables()$plain)))
   expect_true(is_shared(l$other))
 })

@@ -128,7 +128,7 @@ static CALLS: Mutex<Vec<(&'static CStr, usize)>> = Mutex::new(Vec::new());
 
 /// Evaluates `mori:::<name>()` now (the R functions read the call stack
 /// above them: the closure that is serializing). `None` if it failed.
-fn call_mori(name: &'static CStr) -> Option<SEXP> {
+pub(crate) fn call_mori(name: &'static CStr) -> Option<SEXP> {
     let call = prepared_call(name)?;
     let mut failed = 0;
     // SAFETY: a preserved call; R_tryEvalSilent catches any R error.

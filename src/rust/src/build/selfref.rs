@@ -44,7 +44,7 @@ pub fn renew(x: SEXP, attrs: SEXP) -> Result<()> {
         // SAFETY: as above.
         cell = unsafe { ffi::CDR(cell) };
     }
-    if found == rapi::nil() {
+    if found == rapi::nil() || !renewable() {
         return Ok(());
     }
     let mut p = Protector::new();
@@ -75,6 +75,22 @@ fn claim_no_spare_columns(x: SEXP) {
 
 #[cfg(r_altlist)]
 fn claim_no_spare_columns(_x: SEXP) {}
+
+/// Plain lists' true length is set (above): always.
+#[cfg(not(r_altlist))]
+fn renewable() -> bool {
+    true
+}
+
+/// Where the true length cannot be set, only for a data.table whose shallow
+/// copy does not trust it (`selfref_renewable()` in R/datatable.R).
+#[cfg(r_altlist)]
+fn renewable() -> bool {
+    crate::worker::call_mori(c"selfref_renewable").is_some_and(|answer| {
+        // SAFETY: reading a length-one logical R returned (no allocation).
+        rapi::type_of(answer) == SEXPTYPE::LGLSXP && rapi::xlength(answer) == 1 && unsafe { ffi::LOGICAL_ELT(answer, 0) } == 1
+    })
+}
 
 /// data.table's own self-reference: an external pointer whose address is
 /// R's NULL object and whose protected value is an external pointer.
