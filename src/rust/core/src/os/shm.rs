@@ -11,10 +11,12 @@
 //! is recorded in a per-process log ([`super::shm_log`]) so that `prune`
 //! removes the names of a creator that was killed.
 
+use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::{Mutex, Once};
 
 use super::limits::{available_memory, leaving_reserve, within_reserve};
 use super::mapping::{Access, Mapping};
@@ -53,6 +55,42 @@ impl Drop for File {
         if let Some(owned) = self.unlink.take().filter(|o| o.creator == current_pid()) {
             unlink(&owned.name);
             shm_log::forget(&owned.name);
+            if let Ok(mut live) = LIVE.lock() {
+                live.remove(&owned.name);
+            }
+        }
+    }
+}
+
+/// The anonymous names this process created and has not removed, with
+/// their creator. At exit they go (`remove_live_at_exit`): R runs its exit
+/// finalizers and then calls `exit()`, and a region shared by one of those
+/// finalizers has a view whose own finalizer R never runs (it was
+/// registered while the batch ran), so its name would stay until
+/// `prune_shared()`. With memfd regions nothing is named; here names are.
+static LIVE: Mutex<BTreeMap<String, u32>> = Mutex::new(BTreeMap::new());
+static AT_EXIT: Once = Once::new();
+
+fn note_live(owned: &Owned) {
+    AT_EXIT.call_once(|| {
+        // SAFETY: registers a plain extern "C" function with no arguments.
+        unsafe { libc::atexit(remove_live_at_exit) };
+    });
+    if let Ok(mut live) = LIVE.lock() {
+        live.insert(owned.name.clone(), owned.creator);
+    }
+}
+
+/// Runs in `exit()`: removes the names this process created and still
+/// holds (a forked child, which may exit through `exit()` too, removes none
+/// of its parent's). Never blocks or panics: a lock another thread holds at
+/// exit leaves the names to `prune_shared()`, and the log is left as it is
+/// (a dead process's log naming removed names is what prune cleans up).
+extern "C" fn remove_live_at_exit() {
+    let pid = current_pid();
+    if let Ok(live) = LIVE.try_lock() {
+        for (name, _) in live.iter().filter(|(_, &creator)| creator == pid) {
+            unlink(name);
         }
     }
 }
@@ -144,7 +182,9 @@ pub(super) fn create(file_name: &str, size: u64, stop: &mut dyn FnMut() -> bool)
     }
     .map_err(|e| too_many_or(e, "shm_open"))?;
     // Dropped on any error below, which removes the name again.
-    let file = File { fd, unlink: Some(Owned { name, creator: current_pid() }) };
+    let owned = Owned { name, creator: current_pid() };
+    note_live(&owned);
+    let file = File { fd, unlink: Some(owned) };
     within_reserve(&file.fd)?;
     reserve(&file.fd, size, stop)?;
     Ok(file)
