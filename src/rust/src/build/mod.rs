@@ -47,12 +47,18 @@ fn object_at_depth(region: &Arc<Region>, index: u32, depth: usize) -> Result<SEX
         Bare::Done(x) => return Ok(x),
         Bare::Unattributed(x, node) => (x, node),
     };
+    with_attributes(region, x, &node, depth)
+}
+
+/// `x` (built bare from `node`) with the node's attributes set, if it has
+/// any: protected meanwhile, since setting them allocates.
+fn with_attributes(region: &Arc<Region>, x: SEXP, node: &Node, depth: usize) -> Result<SEXP> {
     if node.attrs == NO_NODE {
         return Ok(x);
     }
     let mut p = Protector::new();
     p.protect(x)?;
-    set_attributes(region, x, &node, depth)?;
+    set_attributes(region, x, node, depth)?;
     Ok(x)
 }
 
@@ -156,13 +162,7 @@ pub(super) fn attribute_value_as(region: &Arc<Region>, index: u32, depth: usize,
         k if k.is_atomic_array() && small => plain_atomic(&layout, &node)?,
         _ => return object_at_depth(region, index, depth),
     };
-    if node.attrs == NO_NODE {
-        return Ok(x);
-    }
-    let mut p = Protector::new();
-    p.protect(x)?;
-    set_attributes(region, x, &node, depth)?;
-    Ok(x)
+    with_attributes(region, x, &node, depth)
 }
 
 fn plain_atomic(layout: &Layout, node: &Node) -> Result<SEXP> {
