@@ -6,7 +6,8 @@
 # the owner gets a fresh self-reference pointing at itself
 # (build/selfref.rs); identical(share(dt), dt) still holds.
 
-# What `f(x)` returns and the warnings it gave.
+# What `f(x)` returns and the warnings it gave. Only base R is used, and its
+# environment is the base one, so workers get it as an argument.
 with_warnings <- function(f, x) {
   warnings <- character()
   value <- withCallingHandlers(f(x), warning = function(w) {
@@ -15,6 +16,7 @@ with_warnings <- function(f, x) {
   })
   list(value = value, warnings = warnings)
 }
+environment(with_warnings) <- baseenv()
 
 # Tables of assorted shapes: strings, a factor, a key, large columns (so that
 # on R 4.2, where a shared list is a plain list of views, they stay views).
@@ -97,16 +99,8 @@ test_that("dt[, b := 1] on a shared data.table in its owner: no warning, plain r
 # the same edit of the plain table received the same way (its
 # self-reference then has a NULL address: data.table takes it for a table
 # read from disk).
-worker_edits <- function(tables, plain, edits) {
+worker_edits <- function(tables, plain, edits, with_warnings) {
   library(data.table)
-  with_warnings <- function(f, x) {
-    warnings <- character()
-    value <- withCallingHandlers(f(x), warning = function(w) {
-      warnings <<- c(warnings, conditionMessage(w))
-      invokeRestart("muffleWarning")
-    })
-    list(value = value, warnings = warnings)
-  }
   out <- list()
   for (tn in names(tables)) for (en in names(edits)) {
     f <- edits[[en]]
@@ -143,7 +137,8 @@ test_that("dt[, b := 1] on a received shared data.table in a callr child", {
   shared <- lapply(tables, share)
   bytes <- lapply(shared, serialize, connection = NULL)
   plain <- lapply(tables, serialize, connection = NULL)
-  res <- callr::r(worker_edits, list(tables = bytes, plain = plain, edits = edits), libpath = .libPaths())
+  res <- callr::r(worker_edits, list(tables = bytes, plain = plain, edits = edits, with_warnings = with_warnings),
+                  libpath = .libPaths())
   check_worker(res, tables, "callr")
 })
 
@@ -159,6 +154,6 @@ test_that("dt[, b := 1] on a received shared data.table in a PSOCK worker", {
   bytes <- lapply(shared, serialize, connection = NULL)
   expect_lt(sum(lengths(bytes)), 5000)
   plain <- lapply(tables, serialize, connection = NULL)
-  res <- parallel::clusterCall(cl, worker_edits, bytes, plain, edits)[[1]]
+  res <- parallel::clusterCall(cl, worker_edits, bytes, plain, edits, with_warnings)[[1]]
   check_worker(res, tables, "PSOCK")
 })
