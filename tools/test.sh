@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test: the size limits on source files and functions
 # (tools/small-pieces.R), import cycles between modules
-# (tools/module-graph.R), the Rust core's unit and property tests, cargo
-# clippy (-D warnings) on both crates, R CMD check and the testthat suite
-# on this machine's R (R 4.2 in CI). With
+# (tools/module-graph.R), packages the tests and benchmarks use declared in
+# DESCRIPTION and skipped when missing (tools/declared-packages.R), the
+# Rust core's unit and property tests, cargo clippy (-D warnings) on both
+# crates, R CMD check and the testthat suite on this machine's R (R 4.2 in
+# CI). With
 # CI=true also:
 #   - the host's suite again with MORI_CHECKED_FIELDS=1 (the views' checked
 #     field reads, label R-<x.y>-checked);
@@ -48,6 +50,8 @@ echo "== structure: small pieces (files <= 500 lines, functions <= 80)"
 timed "small pieces" Rscript tools/small-pieces.R
 echo "== structure: module cycles (tools/module-graph.R)"
 timed "module graph" Rscript tools/module-graph.R
+echo "== structure: packages the tests use are declared (tools/declared-packages.R)"
+timed "declared packages" Rscript tools/declared-packages.R
 echo "== Rust: cargo test (core unit tests, property tests, fuzzing)"
 timed "cargo test" bash rust-tests/run.sh
 echo "== Rust: cargo clippy -D warnings (both crates, rust-tests)"

@@ -184,6 +184,7 @@ test_that("a packed region's reference carries its offset and opens only that ob
 })
 
 test_that("a reference saved before a published name was published again is not found", {
+  skip_if_not_installed("callr")
   skip_on_cran()
   name <- paste0(sr_tag, "_again")
   olds <- list(

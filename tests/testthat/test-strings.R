@@ -43,6 +43,7 @@ test_that("character vectors keep their values and encodings", {
 })
 
 test_that("a scan in order makes strings ahead; scattered and short reads make what they touch", {
+  skip_if_not_installed("callr")
   set.seed(3)
   vals <- sample(c("a", "b\u00e9", NA, "", paste0("v", 1:50)), 5000, replace = TRUE)
   x <- share(vals)
@@ -116,6 +117,7 @@ test_that("a hash lookup on a shared vector finds every element", {
 })
 
 test_that("repeated texts of every encoding read right in any order, in any process", {
+  skip_if_not_installed("callr")
   # A pool repeated many times: a text block smaller than the element count
   # (each distinct string looked up by its text's position), and a pool of
   # mostly distinct long texts (looked up in a small hashed table).
@@ -200,6 +202,7 @@ test_that("modifying a shared character vector copies on write", {
 })
 
 test_that("a copy of a character view shares its made strings, and edits stay apart", {
+  skip_if_not_installed("rlang")
   x <- share(c("a", "", NA, "b", "c"))
   y <- rlang::duplicate(x, shallow = TRUE)
   expect_true(is_shared(y))
@@ -225,6 +228,7 @@ test_that("a copy of a character view shares its made strings, and edits stay ap
 })
 
 test_that("a deep copy is a view until every string is made, then a plain vector", {
+  skip_if_not_installed("rlang")
   x <- share(c(first = "a", second = NA, third = "\u00e9"))
   untouched <- rlang::duplicate(x, shallow = FALSE)
   expect_true(is_shared(untouched))
