@@ -107,6 +107,31 @@ full_gc <- function() {
   invisible()
 }
 
+# The host id serialized references carry: the first 4 bytes of the boot id,
+# in binary (src/rust/core/src/reference.rs).
+reference_host <- function() {
+  boot <- gsub("-", "", readLines("/proc/sys/kernel/random/boot_id"))
+  as.raw(strtoi(substring(boot, seq(1, 7, 2), seq(2, 8, 2)), 16L))
+}
+
+# Every offset at which the host id stands in serialized bytes `s`.
+reference_host_at <- function(s, host = reference_host()) {
+  k <- length(host)
+  which(vapply(seq_len(length(s) - k + 1), function(i) all(s[i:(i + k - 1)] == host), TRUE))
+}
+
+# Starts `fun(out)` in a background R process that finds the package under
+# test and waits (up to `timeout` s, or until the process ends) for the file
+# `out` it writes (under another name, then renamed, so it is whole once it
+# exists). Returns the callr process, still running: the caller kills it.
+bg_writer <- function(fun, out, timeout = 60) {
+  skip_if_not_installed("callr")
+  bg <- callr::r_bg(fun, list(out = out), libpath = .libPaths())
+  end <- Sys.time() + timeout
+  while (!file.exists(out) && Sys.time() < end && bg$is_alive()) Sys.sleep(0.1)
+  bg
+}
+
 # Runs `fun` in a fresh R process that finds the package under test.
 in_child <- function(fun, args = list()) {
   skip_if_not_installed("callr")

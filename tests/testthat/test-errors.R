@@ -211,9 +211,8 @@ test_that("a reference from another machine is other_host", {
   x <- share(rnorm(10))
   s <- serialize(x, NULL)
   # References carry the first 4 bytes of the boot id, in binary.
-  boot <- gsub("-", "", readLines("/proc/sys/kernel/random/boot_id"))
-  tag <- as.raw(strtoi(substring(boot, seq(1, 7, 2), seq(2, 8, 2)), 16L))
-  at <- which(vapply(seq_len(length(s) - 3), function(i) all(s[i:(i + 3)] == tag), TRUE))
+  tag <- reference_host()
+  at <- reference_host_at(s, tag)
   expect_length(at, 1)
   s[at:(at + 3)] <- if (tag[1] == as.raw(0)) as.raw(rep(1, 4)) else as.raw(rep(0, 4))
   expect_mori_error(unserialize(s), "other_host", "another machine")
@@ -226,9 +225,7 @@ test_that("a malformed reference in serialized data is corrupt", {
   # the reference's first byte, before the host id, says its format
   # (version 2 in the high 3 bits) and that the region is packed (bit 4);
   # version 1, from before packs, is refused
-  boot <- gsub("-", "", readLines("/proc/sys/kernel/random/boot_id"))
-  host <- as.raw(strtoi(substring(boot, seq(1, 7, 2), seq(2, 8, 2)), 16L))
-  at <- which(vapply(seq_len(length(s) - 3), function(i) all(s[i:(i + 3)] == host), TRUE))
+  at <- reference_host_at(s)
   expect_length(at, 1)
   expect_identical(s[at - 1], as.raw(0x50))
   s[at - 1] <- as.raw(0x30)

@@ -5,11 +5,9 @@
 # The host id as references carry it: the first 4 bytes of the boot id, in
 # binary, found in `s`, and where.
 rel_host_in <- function(s) {
-  boot <- gsub("-", "", readLines("/proc/sys/kernel/random/boot_id"))
-  host <- as.raw(strtoi(substring(boot, seq(1, 7, 2), seq(2, 8, 2)), 16L))
-  k <- length(host)
-  at <- which(vapply(seq_len(length(s) - k + 1), function(i) all(s[i:(i + k - 1)] == host), TRUE))
-  if (length(at) == 1) list(at = at, len = k) else NULL
+  host <- reference_host()
+  at <- reference_host_at(s, host)
+  if (length(at) == 1) list(at = at, len = length(host)) else NULL
 }
 
 test_that("a reference whose host id is changed errors with 'another machine'", {

@@ -211,16 +211,14 @@ test_that("a killed owner leaves nothing behind; readers keep what they mapped",
   skip_if_not_installed("callr")
   out <- tempfile()
   on.exit(unlink(out), add = TRUE)
-  bg <- callr::r_bg(function(out) {
+  bg <- bg_writer(function(out) {
     options(mori.materialize_own = FALSE)
     xs <- lapply(1:20000, function(i) mori::share(c(i, i + 0.5)))
     saveRDS(list(pid = Sys.getpid(), xs = xs[c(1, 10000, 20000)]), paste0(out, ".tmp"))
     file.rename(paste0(out, ".tmp"), out)
     Sys.sleep(120)
-  }, list(out = out), libpath = .libPaths())
+  }, out)
   on.exit(bg$kill(), add = TRUE)
-  end <- Sys.time() + 60
-  while (!file.exists(out) && Sys.time() < end && bg$is_alive()) Sys.sleep(0.1)
   expect_true(file.exists(out))
   s <- readBin(out, "raw", file.size(out))
   got <- readRDS(out)
@@ -250,15 +248,13 @@ test_that("a killed owner's pack names stay until prune_shared() removes them (P
   skip_if_not_installed("callr")
   out <- tempfile()
   on.exit(unlink(out), add = TRUE)
-  bg <- callr::r_bg(function(out) {
+  bg <- bg_writer(function(out) {
     xs <- lapply(1:2000, function(i) mori::share(c(i, i + 0.5)))
     saveRDS(list(pid = Sys.getpid(), xs = xs[c(1, 2000)]), paste0(out, ".tmp"))
     file.rename(paste0(out, ".tmp"), out)
     Sys.sleep(120)
-  }, list(out = out), libpath = .libPaths())
+  }, out)
   on.exit(bg$kill(), add = TRUE)
-  end <- Sys.time() + 60
-  while (!file.exists(out) && Sys.time() < end && bg$is_alive()) Sys.sleep(0.1)
   expect_true(file.exists(out))
   got <- readRDS(out)
   expect_identical(got$xs[[2]][], c(2000, 2000.5))

@@ -21,10 +21,6 @@ sr_err <- function(expr) tryCatch({
 # preceded by its RAWSXP flags and length (src/rust/core/src/reference.rs).
 # sr_find() gives its parts with the name as text; sr_rewrite() writes a
 # name given as text back in binary (one that is not a name, as its bytes).
-sr_host <- function() {
-  boot <- gsub("-", "", readLines("/proc/sys/kernel/random/boot_id"))
-  as.raw(strtoi(substring(boot, seq(1, 7, 2), seq(2, 8, 2)), 16L))
-}
 sr_varints <- function(b) {
   out <- numeric()
   v <- 0
@@ -102,8 +98,7 @@ sr_encode_name <- function(name) {
 }
 
 sr_find <- function(s) {
-  host <- sr_host()
-  hits <- which(vapply(seq_len(length(s) - 3), function(i) all(s[i:(i + 3)] == host), TRUE)) - 1L
+  hits <- reference_host_at(s) - 1L
   hits <- hits[hits > 8]
   hits <- hits[vapply(hits, function(at) {
     all(s[(at - 8):(at - 5)] == as.raw(c(0, 0, 0, 24))) && as.integer(s[at]) %/% 32L == 2L
@@ -120,7 +115,7 @@ sr_rewrite <- function(s, edit, which = 1) {
   ref <- sr_find(s)[[which]]
   new <- edit(ref)
   name <- sr_encode_name(new$name)
-  body <- c(name$tag, sr_host(), new$ns, new$nonce, name$tail)
+  body <- c(name$tag, reference_host(), new$ns, new$nonce, name$tail)
   len <- length(body)
   len_bytes <- as.raw(c(len %/% 2^24, (len %/% 2^16) %% 256, (len %/% 2^8) %% 256, len %% 256))
   c(s[seq_len(ref$at - 5)], len_bytes, body, s[(ref$at + ref$len):length(s)])
@@ -286,14 +281,7 @@ test_that("a reference to a live region of another process with a wrong nonce is
     Sys.sleep(60)
   }, libpath = .libPaths(), stdout = "|")
   on.exit(bg$kill())
-  hex <- NULL
-  end <- Sys.time() + 20
-  while (is.null(hex) && Sys.time() < end && bg$is_alive()) {
-    bg$poll_io(200)
-    l <- bg$read_output_lines()
-    if (length(l)) hex <- trimws(l[1])
-  }
-  expect_false(is.null(hex))
+  hex <- rel_line(bg)
   s <- as.raw(strtoi(substring(hex, seq(1, nchar(hex), 2), seq(2, nchar(hex), 2)), 16L))
   expect_identical(unserialize(s), c(a = 1, b = 2, c = 3))
   full_gc()
@@ -341,14 +329,7 @@ test_that("pid reuse: a reference naming another live process's region of the sa
     Sys.sleep(60)
   }, args = list(fill_fds = fill_fds), libpath = .libPaths(), stdout = "|")
   on.exit(bg$kill())
-  b_names <- NULL
-  end <- Sys.time() + 20
-  while (is.null(b_names) && Sys.time() < end && bg$is_alive()) {
-    bg$poll_io(200)
-    l <- bg$read_output_lines()
-    if (length(l)) b_names <- strsplit(trimws(l[1]), " ")[[1]]
-  }
-  expect_false(is.null(b_names))
+  b_names <- strsplit(rel_line(bg), " ")[[1]]
   expect_identical(b_names, sprintf(c("/mori_%x_1_%x+40", "/mori_%x_2_%x"), bg$get_pid(), fd_a))
   # A's references, with B's pid in the names: the regions they name exist
   # and are called what the names say, but they are not the ones the
