@@ -109,6 +109,56 @@ test_that("shares outside finalizers are not held back", {
   expect_true(seen$inside)
 })
 
+test_that("a finalizer is seen at any depth and through any calls it makes", {
+  at_depth <- function(n, f) if (n == 0) f() else at_depth(n - 1, f)
+  seen <- new.env()
+  probe <- function(tag) assign(tag, mori:::from_finalizer(), envir = seen)
+  finalize_with <- function(f) local({
+    e <- new.env()
+    reg.finalizer(e, function(e) f())
+  })
+  delayed <- new.env()
+  delayedAssign("forced", probe("promise"), assign.env = delayed)
+  finalize_with(function() probe("direct"))
+  finalize_with(function() at_depth(200, function() probe("deep inside")))
+  finalize_with(function() lapply(1, function(i) local(probe("lapply, local"))))
+  finalize_with(function() {
+    assign("eval in globalenv", eval(quote(mori:::from_finalizer()), globalenv()), envir = seen)
+  })
+  finalize_with(function() do.call(probe, list("do.call")))
+  finalize_with(function() delayed$forced)
+  # the collection that runs them starts 200 calls down
+  at_depth(200, full_gc)
+  tags <- c("direct", "deep inside", "lapply, local", "eval in globalenv", "do.call", "promise")
+  expect_setequal(ls(seen), tags)
+  for (tag in tags) expect_true(seen[[tag]], label = tag)
+  # and what they share is held back for the next safe point, then released
+  base <- nrow(shared_regions())
+  kept <- new.env()
+  finalize_with(function() at_depth(50, function() assign("v", sum(share(as.double(1:5000))), envir = kept)))
+  at_depth(100, full_gc)
+  expect_identical(kept$v, sum(as.double(1:5000)))
+  expect_gt(mori:::deferred_count(), 0L)
+  invisible(share(1:3))
+  expect_identical(mori:::deferred_count(), 0L)
+  full_gc()
+  expect_identical(nrow(shared_regions()), base)
+})
+
+test_that("a function object called from the global environment outside a finalizer is not one", {
+  at_depth <- function(n, f) if (n == 0) f() else at_depth(n - 1, f)
+  # what rlang::exec() or C code calling an R function object does: the
+  # call has the function itself in the function position
+  direct <- function() eval(as.call(list(function() mori:::from_finalizer())), globalenv())
+  expect_false(direct())
+  expect_false(at_depth(200, direct))
+  expect_false(at_depth(200, function() do.call(function() mori:::from_finalizer(), list(), envir = globalenv())))
+  expect_false(at_depth(200, mori:::from_finalizer))
+  v <- at_depth(50, function() eval(as.call(list(function(x) share(x), as.double(1:3000))), globalenv()))
+  expect_identical(mori:::deferred_count(), 0L)
+  expect_true(is_shared(v))
+})
+
 # Counting lines shared by the child scripts below: memfd descriptors,
 # mappings and regions, after a full gc at top level (where the task
 # callback has run).

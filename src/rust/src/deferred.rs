@@ -103,12 +103,20 @@ pub fn leave(was_in_call: bool) {
 /// references one `unserialize()` reads) ask R once.
 static LAST_PROBE: AtomicPtr<ffi::SEXPREC> = AtomicPtr::new(std::ptr::null_mut());
 
+/// How the probe is called: evaluates `probe()` (a call of R's
+/// `from_finalizer`, made by the caller) so that an R long jump out of it
+/// never crosses a Rust frame, and without a top-level context of its own
+/// (`R_tryEvalSilent` starts one, and `from_finalizer()` looks at the frame
+/// above the innermost top-level context). `rapi` gives it, which sits
+/// above this module.
+pub type AskProbe = fn(SEXP) -> bool;
+
 /// Whether R code is inside a finalizer, asked of R (`from_finalizer()`),
 /// or remembered from the last time it was asked in the same R function
 /// call. The innermost closure's environment tells the call apart (a
 /// finalizer's R code runs in closures of its own), and it is kept
 /// (preserved) while remembered, so a later call cannot reuse its address.
-fn probe_says_inside() -> bool {
+fn probe_says_inside(ask: AskProbe) -> bool {
     let probe = PROBE.load(Ordering::Relaxed);
     if probe.is_null() {
         return false;
@@ -122,18 +130,7 @@ fn probe_says_inside() -> bool {
         // SAFETY: as above: element 2 of the memo is a length-one logical.
         return unsafe { *ffi::LOGICAL(ffi::VECTOR_ELT(memo, 1)) } == 1;
     }
-    let mut failed = 0;
-    // SAFETY: evaluates the preserved closure with no arguments; errors are
-    // caught by R_tryEvalSilent.
-    let inside = unsafe {
-        let call = ffi::Rf_protect(ffi::Rf_lcons(probe, ffi::R_NilValue));
-        let result = ffi::R_tryEvalSilent(call, ffi::R_GlobalEnv, &mut failed);
-        ffi::Rf_unprotect(1);
-        failed == 0
-            && ffi::TYPEOF(result) == ffi::SEXPTYPE::LGLSXP
-            && ffi::Rf_xlength(result) == 1
-            && *ffi::LOGICAL(result) == 1
-    };
+    let inside = ask(probe);
     remember_probe(env, inside);
     inside
 }
@@ -170,13 +167,13 @@ pub fn reading_reference() {
 /// Called for every new external pointer, right after its finalizer was
 /// registered: while in (or maybe in) a finalizer, it is kept for a
 /// second registration. `ptr` must be protected by the caller (this
-/// allocates).
-pub fn note(ptr: SEXP, finalizer: Finalizer) {
+/// allocates); `ask` evaluates the probe if R must be asked.
+pub fn note(ptr: SEXP, finalizer: Finalizer, ask: AskProbe) {
     match STATE.with(|s| s.get()) {
         State::Outside => return,
         State::InCall => {}
         State::Unsure => {
-            if !probe_says_inside() {
+            if !probe_says_inside(ask) {
                 STATE.with(|s| s.set(State::Outside));
                 register_again();
                 return;

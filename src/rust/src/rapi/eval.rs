@@ -34,6 +34,27 @@ pub fn try_call(fun: &CStr, args: &[SEXP]) -> Result<Option<SEXP>> {
     Ok((failed == 0).then_some(result))
 }
 
+/// Evaluates `probe()` in the global environment (R's `from_finalizer`,
+/// for `deferred`): TRUE if it says so. Interrupts are held back (one
+/// arriving meanwhile stays pending) and any other R jump out of it is
+/// caught and resumed at the boundary (`false` meanwhile). Unlike
+/// `R_tryEvalSilent`, this starts no top-level context, which would hide
+/// the frames below from the probe.
+pub fn ask_probe(probe: SEXP) -> bool {
+    let answer = with_interrupts_held(|| {
+        // SAFETY: a call of the preserved closure, protected while it is
+        // evaluated; a jump out of Rf_eval is caught by `protect`.
+        unwind::protect(|| unsafe {
+            let call = ffi::Rf_protect(ffi::Rf_lcons(probe, ffi::R_NilValue));
+            let result = ffi::Rf_eval(call, ffi::R_GlobalEnv);
+            let yes = ffi::TYPEOF(result) == SEXPTYPE::LGLSXP && ffi::Rf_xlength(result) == 1 && *ffi::LOGICAL(result) == 1;
+            ffi::Rf_unprotect(1);
+            yes
+        })
+    });
+    answer.unwrap_or(false)
+}
+
 /// Whether the user has asked to interrupt (Ctrl-C) and R would act on it
 /// now. Only reads R's flag: the interrupt stays pending, so that
 /// [`resignal_interrupt`] can let R act on it once the Rust frames that

@@ -30,7 +30,7 @@ pub fn boxed_extptr<T>(value: Box<T>) -> Result<SEXP> {
     let made = unwind::protect(|| unsafe {
         let ptr = ffi::Rf_protect(ffi::R_MakeExternalPtr(raw.cast::<c_void>(), nil(), nil()));
         ffi::R_RegisterCFinalizerEx(ptr, Some(drop_boxed::<T>), Rboolean::TRUE);
-        crate::deferred::note(ptr, drop_boxed::<T>);
+        crate::deferred::note(ptr, drop_boxed::<T>, super::eval::ask_probe);
         ffi::Rf_unprotect(1);
         ptr
     });
