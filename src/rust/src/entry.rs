@@ -36,8 +36,14 @@ unsafe extern "C" fn mori_share(x: SEXP, name: SEXP) -> SEXP {
             })?;
             Some(RegionName::published(chosen).ok_or_else(|| region::bad_published_name(chosen))?.base())
         };
-        if !share::is_shareable(x) || (published.is_none() && shared_identity(x).is_some()) {
+        if !share::is_shareable(x) {
             return Ok(x);
+        }
+        if let (None, Some((region, node))) = (&published, shared_identity(x)) {
+            // A plain list of a list node's elements where lists are ALTREP
+            // travels as one reference once it is the node's view again.
+            let plain_list = LISTS_ARE_ALTREP && !rapi::is_altrep(x);
+            return if plain_list { build::object(&region, node) } else { Ok(x) };
         }
         let region = share::share(x, published.as_deref())?;
         build::object(&region, 0)

@@ -38,8 +38,8 @@ extern "C" {
     pub fn R_WeakRefKey(w: SEXP) -> SEXP;
     pub fn R_ContinueUnwind(cont: SEXP) -> !;
     pub fn SETCAR(x: SEXP, y: SEXP) -> SEXP;
-    /// R < 4.3 only (a shared list is a plain list there): see build/selfref.rs.
-    #[cfg(not(r_altlist))]
+    /// R < 4.6 only (not part of the API there): see build/selfref.rs.
+    #[cfg(r_set_truelength)]
     pub fn SET_TRUELENGTH(x: SEXP, v: R_xlen_t);
 }
 

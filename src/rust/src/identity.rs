@@ -2,8 +2,8 @@
 //! `is_shared()`, `shared_name()` and `share()`'s "already shared" test ask.
 //!
 //! An object is shared when its data is a region node's (an unmodified view,
-//! or on R < 4.3 a plain list whose every element is exactly the matching
-//! element of one shared list node) *and* its attributes are still the
+//! or a plain list whose every element is exactly the matching element of
+//! one shared list node) *and* its attributes are still the
 //! node's: changing only `names(x)` or `attr(x, "a")` makes it a different
 //! object, which a reference to the node would not reproduce.
 //!
@@ -20,7 +20,6 @@ use mori_core::layout::{Encoding, Kind, Layout, StringEntry, NO_NODE};
 use crate::ffi::{self, R_xlen_t, SEXP, SEXPTYPE};
 use crate::rapi::{self, CharSxp, Protector};
 use crate::region::Region;
-use crate::rtypes::LISTS_ARE_ALTREP;
 use crate::view::ViewObject;
 
 /// The region and node `x` reads from, if it is shared and unchanged.
@@ -37,7 +36,7 @@ fn identity(x: SEXP, depth: usize) -> Option<(Arc<Region>, u32)> {
             return None;
         }
         (v.region.clone(), v.node_index)
-    } else if !LISTS_ARE_ALTREP && rapi::type_of(x) == SEXPTYPE::VECSXP {
+    } else if rapi::type_of(x) == SEXPTYPE::VECSXP {
         plain_list_identity(x, depth)?
     } else {
         return None;
@@ -86,7 +85,10 @@ fn same(a: &Option<(Arc<Region>, u32)>, region: &Arc<Region>, node: u32) -> bool
     matches!(a, Some((r, n)) if Arc::ptr_eq(r, region) && *n == node)
 }
 
-/// A plain list (R < 4.3) that is exactly the elements of one list node.
+/// A plain list that is exactly the elements of one list node: a shared
+/// list on R 4.2, an owner's data.table on R 4.3-4.5 with an older
+/// data.table (build/selfref.rs), or a plain list R made of a list view's
+/// elements, which reads as the node holds it.
 ///
 /// Each element's identity is asked for at most once: asking twice (once to
 /// find the candidate node, once to compare) doubled the work per level of

@@ -1,5 +1,6 @@
 //! From a region node to an R object: vectors become views of the region,
-//! lists become ALTREP lists (R >= 4.3) or plain lists of views (R 4.2),
+//! lists become ALTREP lists (R >= 4.3) or plain lists of views (R 4.2, and
+//! an owner's data.table on R 4.3-4.5 with data.table < 1.18: selfref.rs),
 //! stored objects are restored, and attributes are rebuilt exactly as they
 //! were, large ones as views too.
 
@@ -80,7 +81,9 @@ fn bare_at_depth(region: &Arc<Region>, index: u32, depth: usize) -> Result<Bare>
     let x = match node.kind {
         Kind::Null => return Ok(Bare::Done(rapi::nil())),
         Kind::Serialized => return Ok(Bare::Done(stored_object(region, &layout, index, &node)?)),
-        Kind::List if !LISTS_ARE_ALTREP => plain_list(region, index, &node, depth, false)?,
+        Kind::List if !LISTS_ARE_ALTREP || selfref::needs_plain_list(region, &layout, &node) => {
+            plain_list(region, index, &node, depth, false)?
+        }
         _ => crate::view::new_object(region, index, None)?,
     };
     Ok(Bare::Unattributed(x, node))

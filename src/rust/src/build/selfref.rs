@@ -17,10 +17,62 @@
 //! from its serialization with a NULL address, which data.table takes for
 //! a table loaded from disk: it adds columns to a shallow copy, silently,
 //! and that is left alone.
+//!
+//! A valid self-reference also tells data.table that the table's true
+//! length (its count of column slots) is set. A plain list's is set here
+//! (R < 4.6, where `SET_TRUELENGTH` is still callable); an ALTREP list's
+//! is 0 and cannot be set, which data.table from 1.18.0 on tolerates and
+//! older ones do not. So on R 4.3-4.5 with an older data.table loaded, the
+//! owner's view of a data.table is a plain list of views, as on R 4.2
+//! (`needs_plain_list`); on R >= 4.6 with an older data.table it keeps
+//! the original self-reference, and `:=` warns and takes a shallow copy,
+//! as on a table R copied.
+
+use std::sync::Arc;
+
+use mori_core::layout::{Kind, Layout, Node, StringEntry, NO_NODE};
 
 use crate::error::Result;
 use crate::ffi::{self, SEXP, SEXPTYPE};
 use crate::rapi::{self, Protector};
+use crate::region::Region;
+
+/// Whether the list `node` (about to be built in this process) must be a
+/// plain list rather than an ALTREP one: a data.table whose self-reference
+/// could not be renewed on an ALTREP list (see the module's text).
+#[cfg(all(r_altlist, r_set_truelength))]
+pub fn needs_plain_list(region: &Arc<Region>, layout: &Layout, node: &Node) -> bool {
+    has_live_selfref(region, layout, node) && !renewable()
+}
+
+/// Lists are plain (R 4.2), or their true length cannot be set (R >= 4.6).
+#[cfg(not(all(r_altlist, r_set_truelength)))]
+pub fn needs_plain_list(_region: &Arc<Region>, _layout: &Layout, _node: &Node) -> bool {
+    false
+}
+
+/// Whether one of `node`'s attributes is `.internal.selfref` holding, in
+/// this process, a live data.table self-reference (the owner's original).
+/// Malformed attribute lists answer false: building them reports them.
+#[cfg_attr(not(all(r_altlist, r_set_truelength)), allow(dead_code))]
+fn has_live_selfref(region: &Arc<Region>, layout: &Layout, node: &Node) -> bool {
+    if node.attrs == NO_NODE {
+        return false;
+    }
+    let Ok(list) = layout.node(node.attrs) else { return false };
+    let Ok(tags) = layout.node(list.attrs) else { return false };
+    if list.kind != Kind::List || tags.kind != Kind::String || tags.length != list.length {
+        return false;
+    }
+    (0..list.length).any(|slot| {
+        let is_selfref = matches!(layout.string(list.attrs, &tags, slot),
+            Ok(StringEntry::Text { bytes, .. }) if bytes == b".internal.selfref");
+        is_selfref
+            && layout.child(node.attrs, &list, slot).is_ok_and(|child| {
+                region.original(child).is_some_and(is_live_selfref)
+            })
+    })
+}
 
 /// In the attribute pairlist `attrs` about to be set on `x` (a list), a
 /// live data.table self-reference is replaced by one pointing at `x`.
@@ -44,7 +96,8 @@ pub fn renew(x: SEXP, attrs: SEXP) -> Result<()> {
         // SAFETY: as above.
         cell = unsafe { ffi::CDR(cell) };
     }
-    if found == rapi::nil() || !renewable() {
+    let settable = TRUE_LENGTH_SETTABLE && !rapi::is_altrep(x);
+    if found == rapi::nil() || !(settable || renewable()) {
         return Ok(());
     }
     let mut p = Protector::new();
@@ -54,37 +107,32 @@ pub fn renew(x: SEXP, attrs: SEXP) -> Result<()> {
     let outer = rapi::unwind::protect(|| unsafe { ffi::R_MakeExternalPtr(rapi::nil().cast(), names, inner) })?;
     // SAFETY: `found` is a cell of the protected pairlist; SETCAR does not allocate.
     unsafe { ffi::SETCAR(found, outer) };
-    claim_no_spare_columns(x);
+    if settable {
+        claim_no_spare_columns(x);
+    }
     Ok(())
 }
 
-/// A valid self-reference tells data.table that the table's true length
-/// (its over-allocated column slots) is set; a fresh plain list's is 0,
-/// and data.table's shallow copy (`as.list()`, `lapply()` over the table)
-/// would then make a list of no slots. The table's own length says "no
-/// spare slots", as data.table sets it on tables R copied: adding a column
-/// then takes a shallow copy, as for any table without room.
-#[cfg(not(r_altlist))]
+/// Whether a plain list's true length can be set in this build.
+const TRUE_LENGTH_SETTABLE: bool = cfg!(r_set_truelength);
+
+/// The table's own length as its true length says "no spare column slots",
+/// as data.table sets it on tables R copied: adding a column then takes a
+/// shallow copy, as for any table without room. (A fresh plain list's is
+/// 0, and data.table's shallow copy, `as.list()` or `lapply()` over the
+/// table, would then make a list of no slots.)
+#[cfg(r_set_truelength)]
 fn claim_no_spare_columns(x: SEXP) {
-    if !rapi::is_altrep(x) {
-        // SAFETY: a plain list built here; its true length is not used by R
-        // for a vector that is not marked growable.
-        unsafe { ffi::SET_TRUELENGTH(x, rapi::xlength(x) as ffi::R_xlen_t) };
-    }
+    // SAFETY: a plain list built here; its true length is not used by R for
+    // a vector that is not marked growable.
+    unsafe { ffi::SET_TRUELENGTH(x, rapi::xlength(x) as ffi::R_xlen_t) };
 }
 
-#[cfg(r_altlist)]
+#[cfg(not(r_set_truelength))]
 fn claim_no_spare_columns(_x: SEXP) {}
 
-/// Plain lists' true length is set (above): always.
-#[cfg(not(r_altlist))]
-fn renewable() -> bool {
-    true
-}
-
-/// Where the true length cannot be set, only for a data.table whose shallow
-/// copy does not trust it (`selfref_renewable()` in R/datatable.R).
-#[cfg(r_altlist)]
+/// Whether the loaded data.table tolerates a valid self-reference on a
+/// table whose true length is 0 (`selfref_renewable()` in R/datatable.R).
 fn renewable() -> bool {
     crate::worker::call_mori(c"selfref_renewable").is_some_and(|answer| {
         // SAFETY: reading a length-one logical R returned (no allocation).
