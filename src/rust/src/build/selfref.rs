@@ -24,9 +24,10 @@
 //! is 0 and cannot be set, which data.table from 1.18.0 on tolerates and
 //! older ones do not. So on R 4.3-4.5 with an older data.table loaded, the
 //! owner's view of a data.table is a plain list of views, as on R 4.2
-//! (`needs_plain_list`); on R >= 4.6 with an older data.table it keeps
-//! the original self-reference, and `:=` warns and takes a shallow copy,
-//! as on a table R copied.
+//! (`needs_plain_list`). R 4.6 removed `SET_TRUELENGTH` from its headers,
+//! and data.table before 1.18 calls it, so that pair does not build; were
+//! one loaded anyway, the view keeps the original self-reference, and `:=`
+//! warns and takes a shallow copy, as on a table R copied.
 
 use std::sync::Arc;
 
