@@ -1,6 +1,9 @@
-//! Direct reads of R object fields, for the one path where a function call
+//! Direct reads of R object fields, for the paths where a function call
 //! per element is most of the cost: the views' `Elt`, `Length` and `Dataptr`
-//! methods, which R calls once per element when C code walks a vector. The offsets are those of R's
+//! methods, which R calls once per element when C code walks a vector, and
+//! a string's length and bytes (`CharSxp::bytes`), which `share()` reads for
+//! every string of a character vector (R's `LENGTH` and `R_CHAR` were 52
+//! of the ~280 instructions per string). The offsets are those of R's
 //! `SEXPREC`/`VECTOR_SEXPREC` on 64-bit builds (unchanged since R 3.5);
 //! [`check_layout`] verifies them against R's own accessors at load time, and
 //! the callers take their API path if they differ.
@@ -14,6 +17,8 @@ use crate::ffi::{self, SEXP, SEXPTYPE};
 const CAR_OFFSET: usize = 32;
 /// `CDR` (an ALTREP object's `data2`): after `CAR`.
 const CDR_OFFSET: usize = 40;
+/// A vector's length (`R_xlen_t`): after the header's four pointers.
+const LENGTH_OFFSET: usize = 32;
 /// A vector's first element: after the header's four pointers, length and
 /// true length.
 const DATA_OFFSET: usize = 48;
@@ -71,15 +76,38 @@ pub fn check_layout() {
         let cell = ffi::Rf_protect(ffi::Rf_cons(v, ffi::R_NilValue));
         let marker = cell as *mut std::os::raw::c_void;
         let ext = ffi::Rf_protect(ffi::R_MakeExternalPtr(marker, ffi::R_NilValue, ffi::R_NilValue));
+        let text = b"mori's layout check";
+        let c = ffi::Rf_protect(ffi::Rf_mkCharLenCE(text.as_ptr().cast(), text.len() as i32, ffi::cetype_t::CE_NATIVE));
         let same = std::mem::size_of::<usize>() == 8
             && std::ptr::eq(elements(v), ffi::STRING_PTR_RO(v))
             && field(cell, CAR_OFFSET) == ffi::CAR(cell)
             && field(cell, CDR_OFFSET) == ffi::CDR(cell)
-            && field(ext, CAR_OFFSET) as *mut std::os::raw::c_void == ffi::R_ExternalPtrAddr(ext);
-        ffi::Rf_unprotect(3);
+            && field(ext, CAR_OFFSET) as *mut std::os::raw::c_void == ffi::R_ExternalPtrAddr(ext)
+            && field(c, LENGTH_OFFSET) as isize == ffi::LENGTH(c) as isize
+            && std::ptr::eq((c as *const u8).add(DATA_OFFSET), ffi::R_CHAR(c).cast::<u8>());
+        ffi::Rf_unprotect(4);
         same
     };
     VERIFIED.store(same, Ordering::Relaxed);
+}
+
+/// The bytes of the R string `c` (its vector length at `R_CHAR`), read
+/// without a function call; `None` if the layout check failed.
+///
+/// # Safety
+/// `c` must be a CHARSXP.
+#[inline(always)]
+pub unsafe fn char_bytes<'a>(c: SEXP) -> Option<&'a [u8]> {
+    if !VERIFIED.load(Ordering::Relaxed) {
+        return None;
+    }
+    // SAFETY: the offsets were checked against LENGTH and R_CHAR at load; a
+    // CHARSXP is never ALTREP nor long, so its length field is its length
+    // and its bytes follow the header.
+    unsafe {
+        let len = field(c, LENGTH_OFFSET) as usize;
+        Some(std::slice::from_raw_parts((c as *const u8).add(DATA_OFFSET), len))
+    }
 }
 
 /// Sets every element of `v`, a character vector R has just allocated,

@@ -36,6 +36,10 @@ impl CharSxp {
     /// as long as what references it.
     #[inline(always)]
     pub fn bytes<'a>(self) -> &'a [u8] {
+        // SAFETY: self is a CHARSXP.
+        if let Some(bytes) = unsafe { super::fields::char_bytes(self.0) } {
+            return bytes;
+        }
         // SAFETY: a CHARSXP holds LENGTH bytes at R_CHAR.
         unsafe { std::slice::from_raw_parts(ffi::R_CHAR(self.0).cast::<u8>(), ffi::LENGTH(self.0) as usize) }
     }
