@@ -52,19 +52,41 @@ pub fn string_flags_of(c: CharSxp) -> u32 {
     string_flags_with(c, c.bytes())
 }
 
-/// `string_flags_of(c)` for a caller that has `c.bytes()` already (each
-/// costs two calls into R: `LENGTH` and `R_CHAR`).
+/// `string_flags_of(c)` for a caller that has `c.bytes()` already.
 pub fn string_flags_with(c: CharSxp, bytes: &[u8]) -> u32 {
+    string_flags_known_ascii(c, bytes.is_ascii(), &mut WriterNative::default())
+}
+
+/// This process's native encoding as a string entry records it, asked of
+/// the system (`nl_langinfo`) once, when the first native non-ASCII string
+/// of a vector needs it.
+#[derive(Default)]
+pub struct WriterNative(Option<u32>);
+
+impl WriterNative {
+    fn get(&mut self) -> u32 {
+        *self.0.get_or_insert_with(|| os::native_encoding() as u32)
+    }
+}
+
+/// `string_flags_of(c)` for a caller that knows whether `c`'s bytes are ASCII.
+/// An ASCII string carries no encoding mark (R's `mkCharLenCE` makes every
+/// ASCII string native, and readers make ASCII text native), so only the
+/// others ask R for theirs.
+#[inline]
+pub fn string_flags_known_ascii(c: CharSxp, ascii: bool, native: &mut WriterNative) -> u32 {
+    if ascii {
+        return string_flags::ASCII;
+    }
     let encoding = match c.encoding() {
         ffi::cetype_t::CE_UTF8 => 1,
         ffi::cetype_t::CE_LATIN1 => 2,
         ffi::cetype_t::CE_BYTES => 3,
         _ => 0,
     };
-    let ascii = if bytes.is_ascii() { string_flags::ASCII } else { 0 };
     // A native non-ASCII string also records the writer's native encoding,
     // as R's serialize() records it for the whole stream: a reader in
     // another locale translates it (see build::native_text).
-    let native = if encoding == 0 && ascii == 0 { os::native_encoding() as u32 } else { 0 };
-    (encoding << string_flags::ENCODING_SHIFT) | ascii | (native << string_flags::NATIVE_SHIFT)
+    let native = if encoding == 0 { native.get() } else { 0 };
+    (encoding << string_flags::ENCODING_SHIFT) | (native << string_flags::NATIVE_SHIFT)
 }
