@@ -330,6 +330,24 @@ fn path_elements_of_20_digits_do_not_round_trip() {
     assert_eq!(RegionName::parse(&n.to_string()), None);
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// share()'s text copy: the same bytes as a plain copy, the same answer
+    /// as `is_ascii`, and nothing written past the text.
+    #[test]
+    fn copy_text_copies_and_finds_non_ascii(
+        text in prop_oneof![vec(any::<u8>(), 0..80), vec(0u8..128, 0..80)],
+        slack in 0usize..9,
+    ) {
+        let mut dst = vec![0xAAu8; text.len() + slack];
+        let ascii = mori_core::text::copy_text(&mut dst, &text);
+        prop_assert_eq!(ascii, text.is_ascii());
+        prop_assert_eq!(&dst[..text.len()], &text[..]);
+        prop_assert!(dst[text.len()..].iter().all(|&b| b == 0xAA));
+    }
+}
+
 #[test]
 fn plan_refuses_overflowing_sizes() {
     let mut p = mori_core::layout::Plan::new();

@@ -261,3 +261,92 @@ test_that("match() through R's internal copy of a shared vector stays right", {
   expect_identical(x[[3]], "k3")
   expect_true(is_shared(x))
 })
+
+test_that("texts of every length read right with a non-ASCII byte anywhere", {
+  # share() copies a text of up to 16 bytes with two overlapping loads and
+  # stores (1-3, 4-8, 9-16 bytes) and finds a non-ASCII byte in the same
+  # step; longer ones are copied whole. Each length around those bounds,
+  # with a UTF-8, a latin1 or a bytes-marked character at the start, in the
+  # middle and at the end, among NAs and empty strings; once all distinct
+  # (every text stored in turn) and once with repeats (the table of recent
+  # strings replayed).
+  ascii <- function(n) substr(strrep("abcdefghijklmnopqrstuvwxyz", 4), 1, n)
+  marked <- function(s, enc) { Encoding(s) <- enc; s }
+  special <- list(utf8 = enc2utf8("\u00e9"), latin1 = marked("\xe9", "latin1"), bytes = marked("\xff", "bytes"))
+  texts <- list()
+  for (n in c(0:20, 31:33, 63:65)) {
+    texts[[length(texts) + 1]] <- ascii(n)
+    for (sp in special) {
+      if (n == 0) next
+      for (at in unique(c(1, (n + 1) %/% 2, n))) {
+        # the special character's bytes replace position `at`: its length in
+        # bytes stays n when the character is one byte (latin1, bytes), n + 1 for UTF-8
+        s <- paste0(substr(ascii(n), 1, at - 1), sp, substr(ascii(n), at + 1, n))
+        texts[[length(texts) + 1]] <- marked(s, Encoding(sp))
+      }
+    }
+  }
+  distinct <- c(NA, unlist(texts), "", NA)
+  expect_false(anyDuplicated(distinct[!is.na(distinct) & nzchar(distinct)]) > 0)
+  set.seed(5)
+  cases <- list(distinct = distinct, repeated = c(distinct, sample(distinct, 500, replace = TRUE)))
+  for (nm in names(cases)) {
+    x <- cases[[nm]]
+    s <- share(x)
+    expect_identical(s[], x, label = nm)
+    expect_identical(Encoding(s), Encoding(x), label = paste(nm, "Encoding"))
+    expect_identical(lapply(s, charToRaw), lapply(x, charToRaw), label = paste(nm, "bytes"))
+    m <- map_shared(shared_name(s))
+    expect_identical(lapply(m, charToRaw), lapply(x, charToRaw), label = paste(nm, "mapped bytes"))
+    expect_identical(Encoding(m), Encoding(x), label = paste(nm, "mapped Encoding"))
+    expect_true(is_shared(s), label = paste(nm, "is_shared"))
+  }
+})
+
+test_that("very long strings and long vectors of them read right", {
+  long <- c(strrep("a", 2^20), strrep("\u00e9", 2^19), NA, strrep("b", 2^20 + 3))
+  x <- c(long, long[c(2, 1)], paste0("t", 1:2e4))
+  s <- share(x)
+  expect_identical(s[], x)
+  expect_identical(Encoding(s), Encoding(x))
+  expect_identical(nchar(s, type = "bytes"), nchar(x, type = "bytes"))
+  expect_identical(map_shared(shared_name(s))[], x)
+})
+
+test_that("string entries and texts are stored as DESIGN.md lays them out", {
+  skip_on_cran()
+  # entry i: text offset (in the node's text block), length, flags; ASCII
+  # texts carry the ASCII flag and no encoding, others their encoding
+  entries <- function(b) {
+    f <- function(nm) region_field(paste0("string.", nm))
+    at <- region_get(b, "node.aux_off", node = 0) + 16 * (seq_len(region_get(b, "node.length", node = 0)) - 1)
+    t(vapply(at, function(a) c(off = region_get_uint(b, a + f("text_off")$offset, 8),
+                               len = region_get_uint(b, a + f("text_len")$offset, 4),
+                               flags = region_get_uint(b, a + f("flags")$offset, 4)), numeric(3)))
+  }
+  text_block <- function(b) {
+    off <- region_get(b, "node.data_off", node = 0)
+    b[off + seq_len(region_get(b, "node.data_len", node = 0))]
+  }
+  cases <- list(
+    # all distinct: every text in turn, back to back
+    distinct = list(x = c("ab", NA, "\u00e9", "", "cde"), text = c(charToRaw("ab"), charToRaw("\u00e9"), charToRaw("cde")),
+                    off = c(0, 2, 2, 4, 4), len = c(2, 0, 2, 0, 3), flags = c(8, 1, 2, 8, 8)),
+    # a repeat points at the text stored first
+    repeated = list(x = c("ab", "cd", "ab", NA, "cd"), text = charToRaw("abcd"),
+                    off = c(0, 2, 0, 4, 2), len = c(2, 2, 2, 0, 2), flags = c(8, 8, 8, 1, 8))
+  )
+  for (nm in names(cases)) {
+    k <- cases[[nm]]
+    name <- sprintf("%s_str_%s", rel_tag, nm)
+    s <- share(k$x, name = name)
+    b <- region_read(file.path("/dev/shm", paste0("mori.", name)))
+    e <- entries(b)
+    expect_identical(text_block(b), k$text, label = nm)
+    expect_equal(unname(e[, "off"]), k$off, label = paste(nm, "offsets"))
+    expect_equal(unname(e[, "len"]), k$len, label = paste(nm, "lengths"))
+    expect_equal(unname(e[, "flags"]), k$flags, label = paste(nm, "flags"))
+    expect_identical(s[], k$x, label = nm)
+    unshare(name)
+  }
+})

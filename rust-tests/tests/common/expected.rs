@@ -1,7 +1,8 @@
 //! The writer side: a [`super::Tree`] laid out with `Plan`, and what every
 //! node must read back as.
 
-use mori_core::layout::{string_flags, Encoding, Identity, Kind, Layout, Plan, StringEntry, NO_NODE};
+use mori_core::layout::{put_string_entry, string_flags, Encoding, Identity, Kind, Layout, Plan, StringEntry, NO_NODE, STRING_ENTRY_SIZE};
+use mori_core::text::copy_text;
 use mori_core::stats::{Stored, STATS_SIZE};
 
 use super::*;
@@ -142,16 +143,18 @@ pub fn build(t: &Tree, identity: &Identity) -> Built {
                 }
             }
             Kind::String => {
-                let base = p.data_offset(i) as usize;
-                let mut off = 0u64;
-                for (k, s) in e.strings.iter().enumerate() {
+                // One walk filling the entries and the text block, as share() does.
+                let (entries, texts) = p.string_blocks(&mut buf, i);
+                let mut off = 0usize;
+                for (s, entry) in e.strings.iter().zip(entries.chunks_exact_mut(STRING_ENTRY_SIZE)) {
+                    let entry = entry.try_into().unwrap();
                     match s {
-                        None => p.write_string_entry(&mut buf, i, k as u64, 0, 0, string_flags::NA),
+                        None => put_string_entry(entry, 0, 0, string_flags::NA),
                         Some(s) => {
-                            let at = base + off as usize;
-                            buf[at..at + s.bytes.len()].copy_from_slice(&s.bytes);
-                            p.write_string_entry(&mut buf, i, k as u64, off, s.bytes.len() as u32, s.flags());
-                            off += s.bytes.len() as u64;
+                            let ascii = copy_text(&mut texts[off..], &s.bytes);
+                            assert_eq!(ascii, s.bytes.is_ascii());
+                            put_string_entry(entry, off as u64, s.bytes.len() as u32, s.flags());
+                            off += s.bytes.len();
                         }
                     }
                 }

@@ -3,8 +3,9 @@
 //! the OS shared memory they live in ([`os`]; small regions share a pack,
 //! [`pack`]; truncated published files are caught by [`sigbus`]), the
 //! summaries computed while sharing ([`stats`], at R's x87 precision on any
-//! thread: [`fpu`]) and the small table that stores and makes each
-//! distinct text of a character vector once ([`two_way`]).
+//! thread: [`fpu`]), the small table that stores and makes each
+//! distinct text of a character vector once ([`two_way`]) and the copy of
+//! one string's text ([`text`]).
 //!
 //! `unsafe` lives only at the OS seam (the files and mappings of [`os`] and
 //! [`pack`], the signal handler of [`sigbus`]) and in the x87 code: the sums
@@ -23,4 +24,5 @@ pub mod reference;
 #[cfg(target_os = "linux")]
 pub mod sigbus;
 pub mod stats;
+pub mod text;
 pub mod two_way;

@@ -23,8 +23,9 @@ use write::{write, RecentStrings};
 enum Item {
     /// An atomic vector's data.
     Atomic { node: u32, x: SEXP },
-    /// A plain character vector's strings.
-    Strings { node: u32, x: StrSxp },
+    /// A plain character vector's strings; `dedup`: the planner found a
+    /// repeated string, so the writer replays its table.
+    Strings { node: u32, x: StrSxp, dedup: bool },
     /// Attribute names: the print names of the tags.
     Tags { node: u32, symbols: Vec<Symbol> },
     /// A list's child table.
@@ -111,21 +112,9 @@ impl Planner {
             Kind::Null => return Ok(self.plan.push_null()?),
             Kind::String => {
                 let strings = self.stable_strings(StrSxp::new(x).expect("kind_of said character"))?;
-                let mut recent = RecentStrings::new(len);
-                let mut bytes = 0u64;
-                for (i, &c) in strings.plain_elements().iter().enumerate() {
-                    if i % write::STRINGS_PER_CHECK == 0 {
-                        pace::check()?;
-                    }
-                    // SAFETY: an element of a plain character vector is a CHARSXP.
-                    let c = unsafe { CharSxp::new_unchecked(c) };
-                    if !c.is_na() && recent.find(c).is_none() {
-                        recent.remember(c, bytes);
-                        bytes += c.bytes().len() as u64;
-                    }
-                }
+                let (bytes, dedup) = text_bytes(strings, len)?;
                 let node = self.plan.push_strings(len, bytes)?;
-                self.item(Item::Strings { node, x: strings })?;
+                self.item(Item::Strings { node, x: strings, dedup })?;
                 node
             }
             Kind::List => {
@@ -216,6 +205,31 @@ impl Planner {
         self.items.push(item);
         Ok(())
     }
+}
+
+/// The text bytes the strings of plain character vector `x` (of length
+/// `len`) take, each repeat that the table of recent strings finds stored
+/// once, and whether it found any.
+fn text_bytes(x: StrSxp, len: u64) -> Result<(u64, bool)> {
+    let mut recent = RecentStrings::new(len);
+    let (mut bytes, mut repeats) = (0u64, false);
+    for (i, &c) in x.plain_elements().iter().enumerate() {
+        if i % write::STRINGS_PER_CHECK == 0 {
+            pace::check()?;
+        }
+        // SAFETY: an element of a plain character vector is a CHARSXP.
+        let c = unsafe { CharSxp::new_unchecked(c) };
+        if c.is_na() {
+            continue;
+        }
+        if recent.find(c).is_some() {
+            repeats = true;
+            continue;
+        }
+        recent.remember(c, bytes);
+        bytes += c.bytes().len() as u64;
+    }
+    Ok((bytes, repeats))
 }
 
 /// Attribute values up to this many elements can be shared between objects.

@@ -1,14 +1,15 @@
 //! The second walk: writes each planned node's bytes into the region.
 
-use mori_core::layout::{string_flags, Kind, Plan};
+use mori_core::layout::{put_string_entry, string_flags, Kind, Plan, STRING_ENTRY_SIZE};
 use mori_core::stats::STATS_SIZE;
+use mori_core::text::copy_text;
 use mori_core::two_way::TwoWay;
 
 use crate::error::{Error, Result};
 use crate::ffi::{self, SEXP};
 use crate::pace;
 use crate::rapi::{self, CharSxp};
-use crate::rtypes::string_flags_with;
+use crate::rtypes::{string_flags_known_ascii, WriterNative};
 
 use super::copy::{copy_atomic, Summary, CHUNK_ELEMENTS, PARALLEL_SUMMARY_BYTES};
 use super::{changed_while_shared, Item};
@@ -42,46 +43,57 @@ impl RecentStrings {
 /// much as the rest of storing a short string).
 pub const STRINGS_PER_CHECK: usize = 64;
 
-/// Writes a character node from a sequence of CHARSXPs. Never writes
-/// outside the node's planned text block: strings that no longer fit the
-/// plan are an error.
-fn write_strings(plan: &Plan, buf: &mut [u8], node: u32, chars: impl Iterator<Item = CharSxp>) -> Result<()> {
-    let base = plan.data_offset(node) as usize;
-    let planned = plan.node(node);
+/// Writes a character node from a sequence of CHARSXPs, in one walk that
+/// reads each string once: its entry and its text go straight into the
+/// region. `dedup` replays the planner's table of recent strings; the
+/// planner turns it off when it found no repeat, and then every text is
+/// stored in turn, as the table would have stored it. Never writes outside
+/// the node's planned blocks: strings that no longer fit the plan are an
+/// error.
+fn write_strings(
+    plan: &Plan,
+    buf: &mut [u8],
+    node: u32,
+    chars: impl Iterator<Item = CharSxp>,
+    dedup: bool,
+) -> Result<()> {
     // Sized as the planner's table was (the same length), so that both make
     // the same decisions.
-    let mut recent = RecentStrings::new(planned.length);
-    let mut offset = 0u64;
-    let mut reported = 0u64;
+    let mut recent = dedup.then(|| RecentStrings::new(plan.node(node).length));
+    let (entries, texts) = plan.string_blocks(buf, node);
+    let mut entries = entries.chunks_exact_mut(STRING_ENTRY_SIZE);
+    let mut native = WriterNative::default();
+    let mut offset = 0usize;
+    let mut reported = 0usize;
     for (i, c) in chars.enumerate() {
         if i % STRINGS_PER_CHECK == 0 {
-            pace::advance_quietly(offset - reported);
+            pace::advance_quietly((offset - reported) as u64);
             reported = offset;
             pace::check()?;
         }
-        if i as u64 >= planned.length {
-            return Err(changed_while_shared());
-        }
+        let entry: &mut [u8; STRING_ENTRY_SIZE] =
+            entries.next().ok_or_else(changed_while_shared)?.try_into().expect("an entry's bytes");
         if c.is_na() {
-            plan.write_string_entry(buf, node, i as u64, offset, 0, string_flags::NA);
+            put_string_entry(entry, offset as u64, 0, string_flags::NA);
             continue;
         }
         let bytes = c.bytes();
-        let flags = string_flags_with(c, bytes);
-        if let Some(at) = recent.find(c).filter(|&at| at + bytes.len() as u64 <= offset) {
-            plan.write_string_entry(buf, node, i as u64, at, bytes.len() as u32, flags);
-            continue;
+        let end = offset + bytes.len();
+        if let Some(recent) = &mut recent {
+            if let Some(at) = recent.find(c).filter(|&at| at as usize + bytes.len() <= offset) {
+                put_string_entry(entry, at, bytes.len() as u32, string_flags_known_ascii(c, bytes.is_ascii(), &mut native));
+                continue;
+            }
+            recent.remember(c, offset as u64);
         }
-        if offset + bytes.len() as u64 > planned.data_len {
+        if end > texts.len() {
             return Err(changed_while_shared());
         }
-        let at = base + offset as usize;
-        buf[at..at + bytes.len()].copy_from_slice(bytes);
-        plan.write_string_entry(buf, node, i as u64, offset, bytes.len() as u32, flags);
-        recent.remember(c, offset);
-        offset += bytes.len() as u64;
+        let ascii = copy_text(&mut texts[offset..end], bytes);
+        put_string_entry(entry, offset as u64, bytes.len() as u32, string_flags_known_ascii(c, ascii, &mut native));
+        offset = end;
     }
-    pace::advance_quietly(offset - reported);
+    pace::advance_quietly((offset - reported) as u64);
     Ok(())
 }
 
@@ -217,14 +229,15 @@ fn write_items(plan: &Plan, items: &[Item], buf: &mut [u8], summarised: &[Summar
                 reserve(&mut flags, 1)?;
                 flags.push((*node, f));
             }
-            Item::Strings { node, x } => {
+            Item::Strings { node, x, dedup } => {
                 let len = plan.node(*node).length.min(x.len()) as usize;
                 // SAFETY: the elements of a plain character vector are CHARSXPs.
                 let chars = x.plain_elements()[..len].iter().map(|&c| unsafe { CharSxp::new_unchecked(c) });
-                write_strings(plan, buf, *node, chars)?;
+                write_strings(plan, buf, *node, chars, *dedup)?;
             }
             Item::Tags { node, symbols } => {
-                write_strings(plan, buf, *node, symbols.iter().map(|s| s.name()))?;
+                // An attribute list's tags are distinct, and planned so.
+                write_strings(plan, buf, *node, symbols.iter().map(|s| s.name()), false)?;
             }
             Item::Children { node, children } => {
                 for (slot, &child) in children.iter().enumerate() {

@@ -241,11 +241,31 @@ impl Plan {
     /// (relative to the node's data block).
     pub fn write_string_entry(&self, buf: &mut [u8], node: u32, i: u64, text_off: u64, len: u32, flags: u32) {
         let at = (self.aux_offset(node) + i * STRING_ENTRY_SIZE as u64) as usize;
-        let entry = &mut buf[at..at + STRING_ENTRY_SIZE];
-        string_entry::TEXT_OFF.put_u64(entry, text_off);
-        string_entry::TEXT_LEN.put_u32(entry, len);
-        string_entry::FLAGS.put_u32(entry, flags);
+        let entry: &mut [u8; STRING_ENTRY_SIZE] = (&mut buf[at..at + STRING_ENTRY_SIZE]).try_into().expect("16 bytes");
+        put_string_entry(entry, text_off, len, flags);
     }
+
+    /// String node `node`'s two blocks in `buf` (the whole region), for a
+    /// writer that fills them in one walk: its entries, `STRING_ENTRY_SIZE`
+    /// bytes per string (`put_string_entry`), and its text block (the
+    /// planned bytes: a text that does not fit is the writer's error).
+    pub fn string_blocks<'a>(&self, buf: &'a mut [u8], node: u32) -> (&'a mut [u8], &'a mut [u8]) {
+        let n = &self.nodes[node as usize];
+        assert_eq!(n.kind, Kind::String, "string_blocks of a string node");
+        let (aux, data) = (self.aux_offset(node) as usize, self.data_offset(node) as usize);
+        // push_strings reserves the entries, then the text.
+        assert!(aux + n.aux_len as usize <= data, "a string node's entries come before its text");
+        let (head, text) = buf.split_at_mut(data);
+        (&mut head[aux..aux + n.aux_len as usize], &mut text[..n.data_len as usize])
+    }
+}
+
+/// Fills one string entry (see [`string_entry`]).
+#[inline(always)]
+pub fn put_string_entry(entry: &mut [u8; STRING_ENTRY_SIZE], text_off: u64, len: u32, flags: u32) {
+    string_entry::TEXT_OFF.put_u64(entry, text_off);
+    string_entry::TEXT_LEN.put_u32(entry, len);
+    string_entry::FLAGS.put_u32(entry, flags);
 }
 
 impl Node {
