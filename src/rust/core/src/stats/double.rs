@@ -1,6 +1,7 @@
 //! The running summaries of a double vector: R's sums, `rmin`/`rmax` with
 //! and without `na.rm`, NaN count and sortedness.
 
+use super::extended::Extremes;
 use super::{is_r_na, ExtendedSum, Order};
 
 /// Summaries of a double vector.
@@ -60,14 +61,13 @@ fn first_zero(extreme: f64, chunk: &[f64]) -> f64 {
 
 impl DoubleStats {
     pub fn update(&mut self, chunk: &[f64]) {
-        // Until the first NaN, both sums add the same numbers: one pass.
-        let has_nan = chunk.iter().fold(false, |acc, x| acc | x.is_nan());
-        if self.nan_count == 0 && !has_nan {
-            self.sum_all.add(chunk, false);
+        // One pass: the sum of every element, and the chunk's extremes.
+        let seen = self.sum_all.add_finding_extremes(chunk);
+        if self.nan_count == 0 && !seen.any_nan {
+            // Until the first NaN, both sums add the same numbers.
             self.sum_narm = self.sum_all;
-            self.update_without_nan(chunk);
+            self.update_without_nan(chunk, seen);
         } else {
-            self.sum_all.add(chunk, false);
             self.sum_narm.add(chunk, true);
             for &x in chunk {
                 self.min_all = min_step(self.min_all, x, false);
@@ -84,40 +84,26 @@ impl DoubleStats {
         self.count += chunk.len() as u64;
     }
 
-    /// The common case, a chunk with no NaN so far: min, max and order in
-    /// four independent lanes the compiler can vectorise. R's scan keeps
-    /// the first of equal values, and the only equal values with different
-    /// bits are 0 and -0: when the extreme is a zero, the chunk's first zero
-    /// is the one R keeps (`first_zero`).
-    fn update_without_nan(&mut self, chunk: &[f64]) {
+    /// The common case, a chunk with no NaN so far, whose extremes the sum's
+    /// pass found. R's scan keeps the first of equal values, and the only
+    /// equal values with different bits are 0 and -0: when the extreme is a
+    /// zero, the chunk's first zero is the one R keeps (`first_zero`).
+    fn update_without_nan(&mut self, chunk: &[f64], seen: Extremes) {
         if chunk.is_empty() {
             return;
         }
-        let (mut lo, mut hi) = ([chunk[0]; 4], [chunk[0]; 4]);
         let mut incr = true;
         let mut decr = true;
-        let lanes = chunk.chunks_exact(4);
-        let rest = lanes.remainder();
-        for c in lanes {
-            for k in 0..4 {
-                lo[k] = if c[k] < lo[k] { c[k] } else { lo[k] };
-                hi[k] = if c[k] > hi[k] { c[k] } else { hi[k] };
-            }
-        }
-        for &x in rest {
-            lo[0] = if x < lo[0] { x } else { lo[0] };
-            hi[0] = if x > hi[0] { x } else { hi[0] };
-        }
         // `all` stops at the first pair out of order: unsorted data costs
-        // almost nothing here, sorted data one pass.
+        // almost nothing here, sorted data one pass (from cache).
         if self.order.increasing {
             incr = chunk.windows(2).all(|w| w[0] <= w[1]);
         }
         if self.order.decreasing {
             decr = chunk.windows(2).all(|w| w[0] >= w[1]);
         }
-        let lo = first_zero(lo.iter().fold(lo[0], |m, &x| if x < m { x } else { m }), chunk);
-        let hi = first_zero(hi.iter().fold(hi[0], |m, &x| if x > m { x } else { m }), chunk);
+        let lo = first_zero(seen.min, chunk);
+        let hi = first_zero(seen.max, chunk);
         self.min_all = min_step(self.min_all, lo, false);
         self.min_narm = min_step(self.min_narm, lo, true);
         self.max_all = max_step(self.max_all, hi, false);

@@ -13,7 +13,7 @@ mod extended;
 mod int;
 
 pub use double::DoubleStats;
-pub use extended::ExtendedSum;
+pub use extended::{ExtendedSum, Extremes};
 pub use int::IntStats;
 
 pub use crate::layout::summaries::{Stored, STATS_SIZE};

@@ -185,3 +185,39 @@ fn stored_round_trip() {
     st.encode(&mut buf);
     assert_eq!(Stored::decode(&buf), Some(st));
 }
+
+/// The one pass that sums and finds the extremes adds exactly what `add`
+/// adds (every length, so both the paired loop and an odd last element),
+/// and sees a NaN, NA or -NaN wherever it is.
+#[test]
+fn the_summing_pass_finds_extremes_and_nans() {
+    let mut seed = 777u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let specials = [f64::from_bits(NA), f64::from_bits(NAN), f64::from_bits(NEG_NAN)];
+    for len in 1..70usize {
+        let v: Vec<f64> = (0..len).map(|_| ((next() % 20001) as f64 - 10000.0) / 7.0).collect();
+        let mut plain = ExtendedSum::default();
+        plain.add(&v, false);
+        let mut fused = ExtendedSum::default();
+        let seen = fused.add_finding_extremes(&v);
+        assert_eq!(fused.value().to_bits(), plain.value().to_bits(), "sum of {len}");
+        let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(seen, Extremes { min, max, any_nan: false }, "extremes of {v:?}");
+        for at in [0, len / 2, len - 1] {
+            let mut w = v.clone();
+            w[at] = specials[at % 3];
+            let mut s = ExtendedSum::default();
+            assert!(s.add_finding_extremes(&w).any_nan, "NaN at {at} of {len}");
+            assert!(s.value().is_nan());
+        }
+    }
+    let mut s = ExtendedSum::default();
+    assert!(!s.add_finding_extremes(&[]).any_nan);
+    assert_eq!(s.value(), 0.0);
+}
