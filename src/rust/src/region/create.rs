@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use mori_core::layout::{Identity, Plan};
 use mori_core::name::RegionName;
-use mori_core::os::{self, OsError, WritableRegion};
+use mori_core::os::{self, BlockWriter, OsError, WritableRegion};
 use mori_core::pack::MAX_PACKED_REGION;
 
 use crate::error::{Error, Kind, Result};
@@ -17,12 +17,13 @@ use super::published::bad_published_name;
 use super::{header_name, now_ms, with_open, Backing, Region, SERIAL};
 
 /// Creates a region for `plan` (published under `published` if given), lets
-/// `fill` write the data blocks (it returns the node flags it learnt), writes
-/// the header last and seals it.
+/// `fill` write the data blocks (into the region's bytes, large blocks
+/// through the writer; it returns the node flags it learnt), writes the
+/// header last and seals it.
 pub fn create(
     plan: &mut Plan,
     published: Option<&str>,
-    fill: impl FnOnce(&Plan, &mut [u8]) -> Result<Vec<(u32, u8)>>,
+    fill: impl FnOnce(&Plan, &mut [u8], BlockWriter<'_>) -> Result<Vec<(u32, u8)>>,
 ) -> Result<Arc<Region>> {
     let size = plan.total_size()?;
     if published.is_none() && size <= MAX_PACKED_REGION {
@@ -49,7 +50,8 @@ pub fn create(
             (writable, RegionName::new(pid, serial, fd))
         }
     };
-    for (node, flags) in fill(plan, writable.bytes_mut())? {
+    let (bytes, writer) = writable.bytes_and_writer();
+    for (node, flags) in fill(plan, bytes, writer)? {
         plan.set_flags(node, flags);
     }
     plan.write_header(writable.bytes_mut(), &identity_of(&name));
@@ -62,10 +64,10 @@ pub fn create(
 fn create_packed(
     plan: &mut Plan,
     size: u64,
-    fill: impl FnOnce(&Plan, &mut [u8]) -> Result<Vec<(u32, u8)>>,
+    fill: impl FnOnce(&Plan, &mut [u8], BlockWriter<'_>) -> Result<Vec<(u32, u8)>>,
 ) -> Result<Arc<Region>> {
     let (mut slot, name) = pack_slot(size)?;
-    for (node, flags) in fill(plan, slot.bytes_mut())? {
+    for (node, flags) in fill(plan, slot.bytes_mut(), BlockWriter::through_mapping())? {
         plan.set_flags(node, flags);
     }
     plan.write_header(slot.bytes_mut(), &identity_of(&name));

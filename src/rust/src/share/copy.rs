@@ -2,6 +2,7 @@
 //! lands (on a second thread for large vectors).
 
 use mori_core::layout::{node_flags, Kind};
+use mori_core::os::BlockWriter;
 use mori_core::stats::{DoubleStats, IntStats, Stored};
 
 use crate::error::Result;
@@ -17,10 +18,9 @@ pub const CHUNK_ELEMENTS: usize = 1 << 14;
 
 /// Copies `x`'s data into `dst` chunk by chunk, without asking a foreign
 /// ALTREP class for a whole-vector pointer (a direct pointer when one exists,
-/// else by regions), and summarises each chunk as it lands.
-pub fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8], stats: &mut Summary) -> Result<()> {
-    let size = kind.element_size().unwrap() as usize;
-    let n = dst.len() / size;
+/// else by regions), and summarises each chunk as it lands. A plain
+/// vector's data goes in through `writer` (past the region's mapping).
+pub fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8], writer: BlockWriter, stats: &mut Summary) -> Result<()> {
     let altrep = rapi::is_altrep(x);
     // SAFETY: when it gives a pointer, the vector has dst.len() bytes there
     // (the caller checked its length). An ALTREP class's method may
@@ -33,42 +33,72 @@ pub fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8], stats: &mut Summary) -> 
         unsafe { ffi::DATAPTR_OR_NULL(x) }
     }
     .cast::<u8>();
-    if !direct.is_null() && dst.len() >= PARALLEL_SUMMARY_BYTES && !matches!(stats, Summary::None) {
-        // SAFETY: the source is an ordinary R vector of dst.len() bytes that
-        // nothing changes while we run (we are inside .Call; the second
-        // thread only reads it and calls no R function).
-        let src = unsafe { std::slice::from_raw_parts(direct, dst.len()) };
+    if direct.is_null() {
+        return copy_by_regions(x, kind, dst, stats);
+    }
+    // SAFETY: the source has dst.len() bytes at `direct` (see above) that
+    // nothing changes while we run (we are inside .Call; a second thread
+    // only reads them and calls no R function).
+    let src = unsafe { std::slice::from_raw_parts(direct, dst.len()) };
+    if !altrep {
+        // R's heap: always readable, so the kernel can copy from it. (An
+        // ALTREP class's pointer may be a mapping of a published file that
+        // another process truncated: read here, under the SIGBUS guard.)
+        return copy_plain(src, dst, writer, stats);
+    }
+    if dst.len() >= PARALLEL_SUMMARY_BYTES && !matches!(stats, Summary::None) {
         return copy_and_summarise_in_parallel(src, dst, stats);
     }
+    for (from, to) in src.chunks(CHUNK_ELEMENTS * 8).zip(dst.chunks_mut(CHUNK_ELEMENTS * 8)) {
+        to.copy_from_slice(from);
+        stats.update(from);
+        pace::advance(from.len() as u64)?;
+    }
+    Ok(())
+}
+
+/// Bytes written per step when nothing is summarised on the way.
+const WRITE_STEP: usize = 1 << 20;
+
+/// A plain vector's bytes into the region through `writer`, summarised
+/// from the source chunk just written (which the copy left in cache).
+fn copy_plain(src: &[u8], dst: &mut [u8], writer: BlockWriter, stats: &mut Summary) -> Result<()> {
+    let step = if matches!(stats, Summary::None) { WRITE_STEP } else { CHUNK_ELEMENTS * 8 };
+    for (from, to) in src.chunks(step).zip(dst.chunks_mut(step)) {
+        writer.write(to, from)?;
+        stats.update(from);
+        pace::advance(from.len() as u64)?;
+    }
+    Ok(())
+}
+
+/// An ALTREP vector with no data pointer, copied through its `Get_region`
+/// method and summarised from the region's bytes.
+fn copy_by_regions(x: SEXP, kind: Kind, dst: &mut [u8], stats: &mut Summary) -> Result<()> {
+    let size = kind.element_size().unwrap() as usize;
+    let n = dst.len() / size;
     let mut i = 0;
     while i < n {
         let want = CHUNK_ELEMENTS.min(n - i);
         let out = &mut dst[i * size..(i + want) * size];
-        let got = if !direct.is_null() {
-            // SAFETY: [i, i + want) is within the source vector; the region
-            // and R's heap never overlap.
-            unsafe { std::ptr::copy_nonoverlapping(direct.add(i * size), out.as_mut_ptr(), out.len()) };
-            want
-        } else {
-            let (at, count, out) = (i as R_xlen_t, want as R_xlen_t, out.as_mut_ptr());
-            // SAFETY: `out` has room for `want` elements of the vector's
-            // type. Only ALTREP vectors get here: their Get_region method
-            // may allocate or signal an error.
-            let got = rapi::unwind::protect(|| unsafe {
-                match kind {
-                    Kind::Double => ffi::REAL_GET_REGION(x, at, count, out.cast()),
-                    Kind::Integer => ffi::INTEGER_GET_REGION(x, at, count, out.cast()),
-                    Kind::Logical => ffi::LOGICAL_GET_REGION(x, at, count, out.cast()),
-                    Kind::Raw => ffi::RAW_GET_REGION(x, at, count, out.cast()),
-                    _ => ffi::COMPLEX_GET_REGION(x, at, count, out.cast()),
-                }
-            })?;
-            // A foreign class's count is not trusted past what was asked for.
-            if got <= 0 {
-                return Err(changed_while_shared());
+        let (at, count, out) = (i as R_xlen_t, want as R_xlen_t, out.as_mut_ptr());
+        // SAFETY: `out` has room for `want` elements of the vector's type.
+        // Only ALTREP vectors get here: their Get_region method may
+        // allocate or signal an error.
+        let got = rapi::unwind::protect(|| unsafe {
+            match kind {
+                Kind::Double => ffi::REAL_GET_REGION(x, at, count, out.cast()),
+                Kind::Integer => ffi::INTEGER_GET_REGION(x, at, count, out.cast()),
+                Kind::Logical => ffi::LOGICAL_GET_REGION(x, at, count, out.cast()),
+                Kind::Raw => ffi::RAW_GET_REGION(x, at, count, out.cast()),
+                _ => ffi::COMPLEX_GET_REGION(x, at, count, out.cast()),
             }
-            (got as usize).min(want)
-        };
+        })?;
+        // A foreign class's count is not trusted past what was asked for.
+        if got <= 0 {
+            return Err(changed_while_shared());
+        }
+        let got = (got as usize).min(want);
         stats.update(&dst[i * size..(i + got) * size]);
         i += got;
         pace::advance((got * size) as u64)?;

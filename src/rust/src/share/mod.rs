@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use mori_core::layout::{Kind, Plan, PlanError};
+use mori_core::os::BlockWriter;
 
 use crate::rtypes::{kind_of, string_flags_of, MAX_DEPTH};
 
@@ -265,7 +266,7 @@ fn attributes_key(symbols: &[Symbol], values: &[SEXP]) -> Result<Option<Vec<u8>>
         } else {
             let Some(size) = kind.element_size() else { return Ok(None) };
             let mut bytes = vec![0u8; n as usize * size as usize];
-            copy_atomic(value, kind, &mut bytes, &mut Summary::None)?;
+            copy_atomic(value, kind, &mut bytes, BlockWriter::through_mapping(), &mut Summary::None)?;
             key.extend_from_slice(&bytes);
         }
     }
@@ -297,9 +298,9 @@ pub fn share(x: SEXP, published: Option<&str>) -> Result<Arc<Region>> {
     };
     planner.object(x, 0)?;
     let items = std::mem::take(&mut planner.items);
-    let region = region::create(&mut planner.plan, published, |plan, buf| {
+    let region = region::create(&mut planner.plan, published, |plan, buf, writer| {
         pace::writing(buf.len() as u64);
-        write(plan, &items, buf)
+        write(plan, &items, buf, writer)
     })?;
     for &(node, original) in &planner.originals {
         region.keep_original(node, original)?;

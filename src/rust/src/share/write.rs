@@ -1,6 +1,7 @@
 //! The second walk: writes each planned node's bytes into the region.
 
 use mori_core::layout::{put_string_entry, string_flags, Kind, Plan, STRING_ENTRY_SIZE};
+use mori_core::os::BlockWriter;
 use mori_core::stats::STATS_SIZE;
 use mori_core::text::copy_text;
 use mori_core::two_way::TwoWay;
@@ -108,16 +109,16 @@ fn write_strings(
 /// to nothing, whether the data is one large vector or a thousand columns
 /// of 80 KB (a 1000-column data frame of 1e4 rows: 0.099 s to share with
 /// each column summarised in turn, the reference 0.078 s).
-pub fn write(plan: &Plan, items: &[Item], buf: &mut [u8]) -> Result<Vec<(u32, u8)>> {
+pub fn write(plan: &Plan, items: &[Item], buf: &mut [u8], writer: BlockWriter) -> Result<Vec<(u32, u8)>> {
     let jobs = summary_jobs(plan, items)?;
     let bytes: usize = jobs.iter().map(|j| j.src.len()).sum();
     if bytes < PARALLEL_SUMMARY_BYTES {
-        return write_items(plan, items, buf, &[]);
+        return write_items(plan, items, buf, writer, &[]);
     }
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (written, summaries) = std::thread::scope(|scope| {
         let summariser = scope.spawn(|| summarise_jobs(&jobs, &stop));
-        let written = write_items(plan, items, buf, &jobs);
+        let written = write_items(plan, items, buf, writer, &jobs);
         if written.is_err() {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
@@ -203,7 +204,13 @@ fn summarise_jobs(jobs: &[SummaryJob], stop: &std::sync::atomic::AtomicBool) -> 
 
 /// `write` on R's thread: the items in `summarised` (in item order) are
 /// copied without summaries, which the other thread computes.
-fn write_items(plan: &Plan, items: &[Item], buf: &mut [u8], summarised: &[SummaryJob]) -> Result<Vec<(u32, u8)>> {
+fn write_items(
+    plan: &Plan,
+    items: &[Item],
+    buf: &mut [u8],
+    writer: BlockWriter,
+    summarised: &[SummaryJob],
+) -> Result<Vec<(u32, u8)>> {
     let mut next_job = summarised.iter().peekable();
     let mut flags = Vec::new();
     for item in items {
@@ -216,11 +223,11 @@ fn write_items(plan: &Plan, items: &[Item], buf: &mut [u8], summarised: &[Summar
                 }
                 let at = plan.data_offset(*node) as usize;
                 if next_job.next_if(|j| j.node == *node).is_some() {
-                    copy_atomic(*x, n.kind, &mut buf[at..at + n.data_len as usize], &mut Summary::None)?;
+                    copy_atomic(*x, n.kind, &mut buf[at..at + n.data_len as usize], writer, &mut Summary::None)?;
                     continue;
                 }
                 let mut summary = Summary::for_kind(n.kind);
-                copy_atomic(*x, n.kind, &mut buf[at..at + n.data_len as usize], &mut summary)?;
+                copy_atomic(*x, n.kind, &mut buf[at..at + n.data_len as usize], writer, &mut summary)?;
                 let (f, stored) = summary.finish();
                 if let (Some(stored), true) = (stored, n.stats_off != 0) {
                     let at = plan.stats_offset(*node) as usize;

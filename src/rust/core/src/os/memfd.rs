@@ -102,6 +102,12 @@ pub(super) fn map(fd: &File, offset: u64, len: usize, access: Access) -> Result<
     unix::map_fd(fd, offset, len, access)
 }
 
+/// Writes `src` at `offset` of the file (a memory file or a published
+/// file in /dev/shm: both take `pwrite`).
+pub(super) fn write_at(fd: &File, offset: u64, src: &[u8]) -> Result<bool, OsError> {
+    unix::write_all_at(fd, offset, src).map(|()| true)
+}
+
 pub(super) fn unmap(ptr: NonNull<u8>, len: usize) {
     unix::unmap(ptr, len)
 }

@@ -25,6 +25,7 @@
 //! | `size(file)`, `size_granule()` | its size, which the OS may round up to a multiple of `size_granule()` |
 //! | `number(file)`, `identity(file)` | the number names carry; what tells a re-published name from the old region |
 //! | `map(file, offset, len, access)`, `unmap`, `copy_granule()` | shared read / shared write / private copy-on-write mappings |
+//! | `write_at(file, offset, bytes)` | write a block into the file past its mapping (`false`: not on this OS, copy through the mapping) |
 //! | `page_written(map)` | whether a private view's pages were written (`None`: unknown, compare bytes) |
 //! | `TRUNCATABLE` | whether a published region can shrink under readers (then the SIGBUS guard covers it) |
 //! | `unpublish`, `prune`, `prune_published`, `published_file_id` | published names and leftovers |
@@ -51,6 +52,7 @@ mod backend;
 #[cfg(windows)]
 mod windows_sys;
 
+mod block_writer;
 #[cfg(unix)]
 mod limits;
 mod mapping;
@@ -79,6 +81,7 @@ pub use limits::{available_memory, descriptor_limit, descriptor_reserve, raise_d
 pub use mapping::PrivateMapping;
 #[cfg(unix)]
 pub use process::{coarse_clock_ns, current_pid, host_id, native_encoding, pid_namespace, random_u64};
+pub use block_writer::BlockWriter;
 pub use region::{SealedRegion, WritableRegion};
 #[cfg(unix)]
 pub use unix::{page_size, populate_read};

@@ -4,6 +4,7 @@
 //! interface (`super::backend`, see the module docs of [`super`]).
 
 use super::backend::{self, File};
+use super::block_writer::BlockWriter;
 use super::mapping::{Access, Mapping, PrivateMapping};
 use super::{OsError, Seal};
 use crate::layout::Layout;
@@ -68,6 +69,15 @@ impl WritableRegion {
         // SAFETY: the mapping is ours, writable and `len` bytes long; `&mut self`
         // makes this the only live view.
         unsafe { std::slice::from_raw_parts_mut(self.map.ptr.as_ptr(), self.map.len) }
+    }
+
+    /// `bytes_mut`, and a writer that puts large blocks of it into the file
+    /// without touching the mapping's pages (see [`BlockWriter`]).
+    pub fn bytes_and_writer(&mut self) -> (&mut [u8], BlockWriter<'_>) {
+        // SAFETY: as in `bytes_mut`; the writer only borrows the file.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(self.map.ptr.as_ptr(), self.map.len) };
+        let writer = BlockWriter::of(&self.file, bytes);
+        (bytes, writer)
     }
 
     /// Ends writing: unmaps, then makes the region unchangeable for good

@@ -319,6 +319,12 @@ pub(super) fn map(file: &File, offset: u64, len: usize, access: Access) -> Resul
     Ok(copy)
 }
 
+/// macOS refuses `write` on shm objects: blocks go through the mapping
+/// (also on Linux with `posix-shm`, which keeps to macOS's rules).
+pub(super) fn write_at(_file: &File, _offset: u64, _src: &[u8]) -> Result<bool, OsError> {
+    Ok(false)
+}
+
 pub(super) fn unmap(ptr: NonNull<u8>, len: usize) {
     unix::unmap(ptr, len)
 }

@@ -29,6 +29,29 @@ fn write_seal_open_and_map_privately() {
     assert_eq!(other.bytes()[9000], 42);
 }
 
+/// Blocks written through the file (unaligned, across pages) and bytes
+/// written through the mapping land in the same pages, also where the two
+/// share a page; a buffer's writer copies.
+#[test]
+fn blocks_written_through_the_file_are_the_regions_bytes() {
+    let page = page_size() as usize;
+    let size = 3 * page + 100;
+    let mut w = WritableRegion::create("mori_test_blocks", size as u64, &mut || false).unwrap();
+    let block: Vec<u8> = (0..2 * page + 7).map(|i| (i % 251) as u8).collect();
+    let (bytes, writer) = w.bytes_and_writer();
+    bytes[..3].copy_from_slice(b"hdr");
+    writer.write(&mut bytes[5..5 + block.len()], &block).unwrap();
+    bytes[5 + block.len()] = 9;
+    let r = w.seal().unwrap();
+    assert_eq!(&r.bytes()[..3], b"hdr");
+    assert_eq!(&r.bytes()[5..5 + block.len()], &block[..]);
+    assert_eq!(r.bytes()[5 + block.len()], 9);
+    assert!(r.bytes()[6 + block.len()..].iter().all(|&b| b == 0));
+    let mut buf = vec![0u8; 8];
+    BlockWriter::through_mapping().write(&mut buf[2..6], b"abcd").unwrap();
+    assert_eq!(&buf, b"\0\0abcd\0\0");
+}
+
 #[test]
 fn both_page_map_methods_find_written_pages() {
     let page = page_size() as usize;

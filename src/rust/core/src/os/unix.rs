@@ -94,6 +94,35 @@ pub(super) fn allocate(fd: &OwnedFd, size: u64, stop: &mut dyn FnMut() -> bool) 
     Ok(())
 }
 
+/// Writes all of `src` at `offset` of `fd`'s file (`pwrite`, again after a
+/// signal or a short write).
+#[cfg(all(target_os = "linux", not(feature = "posix-shm")))]
+pub(super) fn write_all_at(fd: &OwnedFd, offset: u64, src: &[u8]) -> Result<(), OsError> {
+    let mut done = 0usize;
+    while done < src.len() {
+        let at = offset
+            .checked_add(done as u64)
+            .and_then(|n| libc::off_t::try_from(n).ok())
+            .ok_or(OsError::NotARegion("offset too large"))?;
+        let rest = &src[done..];
+        // SAFETY: pwrite reads `rest.len()` bytes from `rest`, a live slice,
+        // and writes only to our own descriptor's file.
+        let n = unsafe { libc::pwrite(fd.as_raw_fd(), rest.as_ptr().cast(), rest.len(), at) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(OsError::Io { op: "pwrite", err });
+        }
+        if n == 0 {
+            return Err(OsError::Io { op: "pwrite", err: io::Error::from(io::ErrorKind::WriteZero) });
+        }
+        done += n as usize;
+    }
+    Ok(())
+}
+
 /// Reserves all `size` bytes of a new memory file (mode 0600), so that
 /// running out of memory is an error now, never a fault later.
 #[cfg(all(target_os = "linux", not(feature = "posix-shm")))]

@@ -277,6 +277,12 @@ pub(super) fn map(file: &File, offset: u64, len: usize, access: Access) -> Resul
     Ok(Mapping::from_raw(ptr, len))
 }
 
+/// A page-file section has no file to write to: blocks go through the
+/// mapping.
+pub(super) fn write_at(_file: &File, _offset: u64, _src: &[u8]) -> Result<bool, OsError> {
+    Ok(false)
+}
+
 pub(super) fn unmap(ptr: NonNull<u8>, _len: usize) {
     // SAFETY: `ptr` is the base of a view from MapViewOfFile, no longer used.
     unsafe { sys::UnmapViewOfFile(ptr.as_ptr().cast()) };
