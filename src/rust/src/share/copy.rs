@@ -5,6 +5,8 @@ use mori_core::layout::{node_flags, Kind};
 use mori_core::os::BlockWriter;
 use mori_core::stats::{DoubleStats, IntStats, Stored};
 
+use std::thread::{Scope, ScopedJoinHandle};
+
 use crate::error::Result;
 use crate::ffi::{self, R_xlen_t, SEXP};
 use crate::pace;
@@ -118,12 +120,8 @@ pub const PARALLEL_SUMMARY_BYTES: usize = 4 << 20;
 /// summariser to stop, waits for it, and returns the error.
 fn copy_and_summarise_in_parallel(src: &[u8], dst: &mut [u8], stats: &mut Summary) -> Result<()> {
     let stop = std::sync::atomic::AtomicBool::new(false);
-    // R's sums add at R's thread's x87 precision; a new thread may start at
-    // another (53 bits on Windows).
-    let precision = mori_core::fpu::CallerPrecision::of_this_thread();
     std::thread::scope(|scope| {
-        let summariser = scope.spawn(|| {
-            let _r_precision = precision.enter();
+        let summariser = spawn_summing(scope, || {
             for chunk in src.chunks(CHUNK_ELEMENTS * 8) {
                 if stop.load(std::sync::atomic::Ordering::Relaxed) {
                     return;
@@ -142,6 +140,20 @@ fn copy_and_summarise_in_parallel(src: &[u8], dst: &mut [u8], stats: &mut Summar
         }
         summariser.join().expect("computing summaries does not panic");
         copied
+    })
+}
+
+/// Starts a thread that adds as R's thread does: every summary thread
+/// starts here. R's sums add at R's thread's x87 precision; a new thread
+/// may start at another (53 bits on Windows).
+pub fn spawn_summing<'scope, T: Send + 'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    work: impl FnOnce() -> T + Send + 'scope,
+) -> ScopedJoinHandle<'scope, T> {
+    let precision = mori_core::fpu::CallerPrecision::of_this_thread();
+    scope.spawn(move || {
+        let _r_precision = precision.enter();
+        work()
     })
 }
 

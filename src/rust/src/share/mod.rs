@@ -10,6 +10,7 @@ use mori_core::os::BlockWriter;
 use crate::rtypes::{kind_of, string_flags_of, MAX_DEPTH};
 
 mod copy;
+mod summaries;
 mod write;
 
 use crate::error::{Error, Result};
@@ -18,6 +19,7 @@ use crate::pace;
 use crate::rapi::{self, CharSxp, ListSxp, Protector, RawSxp, StrSxp, Symbol};
 use crate::region::{self, Region};
 use copy::{copy_atomic, Summary};
+use summaries::{summary_jobs, with_summariser};
 use write::{write, RecentStrings};
 
 /// What the second walk writes for a node.
@@ -273,6 +275,13 @@ fn attributes_key(symbols: &[Symbol], values: &[SEXP]) -> Result<Option<Vec<u8>>
     Ok(Some(key))
 }
 
+/// Room for `more` elements, or mori_error_no_space: these tables grow with
+/// the object (one entry per vector), and an infallible growth that the
+/// system refuses would abort the process (see `allocator`).
+fn reserve<T>(v: &mut Vec<T>, more: usize) -> Result<()> {
+    v.try_reserve(more).map_err(|_| Error::out_of_memory(more.saturating_add(v.len()) * std::mem::size_of::<T>()))
+}
+
 /// What the write says when the object does not match its plan.
 pub fn changed_while_shared() -> Error {
     Error::report(
@@ -298,9 +307,14 @@ pub fn share(x: SEXP, published: Option<&str>) -> Result<Arc<Region>> {
     };
     planner.object(x, 0)?;
     let items = std::mem::take(&mut planner.items);
-    let region = region::create(&mut planner.plan, published, |plan, buf, writer| {
-        pace::writing(buf.len() as u64);
-        write(plan, &items, buf, writer)
+    // The summaries of large vectors start now, on a second thread, while
+    // this one reserves the region and copies the data in.
+    let jobs = summary_jobs(&planner.plan, &items)?;
+    let region = with_summariser(&jobs, |summariser| {
+        region::create(&mut planner.plan, published, |plan, buf, writer| {
+            pace::writing(buf.len() as u64);
+            write(plan, &items, buf, writer, summariser)
+        })
     })?;
     for &(node, original) in &planner.originals {
         region.keep_original(node, original)?;

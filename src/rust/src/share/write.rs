@@ -1,19 +1,20 @@
 //! The second walk: writes each planned node's bytes into the region.
 
-use mori_core::layout::{put_string_entry, string_flags, Kind, Plan, STRING_ENTRY_SIZE};
+use mori_core::layout::{put_string_entry, string_flags, Plan, STRING_ENTRY_SIZE};
 use mori_core::os::BlockWriter;
 use mori_core::stats::STATS_SIZE;
 use mori_core::text::copy_text;
 use mori_core::two_way::TwoWay;
 
-use crate::error::{Error, Result};
-use crate::ffi::{self, SEXP};
+use crate::error::Result;
+use crate::ffi::SEXP;
 use crate::pace;
 use crate::rapi::{self, CharSxp};
 use crate::rtypes::{string_flags_known_ascii, WriterNative};
 
-use super::copy::{copy_atomic, Summary, CHUNK_ELEMENTS, PARALLEL_SUMMARY_BYTES};
-use super::{changed_while_shared, Item};
+use super::copy::{copy_atomic, Summary};
+use super::summaries::{Summariser, SummaryJob};
+use super::{changed_while_shared, reserve, Item};
 
 /// Texts already written, by R string. R keeps one CHARSXP per distinct
 /// string, so a repeated string is a repeated pointer: this small table of
@@ -100,32 +101,23 @@ fn write_strings(
 
 /// Writes every item's bytes; returns the flags learnt on the way, by node.
 /// Each item is written inside its node's planned blocks or not at all.
-///
-/// The summaries of plain (not ALTREP) double, integer and logical vectors
-/// are computed on a second thread while this one copies, when they add up
-/// to `PARALLEL_SUMMARY_BYTES` or more: copying is bound by memory and page
-/// faults, summarising by arithmetic (R's sums are one chain of
-/// extended-precision additions), so on two cores the summaries cost next
-/// to nothing, whether the data is one large vector or a thousand columns
-/// of 80 KB (a 1000-column data frame of 1e4 rows: 0.099 s to share with
-/// each column summarised in turn, the reference 0.078 s).
-pub fn write(plan: &Plan, items: &[Item], buf: &mut [u8], writer: BlockWriter) -> Result<Vec<(u32, u8)>> {
-    let jobs = summary_jobs(plan, items)?;
-    let bytes: usize = jobs.iter().map(|j| j.src.len()).sum();
-    if bytes < PARALLEL_SUMMARY_BYTES {
-        return write_items(plan, items, buf, writer, &[]);
+/// The summaries of the vectors in `summariser.jobs()` come from the
+/// second thread (see `summaries`); R's thread computes the others as it
+/// copies them.
+pub fn write(
+    plan: &Plan,
+    items: &[Item],
+    buf: &mut [u8],
+    writer: BlockWriter,
+    summariser: &Summariser,
+) -> Result<Vec<(u32, u8)>> {
+    let jobs = summariser.jobs();
+    let written = write_items(plan, items, buf, writer, jobs);
+    if written.is_err() {
+        summariser.stop();
     }
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let (written, summaries) = std::thread::scope(|scope| {
-        let summariser = scope.spawn(|| summarise_jobs(&jobs, &stop));
-        let written = write_items(plan, items, buf, writer, &jobs);
-        if written.is_err() {
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        (written, summariser.join().expect("computing summaries does not panic"))
-    });
     let mut flags = written?;
-    let summaries = summaries.ok_or_else(|| Error::out_of_memory(jobs.len() * std::mem::size_of::<Summary>()))?;
+    let summaries = summariser.wait()?;
     reserve(&mut flags, jobs.len())?;
     for (job, summary) in jobs.iter().zip(summaries) {
         let (f, stored) = summary.finish();
@@ -136,70 +128,6 @@ pub fn write(plan: &Plan, items: &[Item], buf: &mut [u8], writer: BlockWriter) -
         flags.push((job.node, f));
     }
     Ok(flags)
-}
-
-/// A vector whose summaries the second thread computes from its source.
-struct SummaryJob<'a> {
-    node: u32,
-    kind: Kind,
-    src: &'a [u8],
-}
-
-/// The atomic items whose summaries can be computed away from R's thread:
-/// plain R vectors (their data is where it will stay while we run) of the
-/// planned length, with a summaries block.
-fn summary_jobs<'a>(plan: &Plan, items: &'a [Item]) -> Result<Vec<SummaryJob<'a>>> {
-    let mut jobs = Vec::new();
-    for item in items {
-        let Item::Atomic { node, x } = item else { continue };
-        let n = plan.node(*node);
-        if n.stats_off == 0 || rapi::is_altrep(*x) || rapi::xlength(*x) != n.length {
-            continue;
-        }
-        if !matches!(n.kind, Kind::Double | Kind::Integer | Kind::Logical) {
-            continue;
-        }
-        // SAFETY: a plain (not ALTREP) vector's data pointer needs no R call;
-        // the vector is reachable from the object being shared, so it stays
-        // where it is, unchanged, until share() returns (R's collector never
-        // moves objects), and the planned length is its length.
-        let src = unsafe {
-            let p = ffi::DATAPTR_OR_NULL(*x).cast::<u8>();
-            if p.is_null() {
-                continue;
-            }
-            std::slice::from_raw_parts(p, n.data_len as usize)
-        };
-        reserve(&mut jobs, 1)?;
-        jobs.push(SummaryJob { node: *node, kind: n.kind, src });
-    }
-    Ok(jobs)
-}
-
-/// Room for `more` elements, or mori_error_no_space: these tables grow with
-/// the object (one entry per vector), and an infallible growth that the
-/// system refuses would abort the process (see `allocator`).
-fn reserve<T>(v: &mut Vec<T>, more: usize) -> Result<()> {
-    v.try_reserve(more).map_err(|_| Error::out_of_memory(more.saturating_add(v.len()) * std::mem::size_of::<T>()))
-}
-
-/// The second thread's work: the summaries of every job, in order. Calls no
-/// R function; stops early (its results then unused) when told to.
-/// None if there is no memory for the results.
-fn summarise_jobs(jobs: &[SummaryJob], stop: &std::sync::atomic::AtomicBool) -> Option<Vec<Summary>> {
-    let mut out = Vec::new();
-    out.try_reserve_exact(jobs.len()).ok()?;
-    for job in jobs {
-        let mut summary = Summary::for_kind(job.kind);
-        for chunk in job.src.chunks(CHUNK_ELEMENTS * 8) {
-            if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                return Some(out);
-            }
-            summary.update(chunk);
-        }
-        out.push(summary);
-    }
-    Some(out)
 }
 
 /// `write` on R's thread: the items in `summarised` (in item order) are
