@@ -25,7 +25,8 @@
 #
 # Environment: MORI_CMP_SCALE (sizes, default 1), MORI_CMP_REPS (quick
 # timings, default 5), MORI_CMP_BOOT_REPS (default 3), MORI_CMP_DAEMONS (4),
-# MORI_CMP_OURS_LIB (/opt/mori-ours-lib), MORI_CMP_REF_LIB (/opt/mori-ref-lib).
+# MORI_CMP_OURS_LIB (/opt/mori-ours-lib), MORI_CMP_REF_LIB (/opt/mori-ref-lib),
+# MORI_CMP_ONLY=share (only the share() rows, into compare-reference-share.*).
 # Output: bench/results/compare-reference.csv and compare-reference.png.
 
 source(file.path(dirname(sub("^--file=", "", grep("^--file=", c(commandArgs(FALSE), "--file=bench/."), value = TRUE)[1L])), "common.R"))
@@ -36,6 +37,7 @@ scale <- env_num("MORI_CMP_SCALE", 1)
 reps <- as.integer(env_num("MORI_CMP_REPS", 5))
 boot_reps <- as.integer(env_num("MORI_CMP_BOOT_REPS", 3))
 n_daemons <- as.integer(env_num("MORI_CMP_DAEMONS", 4))
+share_only <- identical(Sys.getenv("MORI_CMP_ONLY"), "share")
 sz <- function(n) max(10L, as.integer(round(n * scale)))
 
 CMP_LIBS <- list(ours = Sys.getenv("MORI_CMP_OURS_LIB", "/opt/mori-ours-lib"),
@@ -107,6 +109,43 @@ for (impl in all3) {
 }
 
 # ---------------------------------------------------------------------------
+# Output (`suffix`: "" for a full run, "-share" for MORI_CMP_ONLY=share)
+
+write_output <- function(suffix) {
+  for (impl in all3) owner_run(impl, function() { D$kept <- list(); invisible(gc()) })
+  cleanup()
+  if ("mori" %in% loadedNamespaces()) stop("the driver process loaded mori")
+
+  res <- do.call(rbind, CMP_ROWS)
+  cat(sprintf("\n== ours (mori %s) vs reference (CRAN mori %s), %s, %d cores ==\n",
+              ver("ours"), ver("reference"), R.version.string, parallel::detectCores()))
+  cat("ratio = ours / reference (< 1: ours faster / smaller; memory below 1 MB counts as 1 MB);",
+      "times are medians of interleaved runs\n")
+  print_results(res)
+  notes <- res[nzchar(res$note), c("measure", "note")]
+  if (nrow(notes)) {
+    cat("\nnotes:\n")
+    for (i in seq_len(nrow(notes))) cat("  ", notes$measure[i], ": ", notes$note[i], "\n", sep = "")
+  }
+
+  out_dir <- file.path(bench_dir, "results")
+  dir.create(out_dir, showWarnings = FALSE)
+  res$r_version <- R.version.string
+  res$ours_version <- ver("ours")
+  res$reference_version <- ver("reference")
+  res$scale <- scale
+  res <- with_bench_meta(res)
+  csv <- file.path(out_dir, paste0("compare-reference", suffix, ".csv"))
+  utils::write.csv(res, csv, row.names = FALSE)
+  png <- file.path(out_dir, paste0("compare-reference", suffix, ".png"))
+  plot_ratios(res, png, sprintf("ours (mori %s) vs CRAN mori %s, %s, %d cores",
+                                ver("ours"), ver("reference"), R.version.string,
+                                parallel::detectCores()))
+  cat("wrote ", csv, " and ", png, sprintf(" (%.0f s in all)\n",
+      as.numeric(difftime(Sys.time(), t_start, units = "secs"))), sep = "")
+}
+
+# ---------------------------------------------------------------------------
 # share() times (plain: serialize(), what sending without mori costs)
 
 share_time <- function(what) {
@@ -138,6 +177,10 @@ time_share("df", sprintf("share() %.0f MB data frame (5 cols)", CMP_CFG$df_n * 4
 time_share("str", sprintf("share() %s distinct strings", format(CMP_CFG$str_n, big.mark = ",")))
 time_share("wide", sprintf("share() data frame %d cols x %s rows", CMP_CFG$wide_cols,
                            format(CMP_CFG$wide_rows, big.mark = ",")))
+if (share_only) {
+  write_output("-share")
+  quit(save = "no")
+}
 
 # ---------------------------------------------------------------------------
 # Objects kept shared for the rest of the run; their serialized bytes go to
@@ -338,34 +381,4 @@ add_row("seed bootstrap: one task's time in its daemon (mean)", "s", tt$ours, tt
 # ---------------------------------------------------------------------------
 # Output
 
-for (impl in all3) owner_run(impl, function() { D$kept <- list(); invisible(gc()) })
-cleanup()
-if ("mori" %in% loadedNamespaces()) stop("the driver process loaded mori")
-
-res <- do.call(rbind, CMP_ROWS)
-cat(sprintf("\n== ours (mori %s) vs reference (CRAN mori %s), %s, %d cores ==\n",
-            ver("ours"), ver("reference"), R.version.string, parallel::detectCores()))
-cat("ratio = ours / reference (< 1: ours faster / smaller; memory below 1 MB counts as 1 MB);",
-    "times are medians of interleaved runs\n")
-print_results(res)
-notes <- res[nzchar(res$note), c("measure", "note")]
-if (nrow(notes)) {
-  cat("\nnotes:\n")
-  for (i in seq_len(nrow(notes))) cat("  ", notes$measure[i], ": ", notes$note[i], "\n", sep = "")
-}
-
-out_dir <- file.path(bench_dir, "results")
-dir.create(out_dir, showWarnings = FALSE)
-res$r_version <- R.version.string
-res$ours_version <- ver("ours")
-res$reference_version <- ver("reference")
-res$scale <- scale
-res <- with_bench_meta(res)
-csv <- file.path(out_dir, "compare-reference.csv")
-utils::write.csv(res, csv, row.names = FALSE)
-png <- file.path(out_dir, "compare-reference.png")
-plot_ratios(res, png, sprintf("ours (mori %s) vs CRAN mori %s, %s, %d cores",
-                              ver("ours"), ver("reference"), R.version.string,
-                              parallel::detectCores()))
-cat("wrote ", csv, " and ", png, sprintf(" (%.0f s in all)\n",
-    as.numeric(difftime(Sys.time(), t_start, units = "secs"))), sep = "")
+write_output("")

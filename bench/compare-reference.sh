@@ -21,6 +21,8 @@
 #   MORI_CMP_DAEMONS  mirai daemons for the bootstrap (default 4)
 #   MORI_CMP_SKIP_INSTALL=1  reuse the libraries installed by an earlier run
 #   MORI_CMP_INSTALL_ONLY=1  only install the two libraries
+#   MORI_CMP_ONLY=share  only the share() rows (about 1.5 minutes), written to
+#                     bench/results/compare-reference-share.{csv,png}
 #   MORI_CMP_OURS_LIB, MORI_CMP_REF_LIB, MORI_CMP_SRC  where (inside the chroot)
 #                     the libraries and the copy of this checkout go
 set -euo pipefail
@@ -83,4 +85,5 @@ fi
 echo "== benchmark (inside the chroot)"
 "$r45" run Rscript bench/compare-reference.R
 
-echo "== done in $(( $(date +%s) - t0 )) s: bench/results/compare-reference.csv, bench/results/compare-reference.png"
+out=compare-reference${MORI_CMP_ONLY:+-$MORI_CMP_ONLY}
+echo "== done in $(( $(date +%s) - t0 )) s: bench/results/$out.csv, bench/results/$out.png"
