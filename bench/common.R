@@ -154,7 +154,8 @@ static double now(void) {
 }
 
 /* usage: floor <bytes> <reps> <mode>; mode 0 = fallocate, 1 = fallocate +
-   MAP_POPULATE, 2 = ftruncate only. Prints one time (seconds) per line. */
+   MAP_POPULATE, 2 = ftruncate only, 3 = fallocate, then pwrite instead of
+   a mapping (what share() does). Prints one time (seconds) per line. */
 int main(int argc, char **argv) {
   if (argc < 4) return 2;
   size_t n = strtoull(argv[1], NULL, 10);
@@ -170,6 +171,18 @@ int main(int argc, char **argv) {
       if (ftruncate(fd, (off_t)n) != 0) { perror("ftruncate"); return 5; }
     } else {
       if (fallocate(fd, 0, 0, (off_t)n) != 0) { perror("fallocate"); return 5; }
+    }
+    if (mode == 3) {
+      for (size_t done = 0; done < n;) {
+        size_t step = n - done < (1u << 20) ? n - done : (1u << 20);
+        ssize_t w = pwrite(fd, src + done, step, (off_t)done);
+        if (w <= 0) { perror("pwrite"); return 8; }
+        done += (size_t)w;
+      }
+      double t1 = now();
+      close(fd);
+      printf("%.6f\\n", t1 - t0);
+      continue;
     }
     int flags = MAP_SHARED | (mode == 1 ? MAP_POPULATE : 0);
     char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, flags, fd, 0);

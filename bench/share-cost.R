@@ -6,8 +6,10 @@
 # bytes into them with no R involved. The floor is measured in the same run
 # by a small C program compiled on the fly with gcc: memfd_create + fallocate
 # + mmap(MAP_SHARED) + memcpy from a malloc'd buffer that was touched
-# beforehand (variants: with MAP_POPULATE, and with ftruncate instead of
-# fallocate, where memcpy's page faults allocate the pages).
+# beforehand (variants: with MAP_POPULATE, with ftruncate instead of
+# fallocate, where memcpy's page faults allocate the pages, and with pwrite
+# into the file instead of a mapping, which is how share() writes a plain
+# vector's data on Linux).
 #
 # Each figure is the median of MORI_BENCH_REPS runs (default 5), interleaved;
 # the shared object is dropped and garbage-collected between runs (not
@@ -57,21 +59,22 @@ for (what in c("double vector", "data frame")) {
   obj <- if (what == "double vector") x else df
   bytes <- as.numeric(utils::object.size(obj))
   payload <- if (what == "double vector") 8 * length(x) else 8 * nrow(df) * ncol(df)
-  t <- matrix(NA_real_, reps, 5L,
-              dimnames = list(NULL, c("share", "serialize", "floor", "floor_pop", "floor_trunc")))
+  t <- matrix(NA_real_, reps, 6L,
+              dimnames = list(NULL, c("share", "serialize", "floor", "floor_pop", "floor_trunc", "floor_pwrite")))
   for (r in seq_len(reps)) {
     t[r, "share"] <- one_share(obj)
     t[r, "serialize"] <- one_serialize(obj)
     t[r, "floor"] <- floor_times(payload, 1L, 0L, floor_exe)
     t[r, "floor_pop"] <- floor_times(payload, 1L, 1L, floor_exe)
     t[r, "floor_trunc"] <- floor_times(payload, 1L, 2L, floor_exe)
+    t[r, "floor_pwrite"] <- floor_times(payload, 1L, 3L, floor_exe)
   }
   med <- apply(t, 2, stats::median)
   rows[[what]] <- data.frame(
     object = what, mb = bytes / 2^20,
     share_s = med[["share"]], serialize_s = med[["serialize"]],
     floor_s = med[["floor"]], floor_populate_s = med[["floor_pop"]],
-    floor_ftruncate_s = med[["floor_trunc"]],
+    floor_ftruncate_s = med[["floor_trunc"]], floor_pwrite_s = med[["floor_pwrite"]],
     share_all = paste(sprintf("%.3f", t[, "share"]), collapse = " "),
     serialize_all = paste(sprintf("%.3f", t[, "serialize"]), collapse = " "),
     floor_all = paste(sprintf("%.3f", t[, "floor"]), collapse = " "))
@@ -79,13 +82,15 @@ for (what in c("double vector", "data frame")) {
 res <- do.call(rbind, rows)
 res$share_over_serialize <- res$share_s / res$serialize_s
 res$share_over_floor <- res$share_s / res$floor_s
+res$share_over_pwrite_floor <- res$share_s / res$floor_pwrite_s
 res$share_GBps <- res$mb / 1024 / res$share_s
 res$floor_GBps <- res$mb / 1024 / res$floor_s
 
 print_table(res[, c("object", "mb", "share_s", "serialize_s", "floor_s",
-                    "floor_populate_s", "floor_ftruncate_s")],
+                    "floor_populate_s", "floor_ftruncate_s", "floor_pwrite_s")],
             sprintf("seconds, median of %d runs", reps))
-print_table(res[, c("object", "share_over_serialize", "share_over_floor",
+print_table(res[, c("object", "share_over_serialize", "share_over_floor", "share_over_pwrite_floor",
                     "share_GBps", "floor_GBps")], "ratios")
-cat("floor = C: memfd_create + fallocate + mmap(MAP_SHARED) + memcpy from a touched buffer\n")
+cat("floor = C: memfd_create + fallocate + mmap(MAP_SHARED) + memcpy from a touched buffer;",
+    "pwrite floor: memfd_create + fallocate + pwrite\n")
 write_results(res, "share-cost")
