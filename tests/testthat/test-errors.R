@@ -294,8 +294,28 @@ test_that("a system call failing unexpectedly is system", {
 
 test_that("a Rust panic is internal, an R error, and the session goes on", {
   expect_mori_error(mori:::test_raise_kind("internal"), "internal", "^internal error in mori: test_raise_kind")
-  expect_snapshot(show_error(mori:::test_raise_kind("internal")), cran = TRUE)
+  # the message says where the panic happened (the line moves with edits)
+  expect_snapshot(show_error(mori:::test_raise_kind("internal")), cran = TRUE,
+                  transform = function(lines) sub("[.]rs:[0-9]+[)]", ".rs:<line>)", lines))
   expect_identical(share(as.double(1:10))[[10]], 10)
+})
+
+test_that("a Rust panic prints nothing: its message is in the R error alone", {
+  skip_if_not_installed("callr")
+  err <- tempfile()
+  on.exit(unlink(err))
+  got <- callr::r(function() {
+    msgs <- vapply(1:2, function(i) {
+      tryCatch(mori:::test_raise_kind("internal"), mori_error_internal = function(e) conditionMessage(e))
+    }, "")
+    list(msgs = msgs, after = mori::share(as.double(1:10))[[10]])
+  }, libpath = .libPaths(), stderr = err, env = c(callr::rcmd_safe_env(), RUST_BACKTRACE = "1"))
+  expect_identical(readLines(err), character())
+  # each error carries its own panic's message and place, once
+  for (msg in got$msgs) {
+    expect_match(msg, "^internal error in mori: test_raise_kind[(][)] was asked to panic [(]at src/testing[.]rs:[0-9]+[)]\n")
+  }
+  expect_identical(got$after, 10)
 })
 
 test_that("an error inside an ALTREP method is a classed condition too", {

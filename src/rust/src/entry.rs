@@ -341,6 +341,8 @@ pub extern "C" fn mori_init(dll: *mut DllInfo) {
         R_CallMethodDef { name: std::ptr::null(), fun: None, numArgs: 0 },
     ];
     crate::rapi::unwind::init();
+    // before anything can panic: panics become R errors, never stderr text
+    crate::panics::install();
     guard(|| {
         // R copies the table, so a local array is enough.
         // SAFETY: load-time registration with a NULL-terminated table.

@@ -7,6 +7,7 @@
 //! | `ffi`    | raw R API (extendr-ffi plus a few declarations)            |
 //! | `rapi`   | the small safe layer the rest uses; ownership rules for R errors |
 //! | `error`  | every failure, and the one place it becomes an R error     |
+//! | `panics` | the panic hook: a panic's message goes into its R error, not to stderr |
 //! | `rtypes` | node kinds <-> SEXPTYPEs, string flags, shared limits       |
 //! | `region` | regions as this process sees them (open once, shared)     |
 //! | `view`   | the View behind each ALTREP object, its element cache, integrity checks |
@@ -36,6 +37,7 @@ mod identity;
 mod info;
 mod materialize;
 mod pace;
+mod panics;
 mod rapi;
 mod region;
 mod rtypes;
