@@ -304,8 +304,11 @@ test_that("texts of every length read right with a non-ASCII byte anywhere", {
 })
 
 test_that("very long strings and long vectors of them read right", {
-  long <- c(strrep("a", 2^20), strrep("\u00e9", 2^19), NA, strrep("b", 2^20 + 3))
-  x <- c(long, long[c(2, 1)], paste0("t", 1:2e4))
+  # share() gathers entries and texts in 64 KB stages before they go into
+  # the region: texts that fill one exactly, cross one, or are larger than one
+  long <- c(strrep("a", 2^20), strrep("\u00e9", 2^19), NA, strrep("b", 2^20 + 3),
+            strrep("c", 2^16), strrep("d", 2^16 - 1), strrep("e", 2^16 + 1), "f")
+  x <- c(long, long[c(2, 1)], paste0("t", 1:2e4), paste0(strrep("g", 999), 1:300))
   s <- share(x)
   expect_identical(s[], x)
   expect_identical(Encoding(s), Encoding(x))

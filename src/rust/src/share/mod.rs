@@ -10,6 +10,7 @@ use mori_core::os::BlockWriter;
 use crate::rtypes::{kind_of, string_flags_of, MAX_DEPTH};
 
 mod copy;
+mod strings;
 mod summaries;
 mod write;
 
@@ -20,7 +21,8 @@ use crate::rapi::{self, CharSxp, ListSxp, Protector, RawSxp, StrSxp, Symbol};
 use crate::region::{self, Region};
 use copy::{copy_atomic, Summary};
 use summaries::{summary_jobs, with_summariser};
-use write::{write, RecentStrings};
+use strings::{RecentStrings, STRINGS_PER_CHECK};
+use write::write;
 
 /// What the second walk writes for a node.
 enum Item {
@@ -217,7 +219,7 @@ fn text_bytes(x: StrSxp, len: u64) -> Result<(u64, bool)> {
     let mut recent = RecentStrings::new(len);
     let (mut bytes, mut repeats) = (0u64, false);
     for (i, &c) in x.plain_elements().iter().enumerate() {
-        if i % write::STRINGS_PER_CHECK == 0 {
+        if i % STRINGS_PER_CHECK == 0 {
             pace::check()?;
         }
         // SAFETY: an element of a plain character vector is a CHARSXP.
