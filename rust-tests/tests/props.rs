@@ -130,7 +130,10 @@ proptest! {
                 live[start + i] ^= x | 1;
             }
         }
-        let l = Layout::parse_with_table(&copy, &live).unwrap();
+        // SAFETY: `live` outlives the layout; a changing span, as a
+        // published region's data area is.
+        let live_bytes = unsafe { mori_core::layout::Bytes::changing(live.as_ptr(), live.len()) };
+        let l = Layout::parse_with_table(&copy, live_bytes).unwrap();
         let original = Layout::parse(&b.bytes).unwrap();
         prop_assert!(l.data_may_change());
         prop_assert!(!original.data_may_change());

@@ -206,7 +206,7 @@ pub fn check_round_trip(built: &Built) -> Result<(), String> {
                     let ok = match (s, got) {
                         (None, StringEntry::Na) => true,
                         (Some(s), StringEntry::Text { bytes, encoding, ascii, .. }) => {
-                            bytes == &s.bytes[..] && encoding == s.encoding && ascii == s.ascii
+                            bytes == s.bytes[..] && encoding == s.encoding && ascii == s.ascii
                         }
                         _ => false,
                     };
@@ -229,7 +229,7 @@ pub fn check_round_trip(built: &Built) -> Result<(), String> {
                 l.serialized(i, &n).map_err(|e| e.to_string())? == &e.data[..],
                 "node {i}: serialized bytes differ"
             ),
-            _ => ensure!(l.data(&n) == &e.data[..], "node {i}: data differs"),
+            _ => ensure!(l.data(&n) == e.data[..], "node {i}: data differs"),
         }
         let got = l.stats(&n);
         ensure!(

@@ -153,7 +153,7 @@ fn attributes_match(x: SEXP, region: &Arc<Region>, node: u32, depth: usize) -> b
         else {
             return false;
         };
-        let Some(&(_, value)) = mine.iter().find(|(t, _)| t.name().bytes() == tag) else {
+        let Some(&(_, value)) = mine.iter().find(|(t, _)| tag == *t.name().bytes()) else {
             return false;
         };
         if !value_matches(value, region, child, depth) {
@@ -212,7 +212,7 @@ fn plainly_equal(value: SEXP, layout: &Layout, index: u32) -> bool {
             // SAFETY: a plain (non-ALTREP) vector of the node's type and
             // length has exactly the node's data length in bytes.
             let mine = unsafe { std::slice::from_raw_parts(ffi::DATAPTR_RO(value).cast::<u8>(), stored.len()) };
-            mine == stored
+            stored == *mine
         }
         _ => false,
     }
@@ -230,10 +230,11 @@ fn same_string(c: CharSxp, entry: &StringEntry) -> bool {
             if !*ascii && *encoding == Encoding::Native {
                 // A native string is what a reader in this locale makes of
                 // it: perhaps converted (build::native_text).
-                let (text, mark) = crate::build::native_text(bytes, *native);
+                let stored = bytes.to_cow();
+                let (text, mark) = crate::build::native_text(&stored, *native);
                 return c.bytes() == &text[..] && ce as i32 == mark as i32;
             }
-            c.bytes() == *bytes
+            *bytes == *c.bytes()
                 && (*ascii
                     || matches!(
                         (encoding, ce),

@@ -8,7 +8,8 @@
 //! one string's text ([`text`]).
 //!
 //! `unsafe` lives only at the OS seam (the files and mappings of [`os`] and
-//! [`pack`], the signal handler of [`sigbus`]) and in the x87 code: the sums
+//! [`pack`], the signal handler of [`sigbus`], and the reads of shared
+//! memory that may change, `layout/bytes.rs`) and in the x87 code: the sums
 //! of [`stats`] (`stats/extended.rs`) and the precision control word of
 //! [`fpu`]. Every block says why it is sound (`// SAFETY:`), and an
 //! `unsafe fn` spells out each unsafe operation in its body too.

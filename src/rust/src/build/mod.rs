@@ -135,7 +135,8 @@ fn stored_object(region: &Arc<Region>, layout: &Layout, index: u32, node: &Node)
     // Copied first, then checked: a published region's bytes could be
     // rewritten between a check on the mapping and the copy, and R's
     // unserialize trusts what it is given.
-    let raw = rapi::raw_vector(layout.serialized_unchecked(index, node)?)?;
+    let stored = layout.serialized_unchecked(index, node)?;
+    let raw = rapi::raw_vector_filled(stored.len(), |out| stored.copy_into(out))?;
     p.protect(raw.sexp())?;
     Layout::check_serialized(index, node, raw.bytes())?;
     rapi::try_call(c"unserialize", &[raw.sexp()])?.ok_or_else(|| {
@@ -172,8 +173,8 @@ fn plain_atomic(layout: &Layout, node: &Node) -> Result<SEXP> {
     let bytes = layout.data(node);
     let x = rapi::alloc_vector(sexptype(node.kind), node.length)?;
     // SAFETY: a fresh vector of the node's type and length, whose data area
-    // has exactly `bytes.len()` bytes.
-    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), rapi::atomic_data_mut(x), bytes.len()) };
+    // has exactly `bytes.len()` bytes and nothing else refers to yet.
+    bytes.copy_into(unsafe { std::slice::from_raw_parts_mut(rapi::atomic_data_mut(x), bytes.len()) });
     Ok(x)
 }
 
@@ -206,18 +207,23 @@ fn make_char_with(
     use mori_core::layout::Encoding;
     // SAFETY: reading R's constants.
     let (na, blank) = unsafe { (ffi::R_NaString, ffi::R_BlankString) };
-    let (bytes, encoding, ascii, native) = match layout.string(index, node, i)? {
+    let (text, encoding, ascii, native) = match layout.string(index, node, i)? {
         StringEntry::Na => return Ok(na),
-        StringEntry::Text { bytes: [], .. } => return Ok(blank),
+        StringEntry::Text { bytes, .. } if bytes.is_empty() => return Ok(blank),
         StringEntry::Text { bytes, encoding, ascii, native } => (bytes, encoding, ascii, native),
     };
+    // A published region's text could change between the NUL check and
+    // R's copy: it is copied first (`to_cow`), checked, and the copy (ours,
+    // owned) handed to R through the protected call, never `make`, which
+    // may jump out past it. A sealed region's text is borrowed.
+    let bytes = text.to_cow();
     let nul = || Error::corrupt(format!("string {} of node {index} contains a NUL byte", i + 1));
     let ce = match encoding {
         _ if ascii => ffi::cetype_t::CE_NATIVE,
         Encoding::Utf8 => ffi::cetype_t::CE_UTF8,
         Encoding::Latin1 => ffi::cetype_t::CE_LATIN1,
         Encoding::Bytes => ffi::cetype_t::CE_BYTES,
-        Encoding::Native => match native_text(bytes, native) {
+        Encoding::Native => match native_text(&bytes, native) {
             (Cow::Borrowed(_), ce) => ce,
             // Converted text is our own copy: checked, and handed to R
             // through the protected call (never `make`, which may jump out
@@ -230,19 +236,13 @@ fn make_char_with(
             }
         },
     };
-    if layout.data_may_change() {
-        // A published region's text could change between the NUL check and
-        // R's copy: check and hand R a copy of our own.
-        let copy = bytes.to_vec();
-        if copy.contains(&0) {
-            return Err(nul());
-        }
-        return Ok(rapi::char_ce(&copy, ce)?);
-    }
     if bytes.contains(&0) {
         return Err(nul());
     }
-    make(bytes, ce)
+    match bytes {
+        Cow::Owned(copy) => Ok(rapi::char_ce(&copy, ce)?),
+        Cow::Borrowed(sealed) => make(sealed, ce),
+    }
 }
 
 fn plain_strings(layout: &Layout, index: u32, node: &Node) -> Result<SEXP> {

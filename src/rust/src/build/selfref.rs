@@ -67,7 +67,7 @@ fn has_live_selfref(region: &Arc<Region>, layout: &Layout, node: &Node) -> bool 
     }
     (0..list.length).any(|slot| {
         let is_selfref = matches!(layout.string(list.attrs, &tags, slot),
-            Ok(StringEntry::Text { bytes, .. }) if bytes == b".internal.selfref");
+            Ok(StringEntry::Text { bytes, .. }) if bytes == *b".internal.selfref");
         is_selfref
             && layout.child(node.attrs, &list, slot).is_ok_and(|child| {
                 region.original(child).is_some_and(is_live_selfref)

@@ -181,10 +181,11 @@ pub fn scalar_integer(v: i32) -> Result<SEXP> {
     unwind::protect(|| unsafe { ffi::Rf_ScalarInteger(v) })
 }
 
-/// A raw vector holding a copy of `bytes` (allocates; unprotected).
-pub fn raw_vector(bytes: &[u8]) -> Result<RawSxp> {
-    let v = alloc_vector(SEXPTYPE::RAWSXP, bytes.len() as u64)?;
-    // SAFETY: a fresh RAWSXP of the right length, filled before anything else runs.
-    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ffi::RAW(v), bytes.len()) };
+/// A fresh raw vector of `len` bytes that `fill` writes (it must not call R).
+pub fn raw_vector_filled(len: usize, fill: impl FnOnce(&mut [u8])) -> Result<RawSxp> {
+    let v = alloc_vector(SEXPTYPE::RAWSXP, len as u64)?;
+    // SAFETY: a fresh RAWSXP of `len` bytes, which nothing else refers to
+    // while `fill` writes it.
+    fill(unsafe { std::slice::from_raw_parts_mut(ffi::RAW(v), len) });
     Ok(RawSxp::new(v).expect("a fresh raw vector"))
 }

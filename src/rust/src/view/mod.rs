@@ -20,7 +20,7 @@ pub use classes::{fast_view, new_object, set_classes, view, view_of, Classes, Vi
 use std::cell::{Cell, OnceCell, RefCell};
 use std::sync::Arc;
 
-use mori_core::layout::{Kind, Node, StringSpan};
+use mori_core::layout::{Bytes, Kind, Node, StringSpan};
 use mori_core::name::{RegionName, Slice, Target};
 use mori_core::os::{self, PrivateMapping};
 
@@ -215,11 +215,13 @@ impl View {
         self.length != self.node.length
     }
 
-    /// This view's bytes in the region (never the private copy).
-    pub fn shared_bytes(&self) -> &[u8] {
+    /// This view's bytes in the region (never the private copy): a span
+    /// that is a plain slice only for a sealed region; R reads it through
+    /// the raw pointer `read_ptr` hands out.
+    pub fn shared_bytes(&self) -> Bytes<'_> {
         let data = self.region.layout().data(&self.node);
         match self.node.kind.element_size() {
-            Some(size) => &data[(self.start * size) as usize..((self.start + self.length) * size) as usize],
+            Some(size) => data.sub((self.start * size) as usize, (self.length * size) as usize),
             None => data,
         }
     }
@@ -300,8 +302,9 @@ impl View {
                 // Taken before the vector moves into the cell: its buffer
                 // stays where it is, and R writes only through this pointer.
                 let read = heap.as_mut_ptr().cast::<u8>();
-                // SAFETY: heap has at least len bytes; the source is the node's data.
-                unsafe { std::ptr::copy_nonoverlapping(self.read.get(), read, len) };
+                // SAFETY: heap has at least len bytes, initialised, and
+                // nothing else refers to it yet.
+                self.shared_bytes().copy_into(unsafe { std::slice::from_raw_parts_mut(read, len) });
                 (Private::Heap(heap), read)
             } else {
                 let offset =
@@ -331,14 +334,21 @@ impl View {
                 return false;
             }
         }
-        match self.private.get() {
-            None => false,
-            // SAFETY: the private copy is as long as the view's bytes.
-            Some(_) => unsafe {
-                let shared = self.shared_bytes();
-                std::slice::from_raw_parts(self.read.get(), shared.len()) != shared
-            },
+        if self.private.get().is_none() {
+            return false;
         }
+        let shared = self.shared_bytes();
+        let mine = match shared.sealed_slice() {
+            // SAFETY: the private copy is as long as the view's bytes and
+            // lives as long as the view; R writes it only on this thread,
+            // never while this runs, and its pages not yet written are a
+            // sealed region's.
+            Some(_) => Bytes::sealed(unsafe { std::slice::from_raw_parts(self.read.get(), shared.len()) }),
+            // SAFETY: as above, but a private mapping's pages not yet written
+            // are a published file's, which can change: a changing span.
+            None => unsafe { Bytes::changing(self.read.get(), shared.len()) },
+        };
+        mine != shared
     }
 
     /// Whether this view is part of a larger shared object: a list element

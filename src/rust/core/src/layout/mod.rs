@@ -14,14 +14,18 @@
 //! [`format`] every other byte of the format (the header, a node record, a
 //! string entry, the constants, kinds and flags) and lists all fields;
 //! [`plan`] is the writer and [`parse`] the validating reader; neither of
-//! those two uses the other.
+//! those two uses the other. The reader reads a region through [`bytes`]:
+//! plain slices of a sealed region, copies and raw pointers of a published
+//! one, whose owner's user may still rewrite it.
 
+pub mod bytes;
 mod field;
 pub mod format;
 pub mod parse;
 pub mod plan;
 pub mod summaries;
 
+pub use bytes::Bytes;
 pub use format::*;
 pub use parse::*;
 pub use plan::*;

@@ -1,8 +1,10 @@
 //! The reader: [`Layout::parse`] validates untrusted bytes, and the
 //! accessors read nodes, strings and children from them.
 
+use std::borrow::Cow;
 use std::fmt;
 
+use super::bytes::Bytes;
 use super::format::*;
 use super::summaries::{Stored, STATS_SIZE};
 
@@ -88,11 +90,13 @@ impl Node {
 /// for a sealed region, which nothing can change, or a private copy taken
 /// once for a published one, which another process of the user could
 /// rewrite under its readers (a value checked and then read again from the
-/// mapping could have changed in between). Data blocks are read from `bytes`.
+/// mapping could have changed in between). Data blocks are read from `bytes`,
+/// which for a published region is a changing [`Bytes`] span: blocks, texts
+/// and serialized objects come out as spans, never as plain slices.
 #[derive(Clone, Copy, Debug)]
 pub struct Layout<'a> {
     table: &'a [u8],
-    bytes: &'a [u8],
+    bytes: Bytes<'a>,
     node_count: u32,
 }
 
@@ -111,14 +115,14 @@ pub enum StringEntry<'a> {
     Na,
     /// `native`: for a native-encoded non-ASCII string, the encoding of the
     /// process that wrote it.
-    Text { bytes: &'a [u8], encoding: Encoding, ascii: bool, native: NativeEncoding },
+    Text { bytes: Bytes<'a>, encoding: Encoding, ascii: bool, native: NativeEncoding },
 }
 
 impl<'a> Layout<'a> {
     /// Checks the header and every node record; data blocks are checked to lie
     /// inside the region, string entries are checked when read.
     pub fn parse(bytes: &'a [u8]) -> Result<Layout<'a>, LayoutError> {
-        Layout::parse_with_table(bytes, bytes)
+        Layout::parse_with_table(bytes, Bytes::sealed(bytes))
     }
 
     /// How many bytes of header and node table a region whose first bytes
@@ -138,7 +142,7 @@ impl<'a> Layout<'a> {
     /// `parse` with the header and node table taken from `table` (a copy
     /// of the region's first bytes, at least `table_len` of them) and data
     /// blocks from `bytes` (the whole region).
-    pub fn parse_with_table(table: &'a [u8], bytes: &'a [u8]) -> Result<Layout<'a>, LayoutError> {
+    pub fn parse_with_table(table: &'a [u8], bytes: Bytes<'a>) -> Result<Layout<'a>, LayoutError> {
         let actual = bytes.len() as u64;
         if bytes.len() < HEADER_SIZE || table.len() < HEADER_SIZE {
             return Err(LayoutError::TooShort { needed: HEADER_SIZE as u64, actual });
@@ -173,11 +177,11 @@ impl<'a> Layout<'a> {
     /// have changed since (a sealed region). Accessors still bounds-check
     /// every slice, so wrong bytes here panic rather than read out of bounds.
     pub fn assume_valid(bytes: &'a [u8]) -> Layout<'a> {
-        Layout::assume_valid_with_table(bytes, bytes)
+        Layout::assume_valid_with_table(bytes, Bytes::sealed(bytes))
     }
 
     /// `assume_valid` for a layout that passed `parse_with_table`.
-    pub fn assume_valid_with_table(table: &'a [u8], bytes: &'a [u8]) -> Layout<'a> {
+    pub fn assume_valid_with_table(table: &'a [u8], bytes: Bytes<'a>) -> Layout<'a> {
         Layout { table, bytes, node_count: header::NODE_COUNT.get_u32(table) }
     }
 
@@ -307,8 +311,8 @@ impl<'a> Layout<'a> {
     }
 
     /// The data block of a node.
-    pub fn data(&self, n: &Node) -> &'a [u8] {
-        &self.bytes[n.data_off as usize..(n.data_off + n.data_len) as usize]
+    pub fn data(&self, n: &Node) -> Bytes<'a> {
+        self.bytes.sub(n.data_off as usize, n.data_len as usize)
     }
 
     /// A node's summaries, if it has a (well-formed) block.
@@ -316,22 +320,22 @@ impl<'a> Layout<'a> {
         if n.stats_off == 0 {
             return None;
         }
-        let at = n.stats_off as usize;
-        Stored::decode(&self.bytes[at..at + STATS_SIZE as usize])
+        Stored::decode(&self.bytes.read_array::<{ STATS_SIZE as usize }>(n.stats_off as usize))
     }
 
     /// The bytes of a serialized object, checked against their checksum.
-    /// Only for a region whose bytes cannot change (see `data_may_change`):
-    /// otherwise copy them with `serialized_unchecked` and check the copy
-    /// with `check_serialized`, since they could change after the check.
-    pub fn serialized(&self, index: u32, n: &Node) -> Result<&'a [u8], LayoutError> {
-        let data = self.serialized_unchecked(index, n)?;
-        Layout::check_serialized(index, n, data)?;
+    /// A sealed region's are borrowed, a published one's copied first (they
+    /// could change after the check); a reader that copies them anyway (into
+    /// an R vector) takes `serialized_unchecked` and checks its copy with
+    /// `check_serialized`.
+    pub fn serialized(&self, index: u32, n: &Node) -> Result<Cow<'a, [u8]>, LayoutError> {
+        let data = self.serialized_unchecked(index, n)?.to_cow();
+        Layout::check_serialized(index, n, &data)?;
         Ok(data)
     }
 
     /// The bytes of a serialized object as they are in the region, unchecked.
-    pub fn serialized_unchecked(&self, index: u32, n: &Node) -> Result<&'a [u8], LayoutError> {
+    pub fn serialized_unchecked(&self, index: u32, n: &Node) -> Result<Bytes<'a>, LayoutError> {
         if n.kind != Kind::Serialized {
             return Err(LayoutError::BadNode { node: index, why: "not a serialized object" });
         }
@@ -352,7 +356,7 @@ impl<'a> Layout<'a> {
     /// region is a plain file another process of the user could rewrite.
     /// Readers then copy what they check before they use it.
     pub fn data_may_change(&self) -> bool {
-        !std::ptr::eq(self.table.as_ptr(), self.bytes.as_ptr())
+        !self.bytes.is_sealed()
     }
 
     /// Child `slot` of a list node; the child's index is checked to come after
@@ -362,7 +366,7 @@ impl<'a> Layout<'a> {
             return Err(LayoutError::BadNode { node: list_index, why: "child slot out of range" });
         }
         let at = (list.aux_off + slot * CHILD_ENTRY_SIZE as u64) as usize;
-        let child = read_once_u32(self.bytes, at);
+        let child = u32::from_le_bytes(self.bytes.read_array::<4>(at));
         if child <= list_index || child >= self.node_count {
             return Err(LayoutError::BadNode { node: list_index, why: "child index out of order or range" });
         }
@@ -380,7 +384,7 @@ impl<'a> Layout<'a> {
         };
         let start = (n.data_off + off) as usize;
         Ok(StringEntry::Text {
-            bytes: &self.bytes[start..start + len as usize],
+            bytes: self.bytes.sub(start, len as usize),
             encoding: Encoding::from_bits(flags >> string_flags::ENCODING_SHIFT),
             ascii: flags & string_flags::ASCII != 0,
             native: NativeEncoding::from_bits(flags >> string_flags::NATIVE_SHIFT),
@@ -399,7 +403,7 @@ impl<'a> Layout<'a> {
         }
         let at = (n.aux_off + i * STRING_ENTRY_SIZE as u64) as usize;
         // One read of the entry: the fields are checked, then used, as read.
-        let entry = read_once::<STRING_ENTRY_SIZE>(self.bytes, at);
+        let entry = self.bytes.read_array::<STRING_ENTRY_SIZE>(at);
         let off = string_entry::TEXT_OFF.get_u64(&entry);
         let len = string_entry::TEXT_LEN.get_u32(&entry);
         let flags = string_entry::FLAGS.get_u32(&entry);
@@ -450,17 +454,4 @@ impl<'a> Layout<'a> {
         path.reverse();
         Some(path)
     }
-}
-
-/// `N` bytes at `at`, copied once into a local: a value in a published
-/// region's data area may be rewritten by another process while it is read,
-/// and a check of a value is worth something only if what is used later is
-/// the value checked (`black_box` keeps the compiler from reading the
-/// region again instead of the local).
-fn read_once<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
-    std::hint::black_box(b[at..at + N].try_into().unwrap())
-}
-
-fn read_once_u32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(read_once::<4>(b, at))
 }

@@ -7,7 +7,7 @@ use super::backend::{self, File};
 use super::block_writer::BlockWriter;
 use super::mapping::{Access, Mapping, PrivateMapping};
 use super::{OsError, Seal};
-use crate::layout::Layout;
+use crate::layout::{Bytes, Layout};
 
 /// A new region being written by its owner.
 #[derive(Debug)]
@@ -116,7 +116,7 @@ impl SealedRegion {
         let map = backend::map(&file, 0, len, Access::Read)?.guarded(published && backend::TRUNCATABLE)?;
         let mut region = SealedRegion { file, map, len, published, table: None };
         if published {
-            region.table = Some(copy_table(region.bytes()));
+            region.table = Some(copy_table(region.span()));
         }
         region.len = declared_len(region.table(), len);
         Ok(region)
@@ -145,12 +145,12 @@ impl SealedRegion {
     /// Checks the region's layout (`Layout::parse`, on the private copy of
     /// the header and node table for a published region).
     pub fn parse_layout(&self) -> Result<Layout<'_>, crate::layout::LayoutError> {
-        Layout::parse_with_table(self.table(), self.bytes())
+        Layout::parse_with_table(self.table(), self.span())
     }
 
     /// The layout of a region that passed `parse_layout`.
     pub fn layout(&self) -> Layout<'_> {
-        Layout::assume_valid_with_table(self.table(), self.bytes())
+        Layout::assume_valid_with_table(self.table(), self.span())
     }
 
     /// Whether the region has been truncated under us: a read found pages
@@ -191,6 +191,18 @@ impl SealedRegion {
         backend::identity(&self.file)
     }
 
+    /// The region's bytes as readers use them: a plain slice's for a sealed
+    /// region, a changing span for a published one (whose file another
+    /// process of the user could rewrite), read through copies.
+    fn span(&self) -> Bytes<'_> {
+        if !self.published {
+            return Bytes::sealed(self.bytes());
+        }
+        // SAFETY: the mapping is readable for `len` bytes while `self`
+        // lives; a page truncated away is caught by the SIGBUS guard.
+        unsafe { Bytes::changing(self.map.ptr.as_ptr(), self.len) }
+    }
+
     pub fn bytes(&self) -> &[u8] {
         // SAFETY: the mapping is readable, `len` bytes long, sealed against
         // writes and truncation, and lives as long as `self`.
@@ -215,11 +227,11 @@ impl SealedRegion {
 /// A copy of the header and node table at the start of `bytes`: the node
 /// count is read once, from the copied header, and the table copied after
 /// it (as much of it as there is; `Layout::parse_with_table` refuses a short one).
-fn copy_table(bytes: &[u8]) -> Box<[u8]> {
-    let mut table = bytes[..bytes.len().min(crate::layout::HEADER_SIZE)].to_vec();
+fn copy_table(bytes: Bytes<'_>) -> Box<[u8]> {
+    let mut table = bytes.sub(0, bytes.len().min(crate::layout::HEADER_SIZE)).to_vec();
     if let Some(len) = Layout::table_len(&table) {
         let end = len.min(bytes.len());
-        table.extend_from_slice(&bytes[table.len()..end]);
+        table.extend_from_slice(&bytes.sub(table.len(), end - table.len()).to_vec());
     }
     table.into_boxed_slice()
 }

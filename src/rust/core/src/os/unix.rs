@@ -160,7 +160,7 @@ pub fn page_size() -> u64 {
 /// Asks the kernel to fault in a whole range at once before a full scan
 /// (`MADV_POPULATE_READ`, Linux 5.14+; `MADV_WILLNEED` elsewhere);
 /// silently does nothing where unsupported.
-pub fn populate_read(bytes: &[u8]) {
+pub fn populate_read(bytes: crate::layout::Bytes<'_>) {
     let page = page_size() as usize;
     // Within a page or two the system call costs more than the faults it
     // saves (R 4.2 serializes a list of small views one Dataptr each).

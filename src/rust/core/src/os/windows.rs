@@ -437,7 +437,7 @@ pub fn raise_descriptor_limit() -> u64 {
 
 /// Asks the system to read a range in before a full scan
 /// (`PrefetchVirtualMemory`).
-pub fn populate_read(bytes: &[u8]) {
+pub fn populate_read(bytes: crate::layout::Bytes<'_>) {
     if bytes.len() < 2 * page_size() as usize {
         return;
     }
