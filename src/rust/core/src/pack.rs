@@ -277,19 +277,6 @@ impl PackedRegion {
         assert!(end.is_some() && len > 0, "private mapping inside the region");
         self.pack.memory.map_private(self.offset as u64 + offset, len)
     }
-
-    /// Packs are sealed against shrinking: never truncated.
-    pub fn truncated(&self) -> bool {
-        false
-    }
-
-    pub fn still_whole(&self) -> bool {
-        true
-    }
-
-    pub fn faulted(&self) -> bool {
-        false
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use mori_core::layout::{Identity, Plan};
 use mori_core::name::RegionName;
-use mori_core::os::{self, BlockWriter, OsError, WritableRegion};
+use mori_core::os::{self, BlockWriter, OsError, WritablePublished, WritableRegion};
 use mori_core::pack::MAX_PACKED_REGION;
 
 use crate::error::{Error, Kind, Result};
@@ -29,34 +29,55 @@ pub fn create(
     if published.is_none() && size <= MAX_PACKED_REGION {
         return create_packed(plan, size, fill);
     }
-    let pid = os::current_pid();
-    let (mut writable, name) = match published {
-        Some(chosen) => {
-            let name = RegionName::published(chosen).ok_or_else(|| bad_published_name(chosen))?;
-            let writable = WritableRegion::create_published(chosen, size, &mut crate::rapi::interrupt_pending).map_err(|e| match e {
-                OsError::NameTaken => Error::report(
-                    Kind::NameTaken,
-                    format!("a region is published under the name '{}' already", crate::error::short(chosen)),
-                    "Choose another name, or remove the old one with unshare().",
-                ),
-                other => Error::from(other),
-            })?;
-            (writable, name)
-        }
-        None => {
-            let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
-            let writable = WritableRegion::create(&format!("mori_{pid:x}_{serial:x}"), size, &mut crate::rapi::interrupt_pending)?;
-            let fd = writable.fd() as u32;
-            (writable, RegionName::new(pid, serial, fd))
-        }
+    let (backing, name) = match published {
+        Some(chosen) => create_published(plan, chosen, size, fill)?,
+        None => create_sealed(plan, size, fill)?,
     };
+    Ok(remember_created(Region::new(name, backing)))
+}
+
+/// `create` for a region of its own (an anonymous memory file), sealed.
+fn create_sealed(
+    plan: &mut Plan,
+    size: u64,
+    fill: impl FnOnce(&Plan, &mut [u8], BlockWriter<'_>) -> Result<Vec<(u32, u8)>>,
+) -> Result<(Backing, RegionName)> {
+    let pid = os::current_pid();
+    let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
+    let mut writable =
+        WritableRegion::create(&format!("mori_{pid:x}_{serial:x}"), size, &mut crate::rapi::interrupt_pending)?;
+    let name = RegionName::new(pid, serial, writable.fd() as u32);
     let (bytes, writer) = writable.bytes_and_writer();
     for (node, flags) in fill(plan, bytes, writer)? {
         plan.set_flags(node, flags);
     }
     plan.write_header(writable.bytes_mut(), &identity_of(&name));
-    let sealed = writable.seal()?;
-    Ok(remember_created(Region::new(name, Backing::Whole(sealed))))
+    Ok((Backing::Sealed(writable.seal()?), name))
+}
+
+/// `create` for a region published under `chosen`.
+fn create_published(
+    plan: &mut Plan,
+    chosen: &str,
+    size: u64,
+    fill: impl FnOnce(&Plan, &mut [u8], BlockWriter<'_>) -> Result<Vec<(u32, u8)>>,
+) -> Result<(Backing, RegionName)> {
+    let name = RegionName::published(chosen).ok_or_else(|| bad_published_name(chosen))?;
+    let mut writable =
+        WritablePublished::create(chosen, size, &mut crate::rapi::interrupt_pending).map_err(|e| match e {
+            OsError::NameTaken => Error::report(
+                Kind::NameTaken,
+                format!("a region is published under the name '{}' already", crate::error::short(chosen)),
+                "Choose another name, or remove the old one with unshare().",
+            ),
+            other => Error::from(other),
+        })?;
+    let (bytes, writer) = writable.bytes_and_writer();
+    for (node, flags) in fill(plan, bytes, writer)? {
+        plan.set_flags(node, flags);
+    }
+    plan.write_header(writable.bytes_mut(), &identity_of(&name));
+    Ok((Backing::Published(writable.seal()?), name))
 }
 
 /// `create` for a small region: written into a slot of this process's

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use mori_core::layout::Layout;
 use mori_core::name::{Base, RegionName, Target};
-use mori_core::os::{self, OsError, PrivateMapping, SealedRegion};
+use mori_core::os::{self, OsError, PrivateMapping, PublishedRegion, SealedRegion};
 use mori_core::pack::PackedRegion;
 
 use crate::error::{Error, Result};
@@ -30,7 +30,7 @@ pub use published::{bad_published_name, prune, unpublish, NAME_RULE};
 pub struct Region {
     /// The region's name without any element path.
     pub name: RegionName,
-    sealed: Backing,
+    backing: Backing,
     /// In the process that shared it: the original objects stored as
     /// serialization bytes (functions, environments...), by node, so they come
     /// back as themselves rather than as copies. Preserved from R's GC.
@@ -58,80 +58,82 @@ impl Drop for Region {
     }
 }
 
-/// Where a region's bytes are: a memory file (or published file) of its
-/// own, or a slot of a pack shared with other small regions.
+/// Where a region's bytes are: a sealed memory file of its own, a
+/// published file (which its owner's user may still rewrite: no plain
+/// slices of it, see `os::PublishedRegion`), or a slot of a sealed pack
+/// shared with other small regions.
 pub enum Backing {
-    Whole(SealedRegion),
+    Sealed(SealedRegion),
+    Published(PublishedRegion),
     Packed(PackedRegion),
 }
 
 impl Backing {
-    pub fn bytes(&self) -> &[u8] {
+    /// The region's size in bytes.
+    pub fn size(&self) -> u64 {
         match self {
-            Backing::Whole(r) => r.bytes(),
-            Backing::Packed(r) => r.bytes(),
+            Backing::Sealed(r) => r.bytes().len() as u64,
+            Backing::Published(r) => r.size(),
+            Backing::Packed(r) => r.bytes().len() as u64,
         }
     }
 
     fn layout(&self) -> Layout<'_> {
         match self {
-            Backing::Whole(r) => r.layout(),
+            Backing::Sealed(r) => r.layout(),
+            Backing::Published(r) => r.layout(),
             Backing::Packed(r) => r.layout(),
         }
     }
 
     fn parse_layout(&self) -> std::result::Result<Layout<'_>, mori_core::layout::LayoutError> {
         match self {
-            Backing::Whole(r) => r.parse_layout(),
+            Backing::Sealed(r) => r.parse_layout(),
+            Backing::Published(r) => r.parse_layout(),
             Backing::Packed(r) => r.parse_layout(),
         }
     }
 
-    /// See `SealedRegion::truncated` (packs are sealed: never).
+    /// See `PublishedRegion::truncated` (sealed regions and packs: never).
     pub fn truncated(&self) -> bool {
-        match self {
-            Backing::Whole(r) => r.truncated(),
-            Backing::Packed(r) => r.truncated(),
-        }
+        matches!(self, Backing::Published(r) if r.truncated())
     }
 
-    /// See `SealedRegion::still_whole`.
+    /// See `PublishedRegion::still_whole` (sealed regions and packs: always).
     pub fn still_whole(&self) -> bool {
         match self {
-            Backing::Whole(r) => r.still_whole(),
-            Backing::Packed(r) => r.still_whole(),
+            Backing::Published(r) => r.still_whole(),
+            Backing::Sealed(_) | Backing::Packed(_) => true,
         }
     }
 
-    /// See `SealedRegion::faulted`.
+    /// See `PublishedRegion::faulted` (sealed regions and packs: never).
     pub fn faulted(&self) -> bool {
-        match self {
-            Backing::Whole(r) => r.faulted(),
-            Backing::Packed(r) => r.faulted(),
-        }
+        matches!(self, Backing::Published(r) if r.faulted())
     }
 
     /// A private copy-on-write mapping of `len` bytes at `offset` of the region.
     pub fn map_private(&self, offset: u64, len: u64) -> std::result::Result<PrivateMapping, OsError> {
         match self {
-            Backing::Whole(r) => r.map_private(offset, len),
+            Backing::Sealed(r) => r.map_private(offset, len),
+            Backing::Published(r) => r.map_private(offset, len),
             Backing::Packed(r) => r.map_private(offset, len),
         }
     }
 
     fn file_id(&self) -> (u64, u64) {
         match self {
-            Backing::Whole(r) => r.file_id(),
-            Backing::Packed(_) => (0, 0),
+            Backing::Published(r) => r.file_id(),
+            Backing::Sealed(_) | Backing::Packed(_) => (0, 0),
         }
     }
 }
 
 impl Region {
-    fn new(name: RegionName, sealed: Backing) -> Arc<Region> {
+    fn new(name: RegionName, backing: Backing) -> Arc<Region> {
         let region = Arc::new(Region {
             name,
-            sealed,
+            backing,
             originals: Mutex::new(Originals(HashMap::new())),
             name_checked_at: AtomicU64::new(os::coarse_clock_ns()),
         });
@@ -149,7 +151,7 @@ impl Region {
         if self.name_checked_at.load(Ordering::Relaxed) == now {
             return true;
         }
-        let current = os::published_file_id(published) == Some(self.sealed.file_id());
+        let current = os::published_file_id(published) == Some(self.backing.file_id());
         if current {
             self.name_checked_at.store(now, Ordering::Relaxed);
         }
@@ -157,7 +159,7 @@ impl Region {
     }
 
     pub fn layout(&self) -> Layout<'_> {
-        self.sealed.layout()
+        self.backing.layout()
     }
 
     /// The random number drawn when the region was created, which references carry.
@@ -165,8 +167,8 @@ impl Region {
         self.layout().nonce()
     }
 
-    pub fn sealed(&self) -> &Backing {
-        &self.sealed
+    pub fn backing(&self) -> &Backing {
+        &self.backing
     }
 
     /// Whether this process created the region and it dies with it (a
@@ -210,7 +212,7 @@ impl Region {
     }
 
     pub fn size(&self) -> u64 {
-        self.sealed.bytes().len() as u64
+        self.backing.size()
     }
 
     /// Remembers the original object stored at `node`.
@@ -320,25 +322,25 @@ pub fn open_reference(name: &RegionName, nonce: u64) -> Result<Arc<Region>> {
 fn open_uncached(name: &RegionName) -> Result<Arc<Region>> {
     let base = name.base();
     let opened = match &name.base {
-        Base::Published(published) => SealedRegion::open_published(published).map(Backing::Whole),
+        Base::Published(published) => PublishedRegion::open(published).map(Backing::Published),
         Base::Anonymous(a) => match a.slot {
             Some(offset) => packs::open_packed(name, a, offset).map(Backing::Packed),
-            None => SealedRegion::open(a.pid, a.fd, &a.file_name()).map(Backing::Whole),
+            None => SealedRegion::open(a.pid, a.fd, &a.file_name()).map(Backing::Sealed),
         },
     };
-    let sealed = opened.map_err(|e| match e {
+    let backing = opened.map_err(|e| match e {
         OsError::NotFound => not_found(name),
         OsError::PermissionDenied => Error::OutOfSight { name: base.clone(), published: name.is_published() },
         other => Error::Os(other),
     })?;
-    let layout = sealed.parse_layout()?;
+    let layout = backing.parse_layout()?;
     if layout.name() != header_name(name).as_bytes() {
         return Err(not_found(name));
     }
     if layout.host_id() != os::host_id() {
         return Err(Error::OtherHost(base));
     }
-    let region = Region::new(name.with_target(Target::Root), sealed);
+    let region = Region::new(name.with_target(Target::Root), backing);
     with_open(|m| m.insert(base, Arc::downgrade(&region)));
     Ok(region)
 }

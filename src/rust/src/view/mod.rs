@@ -119,7 +119,7 @@ impl View {
     /// trusted. For a published region this asks the kernel for the file's
     /// size (a system call): for calls that hand out or scan a whole vector.
     pub fn intact(&self) -> Result<()> {
-        if self.region.sealed().truncated() {
+        if self.region.backing().truncated() {
             return Err(self.truncated_error());
         }
         self.reads_intact()
@@ -138,7 +138,7 @@ impl View {
 
     /// `intact` as far as can be told without a system call: no read of
     /// this view faulted, and the region's last page is still there (see
-    /// `SealedRegion::still_whole`). For calls R makes many times over
+    /// `PublishedRegion::still_whole`). For calls R makes many times over
     /// (`x[i]` in a loop): a file check each time made a loop of small
     /// subsets of a published vector 3x slower than of an ordinary one.
     pub fn looks_intact(&self) -> Result<()> {
@@ -150,7 +150,7 @@ impl View {
 
     /// `looks_intact` as a yes/no, for the paths that then take the checked way.
     fn looks_whole(&self) -> bool {
-        self.region.sealed().still_whole() && !self.faulted()
+        self.region.backing().still_whole() && !self.faulted()
     }
 
     fn truncated_error(&self) -> Error {
@@ -164,7 +164,7 @@ impl View {
     /// Whether a read of this view already hit a page truncated away (no
     /// system call: for per-element reads; `intact` also checks the file).
     pub fn faulted(&self) -> bool {
-        self.region.sealed().faulted() || matches!(self.private.get(), Some(Private::Mapped(m)) if m.truncated())
+        self.region.backing().faulted() || matches!(self.private.get(), Some(Private::Mapped(m)) if m.truncated())
     }
 
     /// Whether C code asked for a writable pointer, so a private copy exists.
@@ -309,7 +309,7 @@ impl View {
             } else {
                 let offset =
                     self.shared_bytes().as_ptr() as u64 - self.region.layout().data(&self.node).as_ptr() as u64;
-                let mapping = self.region.sealed().map_private(self.node.data_off + offset, len as u64)?;
+                let mapping = self.region.backing().map_private(self.node.data_off + offset, len as u64)?;
                 let read = mapping.as_mut_ptr();
                 (Private::Mapped(mapping), read)
             };

@@ -86,7 +86,8 @@ impl Drop for Mapping {
     }
 }
 
-/// See [`super::SealedRegion::map_private`].
+/// See [`super::SealedRegion::map_private`] and
+/// [`super::PublishedRegion::map_private`].
 #[derive(Debug)]
 pub struct PrivateMapping {
     pub(super) map: Mapping,
@@ -123,7 +124,10 @@ impl PrivateMapping {
         self.map.truncated()
     }
 
-    pub fn bytes(&self) -> &[u8] {
+    /// The mapping's bytes, for tests (in use, R writes through
+    /// `as_mut_ptr`, and a published file's unwritten pages can change).
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> &[u8] {
         // SAFETY: readable and `len` bytes long for the life of self.
         unsafe { std::slice::from_raw_parts(self.as_mut_ptr(), self.len()) }
     }

@@ -10,8 +10,9 @@
 //!
 //! # One interface, three backends
 //!
-//! [`region`] and [`mapping`] hold what is the same on every OS (the
-//! writable and the sealed region, mappings, private views); everything
+//! [`region`], [`published_region`] and [`mapping`] hold what is the same
+//! on every OS (the writable, the sealed and the published region,
+//! mappings, private views); everything
 //! OS-specific goes through one interface, `backend`, a module chosen at
 //! build time that every backend provides with the same items:
 //!
@@ -63,6 +64,7 @@ mod pagemap;
 mod process;
 #[cfg(all(target_os = "linux", not(feature = "posix-shm")))]
 mod published;
+mod published_region;
 mod region;
 #[cfg(all(unix, any(not(target_os = "linux"), feature = "posix-shm")))]
 mod shm_log;
@@ -82,6 +84,7 @@ pub use mapping::PrivateMapping;
 #[cfg(unix)]
 pub use process::{coarse_clock_ns, current_pid, host_id, native_encoding, pid_namespace, random_u64};
 pub use block_writer::BlockWriter;
+pub use published_region::{PublishedRegion, WritablePublished};
 pub use region::{SealedRegion, WritableRegion};
 #[cfg(unix)]
 pub use unix::{page_size, populate_read};

@@ -372,7 +372,7 @@ pub fn prune_published(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::os::WritableRegion;
+    use crate::os::{WritablePublished, WritableRegion};
 
     #[test]
     fn a_region_opens_by_name_reads_its_declared_size_and_goes_with_its_creator() {
@@ -416,7 +416,7 @@ mod tests {
         let anon = format!("mori_{:x}_1", current_pid());
         let mut a = WritableRegion::create(&anon, 100, &mut || false).unwrap();
         a.bytes_mut()[0] = 1;
-        let mut p = WritableRegion::create_published(&name, 4096, &mut || false).unwrap();
+        let mut p = WritablePublished::create(&name, 4096, &mut || false).unwrap();
         p.bytes_mut()[0] = 1;
         std::mem::forget((a.seal(), p.seal()));
         // SAFETY: exits at once, as a killed process would, running nothing.
@@ -443,7 +443,7 @@ mod tests {
         // The name the dead child published, published again by this (live)
         // process, is this process's now: prune keeps it; the orphan goes.
         unlink(&published_name(&name));
-        let mine = WritableRegion::create_published(&name, 4096, &mut || false).unwrap();
+        let mine = WritablePublished::create(&name, 4096, &mut || false).unwrap();
         prune();
         assert!(shm_open(&anon, libc::O_RDONLY, 0).is_err());
         assert!(shm_open(&published_name(&name), libc::O_RDONLY, 0).is_ok());

@@ -91,30 +91,77 @@ fn sealed_regions_cannot_be_written_or_resized() {
         let p = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_WRITE, libc::MAP_SHARED, r.fd(), 0);
         assert_eq!(p, libc::MAP_FAILED);
     }
-    // Nothing can truncate it.
-    assert!(r.still_whole());
 }
 
 #[test]
 fn published_regions_are_exclusive_and_removable() {
     let name = format!("test-{}", current_pid());
-    let mut w = WritableRegion::create_published(&name, 4096, &mut || false).unwrap();
+    let mut w = WritablePublished::create(&name, 4096, &mut || false).unwrap();
     w.bytes_mut()[0] = 9;
-    assert!(matches!(WritableRegion::create_published(&name, 4096, &mut || false), Err(OsError::NameTaken)));
+    assert!(matches!(WritablePublished::create(&name, 4096, &mut || false), Err(OsError::NameTaken)));
     let r = w.seal().unwrap();
-    assert_eq!(SealedRegion::open_published(&name).unwrap().bytes()[0], 9);
+    assert_eq!(PublishedRegion::open(&name).unwrap().bytes().get(0), 9);
     assert!(unpublish(&name).unwrap());
-    assert!(matches!(SealedRegion::open_published(&name), Err(OsError::NotFound)));
-    assert_eq!(r.bytes()[0], 9);
+    assert!(matches!(PublishedRegion::open(&name), Err(OsError::NotFound)));
+    assert_eq!(r.bytes().get(0), 9);
     // A failed creation leaves no file behind.
-    assert!(WritableRegion::create_published(&name, u64::MAX / 2, &mut || false).is_err());
+    assert!(WritablePublished::create(&name, u64::MAX / 2, &mut || false).is_err());
     assert!(!published_path(&name).exists());
+}
+
+/// Writes the one-double region `c(x)` named `name` into `buf` (of
+/// `one_double_size()` bytes); returns the offset of its data block.
+fn one_double(buf: &mut [u8], name: &str, x: f64) -> usize {
+    use crate::layout::{Identity, Kind, Plan};
+    let mut p = Plan::new();
+    let node = p.push_atomic(Kind::Double, 1).unwrap();
+    let off = p.data_offset(node) as usize;
+    buf[off..off + 8].copy_from_slice(&x.to_le_bytes());
+    let id = Identity { name: name.into(), creator_pid: current_pid(), host_id: host_id(), nonce: 1, created_ms: 0 };
+    p.write_header(buf, &id);
+    off
+}
+
+fn one_double_size() -> u64 {
+    let mut p = crate::layout::Plan::new();
+    p.push_atomic(crate::layout::Kind::Double, 1).unwrap();
+    p.total_size().unwrap()
+}
+
+#[test]
+fn only_a_sealed_region_hands_out_plain_slices() {
+    let size = one_double_size();
+    let mut w = WritableRegion::create("mori_test_slices", size, &mut || false).unwrap();
+    one_double(w.bytes_mut(), "mori_test_slices", 1.5);
+    let sealed = w.seal().unwrap();
+    let data = sealed.parse_layout().unwrap().data(&sealed.layout().root());
+    assert_eq!(data.sealed_slice(), Some(&1.5f64.to_le_bytes()[..]));
+
+    let name = format!("test-slices-{}", current_pid());
+    let mut w = WritablePublished::create(&name, size, &mut || false).unwrap();
+    let off = one_double(w.bytes_mut(), &name, 1.5);
+    let published = w.seal().unwrap();
+    let reader = PublishedRegion::open(&name).unwrap();
+    let layout = reader.parse_layout().unwrap();
+    let data = layout.data(&layout.root());
+    assert!(data.sealed_slice().is_none() && !data.is_sealed() && layout.data_may_change());
+    assert_eq!(data.to_vec(), 1.5f64.to_le_bytes());
+    // Another process of the user rewrites the data block: readers see the
+    // new bytes through their copies (values are not guaranteed, I3), and
+    // the node table they checked is their own copy, unchanged.
+    let file = std::fs::OpenOptions::new().write(true).open(published_path(&name));
+    let wrote = file.and_then(|f| std::os::unix::fs::FileExt::write_at(&f, &2.5f64.to_le_bytes(), off as u64));
+    assert_eq!(wrote.unwrap(), 8);
+    assert_eq!(data.to_vec(), 2.5f64.to_le_bytes());
+    assert_eq!(reader.layout().root().length, 1);
+    unpublish(&name).unwrap();
+    drop((reader, published));
 }
 
 #[test]
 fn a_published_region_is_pruned_only_once_its_creator_lets_go_of_the_lock() {
     let name = format!("test-prune-{}", current_pid());
-    let mut w = WritableRegion::create_published(&name, 4096, &mut || false).unwrap();
+    let mut w = WritablePublished::create(&name, 4096, &mut || false).unwrap();
     w.bytes_mut()[crate::layout::header::MAGIC.range()].copy_from_slice(&crate::layout::MAGIC);
     crate::layout::header::VERSION.put_u32(w.bytes_mut(), crate::layout::LAYOUT_VERSION);
     let r = w.seal().unwrap();
@@ -133,11 +180,11 @@ fn a_published_region_is_pruned_only_once_its_creator_lets_go_of_the_lock() {
 #[test]
 fn truncating_a_published_region_under_a_reader_does_not_kill_it() {
     let name = format!("test-trunc-{}", current_pid());
-    let mut w = WritableRegion::create_published(&name, 3 * 4096, &mut || false).unwrap();
+    let mut w = WritablePublished::create(&name, 3 * 4096, &mut || false).unwrap();
     w.bytes_mut().fill(7);
     let r = w.seal().unwrap();
-    let reader = SealedRegion::open_published(&name).unwrap();
-    assert_eq!(reader.bytes()[2 * 4096 + 5], 7);
+    let reader = PublishedRegion::open(&name).unwrap();
+    assert_eq!(reader.bytes().get(2 * 4096 + 5), 7);
     assert!(reader.still_whole() && !reader.truncated());
     std::fs::OpenOptions::new().write(true).open(published_path(&name)).unwrap().set_len(4096).unwrap();
     // The file is shorter than the mapping now: the cheap check sees it
@@ -146,9 +193,9 @@ fn truncating_a_published_region_under_a_reader_does_not_kill_it() {
     assert!(reader.faulted());
     // The vanished pages read as zeros instead of raising SIGBUS.
     assert!(reader.truncated());
-    assert_eq!(reader.bytes()[2 * 4096 + 5], 0);
+    assert_eq!(reader.bytes().get(2 * 4096 + 5), 0);
     assert!(reader.truncated());
-    assert_eq!(reader.bytes()[5], 7);
+    assert_eq!(reader.bytes().get(5), 7);
     unpublish(&name).unwrap();
     drop(r);
 }
@@ -157,7 +204,7 @@ fn truncating_a_published_region_under_a_reader_does_not_kill_it() {
 fn more_than_4096_guarded_mappings_all_survive_truncation() {
     let name = format!("test-many-{}", current_pid());
     let page = page_size() as usize;
-    let mut w = WritableRegion::create_published(&name, (2 * page) as u64, &mut || false).unwrap();
+    let mut w = WritablePublished::create(&name, (2 * page) as u64, &mut || false).unwrap();
     w.bytes_mut().fill(3);
     let r = w.seal().unwrap();
     let maps: Vec<PrivateMapping> = (0..5000).map(|_| r.map_private(page as u64, page as u64).unwrap()).collect();
