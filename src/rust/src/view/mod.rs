@@ -257,6 +257,12 @@ impl View {
         self.node.flags & mori_core::layout::node_flags::NO_NA != 0 && !self.is_modified()
     }
 
+    /// Where reads go (the region, or the private copy once there is one),
+    /// for R's C code and the ALTREP methods. The seam's contract (I3): for
+    /// a published region the bytes behind it may change while they are
+    /// read, so no `&[u8]` is ever made of them; each value is read once,
+    /// straight into what R gets (`Elt`, `Get_region`, `x[i]`), and nothing
+    /// read through it is checked and then read again.
     pub fn read_ptr(&self) -> *const u8 {
         self.read.get()
     }
