@@ -222,3 +222,71 @@ test_that("readers looping while another process rewrites and truncates a publis
   message(sprintf("published-races: round 1 %d ok / %d errors / %d wrong; round 2 %d ok / %d errors / %d wrong",
                   all1[["ok"]], all1[["error"]], all1[["wrong"]], all2[["ok"]], all2[["error"]], all2[["wrong"]]))
 })
+
+# share() of a view of a published region copies data its owner may be
+# rewriting: the summaries stored with the copy (sum, min, max, kept for
+# O(1) answers) must describe the bytes copied, not a second read of the
+# source. A writer process flips the published data between all 1s and all
+# 2s while this process shares the view again and again (a wrapper with an
+# attribute of its own, so share() copies it) and compares the stored
+# summaries with those R computes from the copy's data. 1e5 doubles are
+# summarised as they are copied; 1e6 (8 MB) on a second thread.
+pr_flipper <- c(
+  "args <- commandArgs(TRUE)",
+  "path <- args[1]; n <- as.numeric(args[2]); go <- args[3]; stop_file <- args[4]",
+  "if (file.access(path, 2) != 0) Sys.chmod(path, '600')",
+  "bytes <- readBin(path, 'raw', file.size(path))",
+  "at <- grepRaw(writeBin(rep(1, 8), raw()), bytes, fixed = TRUE)",
+  "values <- list(writeBin(rep(2, n), raw()), writeBin(rep(1, n), raw()))",
+  "con <- file(path, 'r+b')",
+  "file.create(go)",
+  "flips <- 0",
+  "end <- Sys.time() + 60",
+  "while (!file.exists(stop_file) && Sys.time() < end) {",
+  "  flips <- flips + 1",
+  "  seek(con, at - 1, rw = 'write'); writeBin(values[[flips %% 2 + 1]], con); flush(con)",
+  "}",
+  "close(con)",
+  "cat('FLIPS', flips, '\\n')"
+)
+
+test_that("share() of a published view being rewritten stores the summaries of what it copied", {
+  skip_on_cran()
+  skip_if_not_installed("processx")
+  skip_if(region_backend() == "posix-shm" && !identical(unname(Sys.info()[["effective_user"]]), "root"),
+          "readers refuse a shm object made writable again")
+  for (n in c(1e5, 1e6)) {
+    name <- sprintf("resum%x%d", Sys.getpid(), as.integer(log10(n)))
+    path <- file.path("/dev/shm", paste0("mori.", name))
+    owner <- share(rep(1, n), name = name)
+    skip_if_not(file.exists(path), "published regions are not /dev/shm files here")
+    x <- map_shared(name)
+    ws <- pr_script(pr_flipper)
+    go <- tempfile()
+    stop_file <- tempfile()
+    writer <- processx::process$new(pr_rscript(), c("--vanilla", ws, path, n, go, stop_file),
+      stdout = "|", stderr = "2>&1")
+    wait_until <- Sys.time() + 30
+    while (!file.exists(go) && Sys.time() < wait_until) Sys.sleep(0.05)
+    shares <- 0
+    wrong <- character()
+    end <- Sys.time() + 4
+    while ((Sys.time() < end || shares < 20) && shares < 2000) {
+      shares <- shares + 1
+      y <- share(structure(x, copy = shares))
+      data <- y + 0 # the copy's values, summarised by R
+      stored <- c(sum = sum(y), min = min(y), max = max(y))
+      computed <- c(sum = sum(data), min = min(data), max = max(data))
+      if (!identical(stored, computed)) wrong <- c(wrong, paste(names(stored)[stored != computed], collapse = ","))
+    }
+    file.create(stop_file)
+    writer$wait(30 * 1000)
+    flips <- as.numeric(sub("^FLIPS ", "", grep("^FLIPS", writer$read_all_output_lines(), value = TRUE)))
+    unlink(c(ws, go, stop_file))
+    expect_gt(flips, 0, label = paste(n, "flips"))
+    expect_gt(shares, 0)
+    expect_identical(wrong, character(), label = paste(n, "doubles: shares whose stored summaries differ from their data"))
+    rm(owner, x, y, data)
+    invisible(unshare(name))
+  }
+})

@@ -51,9 +51,12 @@ pub fn copy_atomic(x: SEXP, kind: Kind, dst: &mut [u8], writer: BlockWriter, sta
     if dst.len() >= PARALLEL_SUMMARY_BYTES && !matches!(stats, Summary::None) {
         return copy_and_summarise_in_parallel(src, dst, stats);
     }
+    // Summarised from what was copied, not from the source: a published
+    // file's owner may rewrite the source between two reads of it, and the
+    // summaries must describe the region's data.
     for (from, to) in src.chunks(CHUNK_ELEMENTS * 8).zip(dst.chunks_mut(CHUNK_ELEMENTS * 8)) {
         to.copy_from_slice(from);
-        stats.update(from);
+        stats.update(to);
         pace::advance(from.len() as u64)?;
     }
     Ok(())
@@ -113,19 +116,19 @@ fn copy_by_regions(x: SEXP, kind: Kind, dst: &mut [u8], stats: &mut Summary) -> 
 pub const PARALLEL_SUMMARY_BYTES: usize = 4 << 20;
 
 /// Copies `src` into the region while a second thread computes the
-/// summaries from `src`: the copy is bound by memory and page faults, the
+/// summaries from the chunks copied: the copy is bound by memory and page faults, the
 /// summaries by arithmetic (R's sums are one chain of extended-precision
 /// additions), so with two cores the summaries cost next to nothing.
-/// Only this (R's) thread looks for interrupts; on one it tells the
-/// summariser to stop, waits for it, and returns the error.
+/// Only this (R's) thread looks for interrupts; on one it sends no more
+/// chunks, waits for the summariser, and returns the error.
 fn copy_and_summarise_in_parallel(src: &[u8], dst: &mut [u8], stats: &mut Summary) -> Result<()> {
-    let stop = std::sync::atomic::AtomicBool::new(false);
+    // Each chunk goes to the summarising thread once it is copied, as a
+    // shared borrow of the region's bytes: the summaries describe what the
+    // region holds even if the source (a published file) is rewritten.
+    let (copied_chunks, chunks) = std::sync::mpsc::channel::<&[u8]>();
     std::thread::scope(|scope| {
-        let summariser = spawn_summing(scope, || {
-            for chunk in src.chunks(CHUNK_ELEMENTS * 8) {
-                if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    return;
-                }
+        let summariser = spawn_summing(scope, move || {
+            for chunk in chunks.iter().flat_map(|c| c.chunks(CHUNK_ELEMENTS * 8)) {
                 stats.update(chunk);
             }
         });
@@ -133,11 +136,12 @@ fn copy_and_summarise_in_parallel(src: &[u8], dst: &mut [u8], stats: &mut Summar
         for (from, to) in src.chunks(1 << 20).zip(dst.chunks_mut(1 << 20)) {
             to.copy_from_slice(from);
             copied = pace::advance(from.len() as u64);
-            if copied.is_err() {
-                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let to: &[u8] = to;
+            if copied.is_err() || copied_chunks.send(to).is_err() {
                 break;
             }
         }
+        drop(copied_chunks);
         summariser.join().expect("computing summaries does not panic");
         copied
     })
