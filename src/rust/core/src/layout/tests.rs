@@ -145,3 +145,43 @@ fn the_field_table_names_each_field_once_inside_its_record() {
     assert_eq!(root[node_record::KIND.offset], Kind::List as u8);
     assert_eq!(node_record::ATTRS.get_u32(root), l.root().attrs);
 }
+
+#[test]
+fn a_scan_reads_each_string_entry_as_string_span_does() {
+    // Entry 0 of node `b` is "x" at offset 0; entry 1 is NA. Each case
+    // rewrites entry 0's text offset, length and flags (the layout is not
+    // re-validated: entries are checked as they are read).
+    let cases: [(u64, u32, u32); 5] = [
+        (0, 1, string_flags::ASCII),
+        (0, 0, 0),
+        (0, 0, string_flags::NA),
+        (0, 2, 0),
+        (u64::MAX, 1, 0),
+    ];
+    for (off, len, flags) in cases {
+        let mut buf = sample();
+        let l = Layout::parse(&buf).unwrap();
+        let b = l.resolve_path(&[2]).unwrap();
+        let bn = l.node(b).unwrap();
+        let at = bn.aux_off as usize;
+        let entry: &mut [u8; STRING_ENTRY_SIZE] = (&mut buf[at..at + STRING_ENTRY_SIZE]).try_into().unwrap();
+        put_string_entry(entry, off, len, flags);
+        // SAFETY: `buf` outlives the layouts below and nothing writes it meanwhile.
+        let changing = unsafe { Bytes::changing(buf.as_ptr(), buf.len()) };
+        for l in [Layout::assume_valid(&buf), Layout::assume_valid_with_table(&buf, changing)] {
+            let entries = l.string_entries(b, &bn).unwrap();
+            for i in 0..3 {
+                let one = l.string_span(b, &bn, i);
+                assert_eq!(entries.span(i), one, "entry {i} of case {off}/{len}/{flags}");
+                assert_eq!(entries.text_span(i), one.clone().ok().flatten());
+            }
+            let text = entries.text_span(0);
+            let valid = off.checked_add(len as u64).is_some_and(|end| end <= bn.data_len);
+            assert_eq!(text.is_some(), flags & string_flags::NA == 0 && valid, "case {off}/{len}/{flags}");
+            assert!(entries.span(2).is_err(), "past the node's length");
+        }
+    }
+    let buf = sample();
+    let l = Layout::parse(&buf).unwrap();
+    assert!(l.string_entries(0, &l.root()).is_err(), "a list has no string entries");
+}
