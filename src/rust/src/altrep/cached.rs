@@ -6,7 +6,7 @@
 
 use std::os::raw::c_void;
 
-use mori_core::layout::{Kind, Layout};
+use mori_core::layout::{Kind, Layout, StringEntries};
 
 use crate::error::{guard, Result};
 use crate::ffi::{self, R_xlen_t, Rboolean, SEXP};
@@ -41,7 +41,18 @@ unsafe fn make(lists: bool, v: &View, i: u64) -> Result<SEXP> {
 /// # Safety
 /// As for `element`.
 unsafe fn make_string(v: &View, layout: &Layout, i: u64) -> Result<SEXP> {
-    let span = layout.string_span(v.node_index, &v.node, i)?.filter(|s| s.len > 0);
+    let entries = layout.string_entries(v.node_index, &v.node)?;
+    // SAFETY: per the contract.
+    unsafe { make_string_from(v, layout, &entries, i) }
+}
+
+/// `make_string` with the node's entries at hand (a scan making many).
+///
+/// # Safety
+/// As for `element`, with `entries` those of `v`'s node.
+#[inline]
+unsafe fn make_string_from(v: &View, layout: &Layout, entries: &StringEntries, i: u64) -> Result<SEXP> {
+    let span = entries.span(i)?.filter(|s| s.len > 0);
     let Some(span) = span else {
         // SAFETY: per the contract.
         return unsafe { crate::build::make_char_owning_nothing(layout, v.node_index, &v.node, i) };
@@ -157,11 +168,24 @@ unsafe fn make_ahead(x: SEXP, v: &View, i: u64) {
             return;
         }
         let layout = v.region.layout();
-        for j in i + 1..(i + 1 + MAKE_AHEAD).min(v.length()) {
-            if get(STRINGS, c, j) != unmade(STRINGS) {
+        let Ok(entries) = layout.string_entries(v.node_index, &v.node) else { return };
+        let from = i + 1;
+        let count = MAKE_AHEAD.min(v.length() - from) as usize;
+        // The texts made before are found in one pass with no R call; then
+        // the slots are filled, and only new texts are made.
+        let mut found = [std::ptr::null_mut(); MAKE_AHEAD as usize];
+        v.find_made_strings(&entries, from, &mut found[..count]);
+        let unmade = unmade(STRINGS);
+        for (j, &made) in (from..).zip(&found[..count]) {
+            if rapi::fields::string_element(c, j) != unmade {
                 continue;
             }
-            let Ok(value) = make_string(v, &layout, j) else { return };
+            let value = if made.is_null() {
+                let Ok(value) = make_string_from(v, &layout, &entries, j) else { return };
+                value
+            } else {
+                made
+            };
             set(STRINGS, c, j, value);
         }
     }

@@ -131,6 +131,23 @@ pub unsafe fn fill_new_strings(v: SEXP, value: SEXP) {
     }
 }
 
+/// Element `i` of the plain character vector `v`, read without a function
+/// call where the layout check passed.
+///
+/// # Safety
+/// `v` must be a plain (non-ALTREP) character vector longer than `i`.
+#[inline(always)]
+pub unsafe fn string_element(v: SEXP, i: u64) -> SEXP {
+    // SAFETY: per the contract; the offset was checked at load.
+    unsafe {
+        if VERIFIED.load(Ordering::Relaxed) {
+            *elements(v).add(i as usize)
+        } else {
+            ffi::STRING_ELT(v, i as ffi::R_xlen_t)
+        }
+    }
+}
+
 /// The address held by the external pointer in `data1` of the ALTREP
 /// object `x`; `None` if the layout check failed.
 ///

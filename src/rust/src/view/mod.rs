@@ -20,7 +20,7 @@ pub use classes::{fast_view, new_object, set_classes, view, view_of, Classes, Vi
 use std::cell::{Cell, OnceCell, RefCell};
 use std::sync::Arc;
 
-use mori_core::layout::{Bytes, Kind, Node, StringSpan};
+use mori_core::layout::{Bytes, Kind, Node, StringEntries, StringSpan};
 use mori_core::name::{RegionName, Slice, Target};
 use mori_core::os::{self, PrivateMapping};
 
@@ -201,6 +201,21 @@ impl View {
     #[inline]
     pub fn made_string(&self, span: StringSpan) -> Option<SEXP> {
         self.made.borrow().as_ref().and_then(|made| made.find(span))
+    }
+
+    /// Strings: for a batch of elements from `from`, puts in `found[k]` the
+    /// R string made before for element `from + k`'s text, leaving null
+    /// where there is none (not made yet, NA, empty, or an entry that fails
+    /// its checks: the caller makes those one at a time, and reports a bad
+    /// one). One borrow of the table for the batch, and no R call.
+    pub fn find_made_strings(&self, entries: &StringEntries, from: u64, found: &mut [SEXP]) {
+        let made = self.made.borrow();
+        let Some(made) = made.as_ref() else { return };
+        for (k, slot) in found.iter_mut().enumerate() {
+            if let Some(span) = entries.text_span(from + k as u64).filter(|s| s.len > 0) {
+                *slot = made.find(span).unwrap_or(std::ptr::null_mut());
+            }
+        }
     }
 
     /// Strings: remembers the R string made for the text at `span`. (The
