@@ -50,3 +50,26 @@ test_that("a plain copy that differs from the node in any way is not shared", {
     expect_false(identical(shared_name(shared_again), shared_name(s)), label = v)
   }
 })
+
+test_that("NULL and functions ahead of the first shared element, and what ends the search", {
+  f <- function(x) x + 1
+  n <- 5e4
+  s <- share(list(NULL, f, a = as.double(seq_len(n)), b = rev(seq_len(n))))
+  y <- lapply(s, identity)
+  expect_true(is_shared(y))
+  expect_identical(shared_name(y), shared_name(s))
+  expect_identical(share(y), s)
+  # Ahead of the first shared element, anything but NULL or a stored
+  # object makes an ordinary list, even when equal to the node's value.
+  ahead <- list(
+    plain_copy_of_first = replace(y, "a", list(as.double(seq_len(n)))),
+    vector_for_null = replace(y, 1, list(0)),
+    list_for_null = replace(y, 1, list(list())),
+    null_for_function = replace(y, 2, list(NULL)),
+    nested_plain_list = replace(y, 1, list(list(1, s$a)))
+  )
+  for (v in names(ahead)) {
+    expect_false(is_shared(ahead[[v]]), label = v)
+    expect_null(shared_name(ahead[[v]]), label = v)
+  }
+})

@@ -98,10 +98,8 @@ fn plain_list_identity(x: SEXP, depth: usize) -> Option<(Arc<Region>, u32)> {
     // SAFETY: indices below len of a list.
     let element = |i: u64| unsafe { ffi::VECTOR_ELT(x, i as R_xlen_t) };
     // The candidate: the list node that the first element with an identity
-    // is a child of. Elements before it have none, so they can only be the
-    // node's NULL or stored elements.
-    let (first, region, first_child) =
-        (0..len).find_map(|i| identity(element(i), depth + 1).map(|(region, node)| (i, region, node)))?;
+    // is a child of.
+    let (first, region, first_child) = first_shared_element(len, element, depth)?;
     let layout = region.layout();
     let n = layout.node(first_child).ok()?;
     if n.parent == NO_NODE || n.slot as u64 != first {
@@ -129,6 +127,25 @@ fn plain_list_identity(x: SEXP, depth: usize) -> Option<(Arc<Region>, u32)> {
         }
     }
     Some((region, list))
+}
+
+/// The first element with an identity (its position, region and node), if
+/// every element before it could come before one in a plain copy: the
+/// node's NULL, or an object a list stores serialized (a function, an
+/// environment...), which has no identity of its own. Any other element
+/// there ends the search, so an ordinary list costs a look at its first
+/// element (and, nested, at that one's first), not a walk of all.
+fn first_shared_element(len: u64, element: impl Fn(u64) -> SEXP, depth: usize) -> Option<(u64, Arc<Region>, u32)> {
+    for i in 0..len {
+        let e = element(i);
+        if let Some((region, node)) = identity(e, depth + 1) {
+            return Some((i, region, node));
+        }
+        if e != rapi::nil() && crate::rtypes::kind_of(e).is_some() {
+            return None;
+        }
+    }
+    None
 }
 
 /// Whether `x`'s attributes are exactly those stored for `node` (as a set,
