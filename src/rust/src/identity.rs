@@ -75,7 +75,13 @@ fn made_elements_unchanged(v: ViewObject, depth: usize) -> bool {
             // NULL in the cache is "not made yet", unless the cache is the
             // whole vector (then NULL was written in place of an element).
             _ if e == rapi::nil() => !v.is_complete(),
-            Kind::Serialized => crate::rtypes::kind_of(e).is_none(),
+            // In the process that shared it the view made the original;
+            // elsewhere a copy it restored itself, which only C code writing
+            // into the cache could swap, so any non-vector passes there.
+            Kind::Serialized => match v.region.original(child) {
+                Some(original) => e == original,
+                None => crate::rtypes::kind_of(e).is_none(),
+            },
             _ => same(&identity(e, depth + 1), &v.region, child),
         }
     })
@@ -115,9 +121,7 @@ fn plain_list_identity(x: SEXP, depth: usize) -> Option<(Arc<Region>, u32)> {
         let e = element(i);
         let ok = match layout.node(child).ok()?.kind {
             Kind::Null => e == rapi::nil(),
-            // Stored objects (functions, environments...) cannot be compared
-            // cheaply; anything that would be stored that way again passes.
-            Kind::Serialized => crate::rtypes::kind_of(e).is_none(),
+            Kind::Serialized => stored_matches(e, &region, child),
             _ if i < first => false,
             _ if i == first => child == first_child,
             _ => same(&identity(e, depth + 1), &region, child),
@@ -189,16 +193,38 @@ fn value_matches(value: SEXP, region: &Arc<Region>, child: u32, depth: usize) ->
     if plainly_equal(value, &region.layout(), child) {
         return true;
     }
-    let Ok(stored) = crate::build::attribute_value(region, child, depth + 1) else { return false };
+    crate::build::attribute_value(region, child, depth + 1).is_ok_and(|stored| identical(value, stored))
+}
+
+/// Whether `e`, an element of a plain list, is the object stored (as
+/// serialization bytes) at node `child`: a function, an environment... In
+/// the process that shared it that is the original itself; elsewhere an
+/// object identical to a copy restored now (so a closure with another
+/// environment, or any environment but the original, is not: a false "no"
+/// only costs a new share, a false "yes" would lose the replacement).
+fn stored_matches(e: SEXP, region: &Arc<Region>, child: u32) -> bool {
+    if crate::rtypes::kind_of(e).is_some() {
+        return false;
+    }
+    if let Some(original) = region.original(child) {
+        return e == original;
+    }
+    crate::build::object(region, child).is_ok_and(|stored| identical(e, stored))
+}
+
+/// R's `identical()` of `value` and `stored` (unprotected, just made), with
+/// doubles compared bitwise (flag 1: 0 and -0, or two NaN payloads, differ);
+/// otherwise `identical()`'s defaults (byte code ignored, environments
+/// compared by identity).
+fn identical(value: SEXP, stored: SEXP) -> bool {
     let mut p = Protector::new();
     if p.protect(stored).is_err() {
         return false;
     }
-    // SAFETY: compares two protected R values; flags 0 = the strictest test
-    // (bitwise doubles, NA vs NaN distinguished). It reads ALTREP values
+    // SAFETY: compares two protected R values. It reads ALTREP values
     // through their methods, which may signal an error: caught, and resumed
     // by `guard` (a dropped error stays pending there).
-    rapi::unwind::protect(|| unsafe { ffi::R_compute_identical(value, stored, 0) })
+    rapi::unwind::protect(|| unsafe { ffi::R_compute_identical(value, stored, 1) })
         .is_ok_and(|same| same == ffi::Rboolean::TRUE)
 }
 
