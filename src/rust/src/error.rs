@@ -370,13 +370,7 @@ pub fn guard<T>(body: impl FnOnce() -> Result<T>) -> T {
         Err(panic) => {
             // The hook recorded the message and its place (it printed
             // nothing); the payload is the fallback.
-            let what = crate::panics::take().unwrap_or_else(|| {
-                panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown".into())
-            });
+            let what = crate::panics::take().unwrap_or_else(|| crate::panics::payload_text(&*panic));
             drop(panic);
             Error::internal(format!("internal error in mori: {what}"))
         }

@@ -24,16 +24,21 @@ pub fn install() {
     ONCE.call_once(|| panic::set_hook(Box::new(record)));
 }
 
+/// A panic's message: its payload when that is text (`panic!` with a
+/// literal gives `&str`, with arguments `String`), else "unknown".
+pub fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// The hook: the message and its place, kept for `guard`. It must not
 /// panic itself (that would abort): it never waits for the lock, and gives
 /// up on a poisoned one.
 fn record(info: &PanicHookInfo<'_>) {
-    let payload = info.payload();
-    let what = payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown".into());
+    let what = payload_text(info.payload());
     let text = match info.location() {
         Some(at) => format!("{what} (at {}:{})", at.file(), at.line()),
         None => what,
