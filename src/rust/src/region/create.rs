@@ -48,9 +48,7 @@ fn create_sealed(
         WritableRegion::create(&format!("mori_{pid:x}_{serial:x}"), size, &mut crate::rapi::interrupt_pending)?;
     let name = RegionName::new(pid, serial, writable.fd() as u32);
     let (bytes, writer) = writable.bytes_and_writer();
-    for (node, flags) in fill(plan, bytes, writer)? {
-        plan.set_flags(node, flags);
-    }
+    apply_flags(plan, fill(plan, bytes, writer)?);
     plan.write_header(writable.bytes_mut(), &identity_of(&name));
     Ok((Backing::Sealed(writable.seal()?), name))
 }
@@ -73,9 +71,7 @@ fn create_published(
             other => Error::from(other),
         })?;
     let (bytes, writer) = writable.bytes_and_writer();
-    for (node, flags) in fill(plan, bytes, writer)? {
-        plan.set_flags(node, flags);
-    }
+    apply_flags(plan, fill(plan, bytes, writer)?);
     plan.write_header(writable.bytes_mut(), &identity_of(&name));
     Ok((Backing::Published(writable.seal()?), name))
 }
@@ -88,11 +84,17 @@ fn create_packed(
     fill: impl FnOnce(&Plan, &mut [u8], BlockWriter<'_>) -> Result<Vec<(u32, u8)>>,
 ) -> Result<Arc<Region>> {
     let (mut slot, name) = pack_slot(size)?;
-    for (node, flags) in fill(plan, slot.bytes_mut(), BlockWriter::through_mapping())? {
-        plan.set_flags(node, flags);
-    }
+    apply_flags(plan, fill(plan, slot.bytes_mut(), BlockWriter::through_mapping())?);
     plan.write_header(slot.bytes_mut(), &identity_of(&name));
     Ok(remember_created(Region::new(name, Backing::Packed(slot.finish()))))
+}
+
+/// Records the node flags `fill` found while writing (sortedness, no NA),
+/// before the header, which holds them, is written.
+fn apply_flags(plan: &mut Plan, found: Vec<(u32, u8)>) {
+    for (node, flags) in found {
+        plan.set_flags(node, flags);
+    }
 }
 
 fn identity_of(name: &RegionName) -> Identity {
