@@ -6,6 +6,7 @@
 use std::ffi::CStr;
 use std::os::raw::c_void;
 
+use mori_core::layout::Bytes;
 use mori_core::stats::{Stored, NA_INTEGER};
 
 use crate::error::{guard, Result};
@@ -60,8 +61,10 @@ unsafe extern "C" fn elt<T: Copy>(x: SEXP, i: R_xlen_t) -> T {
     // SAFETY: R calls this method only on objects of our classes.
     if let Some(v) = unsafe { view::fast_view(x) } {
         if i >= 0 && (i as u64) < v.length() {
-            // SAFETY: i is within the view's elements; data blocks are aligned for T.
-            let value = unsafe { std::ptr::read(v.read_ptr().cast::<T>().add(i as usize)) };
+            // SAFETY: i is within the view's elements; data blocks are
+            // aligned for T. A volatile load: read once, as the seam asks
+            // (`View::read_ptr`), since a published file may change under it.
+            let value = unsafe { std::ptr::read_volatile(v.read_ptr().cast::<T>().add(i as usize)) };
             if !v.faulted() {
                 return value;
             }
@@ -77,8 +80,9 @@ unsafe fn elt_checked<T: Copy>(x: SEXP, i: R_xlen_t) -> T {
         // SAFETY: R calls this method only on objects of our classes.
         let v = unsafe { view(x) };
         assert!(i >= 0 && (i as u64) < v.length(), "element index out of range");
-        // SAFETY: i is within the node's elements; data blocks are aligned for T.
-        let value = unsafe { std::ptr::read(v.read_ptr().cast::<T>().add(i as usize)) };
+        // SAFETY: i is within the node's elements; data blocks are aligned
+        // for T; read once, as in `elt`.
+        let value = unsafe { std::ptr::read_volatile(v.read_ptr().cast::<T>().add(i as usize)) };
         v.intact()?;
         Ok(value)
     })
@@ -93,8 +97,19 @@ unsafe extern "C" fn get_region<T: Copy>(x: SEXP, i: R_xlen_t, n: R_xlen_t, buf:
             return Ok(0);
         }
         let count = n.min(len - i);
-        // SAFETY: [i, i + count) is within the node; buf has room for n >= count.
-        unsafe { std::ptr::copy_nonoverlapping(v.read_ptr().cast::<T>().add(i as usize), buf, count as usize) };
+        let size = std::mem::size_of::<T>();
+        // SAFETY: [i, i + count) is within the view's elements; buf has room
+        // for n >= count. Bytes that may change (a published file) are read
+        // once each with volatile loads; a sealed region's are copied.
+        unsafe {
+            let src = v.read_ptr().add(i as usize * size);
+            let out = std::slice::from_raw_parts_mut(buf.cast::<u8>(), count as usize * size);
+            if v.reads_may_change() {
+                Bytes::changing(src, out.len()).copy_into(out);
+            } else {
+                std::ptr::copy_nonoverlapping(src, out.as_mut_ptr(), out.len());
+            }
+        }
         // R asks chunk by chunk: the guard's record of a fault is the check.
         v.reads_intact()?;
         Ok(count)

@@ -108,8 +108,9 @@ fn copy_picked<T: Copy>(indx: SEXP, k: u64, len: u64, src: *const u8, dst: *mut 
         // (NA, NaN, zero, negative, too large) becomes >= len.
         let pick = |j: u64| {
             let inside = j < len;
-            // SAFETY: the position read is j < len, or 0 (len > 0).
-            let value = unsafe { *src.add(if inside { j as usize } else { 0 }) };
+            // SAFETY: the position read is j < len, or 0 (len > 0). One
+            // volatile load: read once, as `View::read_ptr` asks.
+            let value = unsafe { std::ptr::read_volatile(src.add(if inside { j as usize } else { 0 })) };
             if inside {
                 value
             } else {

@@ -282,6 +282,13 @@ impl View {
         self.read.get()
     }
 
+    /// Whether the bytes behind `read_ptr` may change while they are read:
+    /// a published file's (its pages, or a private mapping's pages not yet
+    /// written), not a sealed region's.
+    pub fn reads_may_change(&self) -> bool {
+        !self.shared_bytes().is_sealed()
+    }
+
     /// The read pointer for code that will scan the whole vector: the first
     /// time, the kernel maps all its pages in one call instead of one fault
     /// per page.
