@@ -128,6 +128,17 @@ fn one_double_size() -> u64 {
     p.total_size().unwrap()
 }
 
+/// Opens a published file for writing as another process of its user can:
+/// the file is read-only (0400) once published, so it is made writable
+/// first, which its owner may do (root could skip this; the tests need not
+/// run as root).
+fn open_as_its_user(name: &str) -> std::fs::File {
+    use std::os::unix::fs::PermissionsExt;
+    let path = published_path(name);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::OpenOptions::new().write(true).open(path).unwrap()
+}
+
 #[test]
 fn only_a_sealed_region_hands_out_plain_slices() {
     let size = one_double_size();
@@ -149,8 +160,8 @@ fn only_a_sealed_region_hands_out_plain_slices() {
     // Another process of the user rewrites the data block: readers see the
     // new bytes through their copies (values are not guaranteed, I3), and
     // the node table they checked is their own copy, unchanged.
-    let file = std::fs::OpenOptions::new().write(true).open(published_path(&name));
-    let wrote = file.and_then(|f| std::os::unix::fs::FileExt::write_at(&f, &2.5f64.to_le_bytes(), off as u64));
+    let file = open_as_its_user(&name);
+    let wrote = std::os::unix::fs::FileExt::write_at(&file, &2.5f64.to_le_bytes(), off as u64);
     assert_eq!(wrote.unwrap(), 8);
     assert_eq!(data.to_vec(), 2.5f64.to_le_bytes());
     assert_eq!(reader.layout().root().length, 1);
@@ -186,7 +197,7 @@ fn truncating_a_published_region_under_a_reader_does_not_kill_it() {
     let reader = PublishedRegion::open(&name).unwrap();
     assert_eq!(reader.bytes().get(2 * 4096 + 5), 7);
     assert!(reader.still_whole() && !reader.truncated());
-    std::fs::OpenOptions::new().write(true).open(published_path(&name)).unwrap().set_len(4096).unwrap();
+    open_as_its_user(&name).set_len(4096).unwrap();
     // The file is shorter than the mapping now: the cheap check sees it
     // (reading the last page faults) before anything else read there.
     assert!(!reader.still_whole());
@@ -210,7 +221,7 @@ fn more_than_4096_guarded_mappings_all_survive_truncation() {
     let maps: Vec<PrivateMapping> = (0..5000).map(|_| r.map_private(page as u64, page as u64).unwrap()).collect();
     assert!(crate::sigbus::guarded_count() >= 5001);
     assert!(maps.iter().all(|m| m.bytes()[7] == 3));
-    std::fs::OpenOptions::new().write(true).open(published_path(&name)).unwrap().set_len(page as u64).unwrap();
+    open_as_its_user(&name).set_len(page as u64).unwrap();
     // Every one of them reads a zero page and records the fault.
     assert!(maps.iter().all(|m| m.bytes()[7] == 0 && m.truncated()));
     unpublish(&name).unwrap();
