@@ -28,6 +28,10 @@ echo "== mori-core unit tests (src/rust/core)"
 cargo test "${flags[@]}" --locked --manifest-path ../src/rust/core/Cargo.toml \
   --target-dir "$PWD/target/core" || status=1
 
+echo "== mori-core unit tests, POSIX shm backend (macOS's; --features posix-shm)"
+cargo test "${flags[@]}" --locked --features posix-shm --manifest-path ../src/rust/core/Cargo.toml \
+  --target-dir "$PWD/target/core-posix" || status=1
+
 echo "== rust-tests (property tests, fuzz harness)"
 cargo test "${flags[@]}" --no-fail-fast -- --nocapture || status=1
 

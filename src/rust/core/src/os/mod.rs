@@ -56,6 +56,8 @@ mod windows_sys;
 mod block_writer;
 #[cfg(unix)]
 mod limits;
+#[cfg(target_os = "linux")]
+mod liveness_lock;
 mod mapping;
 mod pack_memory;
 #[cfg(all(target_os = "linux", not(feature = "posix-shm")))]

@@ -197,9 +197,30 @@ pub(super) fn create_published(name: &str, size: u64, stop: &mut dyn FnMut() -> 
         Some(libc::EEXIST) => OsError::NameTaken,
         _ => too_many_or(e, "creating the published region"),
     })?;
-    let reserved = leaving_reserve(fd).and_then(|fd| reserve(&fd, size, stop).map(|()| fd));
+    let reserved = leaving_reserve(fd).and_then(|fd| {
+        hold_creator_lock(name, &fd)?;
+        reserve(&fd, size, stop).map(|()| fd)
+    });
     let fd = reserved.inspect_err(|_| discard_published(name))?;
     Ok(File { fd, unlink: None })
+}
+
+/// Linux: the memfd build's liveness lock too, taken before the header
+/// exists. That build may run `prune_shared()` on the same machine, and it
+/// asks the lock (not this backend's log) whether a file's creator lives.
+#[cfg(target_os = "linux")]
+fn hold_creator_lock(name: &str, fd: &OwnedFd) -> Result<(), OsError> {
+    super::liveness_lock::hold(name, fd)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn hold_creator_lock(_name: &str, _fd: &OwnedFd) -> Result<(), OsError> {
+    Ok(())
+}
+
+fn release_creator_lock(_name: &str) {
+    #[cfg(target_os = "linux")]
+    super::liveness_lock::release(_name);
 }
 
 /// Removes the name of a published region whose writing failed.
@@ -207,6 +228,7 @@ pub(super) fn discard_published(name: &str) {
     let shm = published_name(name);
     unlink(&shm);
     shm_log::forget(&shm);
+    release_creator_lock(name);
 }
 
 /// Sizes the object, once (macOS allows one `ftruncate` per object), after
@@ -338,6 +360,7 @@ pub(super) fn page_written(_map: &Mapping) -> Option<bool> {
 pub fn unpublish(name: &str) -> Result<bool, OsError> {
     let shm = published_name(name);
     shm_log::forget(&shm);
+    release_creator_lock(name);
     Ok(unlink(&shm))
 }
 
@@ -396,6 +419,37 @@ mod tests {
         drop((p, other));
         drop(r);
         assert!(matches!(open(current_pid(), 0, &file_name, Seal::Whole), Err(OsError::NotFound)));
+    }
+
+    /// What the memfd build's `prune_shared()` asks of a published file on
+    /// the same machine (`os::published::prune_published`): an exclusive
+    /// lock, refused while this backend's creator lives.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_published_region_is_locked_for_the_memfd_build_while_its_creator_lives() {
+        let name = format!("lock-shm-{}", current_pid());
+        let mut w = WritablePublished::create(&name, 4096, &mut || false).unwrap();
+        w.bytes_mut()[0] = 1;
+        let r = w.seal().unwrap();
+        let try_exclusive = || {
+            let f = std::fs::File::open(published_path(&name)).unwrap();
+            // SAFETY: flock on our own descriptor, released when `f` closes.
+            unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+        };
+        assert!(!try_exclusive(), "the creator's lock is held");
+        drop(r);
+        assert!(!try_exclusive(), "held while the creator lives, not only while mapped");
+        // Unpublished and published again by another creator: that one's lock.
+        assert!(unpublish(&name).unwrap());
+        let again = WritablePublished::create(&name, 4096, &mut || false).unwrap().seal().unwrap();
+        assert!(!try_exclusive());
+        drop(again);
+        assert!(unpublish(&name).unwrap());
+        // The lock goes with the name: a file under it now is nobody's.
+        let stray = create_named(&published_name(&name), Kind::Published).unwrap();
+        assert!(try_exclusive());
+        drop(stray);
+        discard_published(&name);
     }
 
     #[test]
