@@ -290,3 +290,139 @@ test_that("share() of a published view being rewritten stores the summaries of w
     invisible(unshare(name))
   }
 })
+
+# The same race for the other summarised types and for strings. A writer
+# process cycles bytes at a given offset of a published file through given
+# states (list(at = 0-based offset, states = list of raw vectors), read
+# from an .rds file) until told to stop.
+pr_cycler <- c(
+  "args <- commandArgs(TRUE)",
+  "path <- args[1]; spec <- readRDS(args[2]); go <- args[3]; stop_file <- args[4]",
+  "if (file.access(path, 2) != 0) Sys.chmod(path, '600')",
+  "con <- file(path, 'r+b')",
+  "file.create(go)",
+  "flips <- 0",
+  "end <- Sys.time() + 60",
+  "while (!file.exists(stop_file) && Sys.time() < end) {",
+  "  flips <- flips + 1",
+  "  seek(con, spec$at, rw = 'write'); writeBin(spec$states[[flips %% length(spec$states) + 1]], con); flush(con)",
+  "}",
+  "close(con)",
+  "cat('FLIPS', flips, '\\n')"
+)
+
+# Publishes `value` as `name`, starts the cycler on the bytes `spec(bytes)`
+# names (bytes: the published file), and calls `check(x, i)` on the view
+# `x` for a few seconds (at least 20 times); returns the check results (a
+# character vector each, empty when right) and the writer's flip count.
+pr_cycle_round <- function(name, value, spec, check, seconds = 2) {
+  path <- file.path("/dev/shm", paste0("mori.", name))
+  owner <- share(value, name = name)
+  on.exit(invisible(unshare(name)), add = TRUE)
+  skip_if_not(file.exists(path), "published regions are not /dev/shm files here")
+  x <- map_shared(name)
+  spec_file <- tempfile(fileext = ".rds")
+  saveRDS(spec(region_read(path)), spec_file)
+  ws <- pr_script(pr_cycler)
+  go <- tempfile()
+  stop_file <- tempfile()
+  on.exit(unlink(c(spec_file, ws, go, stop_file)), add = TRUE)
+  writer <- processx::process$new(pr_rscript(), c("--vanilla", ws, path, spec_file, go, stop_file),
+    stdout = "|", stderr = "2>&1")
+  on.exit(if (writer$is_alive()) writer$kill(), add = TRUE)
+  wait_until <- Sys.time() + 30
+  while (!file.exists(go) && Sys.time() < wait_until && writer$is_alive()) Sys.sleep(0.05)
+  results <- list()
+  end <- Sys.time() + seconds
+  i <- 0
+  while ((Sys.time() < end || i < 20) && i < 2000) {
+    i <- i + 1
+    results[[i]] <- check(x, i)
+  }
+  file.create(stop_file)
+  writer$wait(30 * 1000)
+  out <- writer$read_all_output_lines()
+  flips <- as.numeric(sub("^FLIPS ", "", grep("^FLIPS", out, value = TRUE)))
+  list(results = as.character(unlist(results)), shares = i, flips = if (length(flips)) flips else 0)
+}
+
+# The summaries share() stores for a copy (sum, min, max, anyNA, sortedness)
+# against those R computes from the copy's elements (as doubles: no stored
+# value can answer for a fresh vector).
+pr_summaries_differ <- function(y) {
+  data <- y + 0 # as doubles, from the copy's elements
+  stored <- list(sum = as.numeric(sum(y)), min = as.numeric(min(y)), max = as.numeric(max(y)),
+                 anyNA = anyNA(y), unsorted = is.unsorted(y))
+  computed <- list(sum = sum(data), min = min(data), max = max(data),
+                   anyNA = anyNA(data), unsorted = is.unsorted(data))
+  names(stored)[!mapply(identical, stored, computed)]
+}
+
+test_that("share() of a published integer or logical view being rewritten stores the summaries of what it copied", {
+  skip_on_cran()
+  skip_if_not_installed("processx")
+  skip_if(region_backend() == "posix-shm" && !identical(unname(Sys.info()[["effective_user"]]), "root"),
+          "readers refuse a shm object made writable again")
+  # 1e5 elements are summarised as they are copied, 2e6 (8 MB) on a second
+  # thread. The writer cycles the data through three states, one all NA.
+  states <- list(integer = c(1L, 2L, NA), logical = c(TRUE, FALSE, NA))
+  for (type in names(states)) for (n in c(1e5, 2e6)) {
+    s <- states[[type]]
+    name <- sprintf("resum%x%s%d", Sys.getpid(), substr(type, 1, 3), as.integer(log10(n)))
+    spec <- function(bytes) {
+      at <- grepRaw(writeBin(rep(as.integer(s[1]), 8), raw()), bytes, fixed = TRUE)
+      list(at = at - 1, states = lapply(s[c(2, 3, 1)], function(v) writeBin(rep(as.integer(v), n), raw())))
+    }
+    r <- pr_cycle_round(name, rep(s[1], n), spec, function(x, i) {
+      pr_summaries_differ(share(structure(x, copy = i)))
+    }, seconds = 3)
+    label <- paste(n, type)
+    expect_gt(r$flips, 0, label = paste(label, "flips"))
+    expect_gt(r$shares, 0)
+    expect_identical(r$results, character(), label = paste(label, "s: shares whose stored summaries differ from their data"))
+  }
+})
+
+test_that("share() of a published character view whose NAs come and go: anyNA() of each copy matches its elements", {
+  skip_on_cran()
+  skip_if_not_installed("processx")
+  skip_if(region_backend() == "posix-shm" && !identical(unname(Sys.info()[["effective_user"]]), "root"),
+          "readers refuse a shm object made writable again")
+  n <- 1e5
+  name <- sprintf("resna%x", Sys.getpid())
+  # The string entries of rep("a", n) (one text, n entries pointing at it,
+  # at the node's aux offset) flip between "a" and NA entries.
+  spec <- function(bytes) {
+    at <- region_get(bytes, "node.aux_off", node = 0)
+    entry_a <- bytes[at + seq_len(16)]
+    entry_na <- region_put_uint(as.raw(integer(16)), region_field("string.flags")$offset,
+                                region_field("string.flags")$size, 1)
+    list(at = at, states = list(rep(entry_na, n), rep(entry_a, n)))
+  }
+  seen <- c(ok = 0, changed = 0, with_na = 0)
+  r <- pr_cycle_round(name, rep("a", n), spec, function(x, i) {
+    # A fresh view each time: a view keeps the strings it made.
+    x <- map_shared(name)
+    y <- tryCatch(share(structure(x, copy = i)), mori_error = function(e) {
+      # The planning and the writing walk read different strings: share()
+      # refuses (nothing else is acceptable).
+      expect_match(conditionMessage(e), "changed while it was being shared")
+      NULL
+    })
+    if (is.null(y)) {
+      seen[["changed"]] <<- seen[["changed"]] + 1
+      return(character())
+    }
+    seen[["ok"]] <<- seen[["ok"]] + 1
+    elements <- is.na(y[seq_along(y)])
+    seen[["with_na"]] <<- seen[["with_na"]] + any(elements)
+    c(if (!identical(anyNA(y), any(elements))) "anyNA",
+      if (!all(y[!elements] == "a")) "values")
+  })
+  expect_gt(r$flips, 0)
+  expect_gt(seen[["ok"]], 0)
+  expect_gt(seen[["with_na"]], 0) # the writer's NAs were seen
+  expect_identical(r$results, character(), label = "character shares whose anyNA() or values differ from their elements")
+  message(sprintf("published-races: character reshares %d ok (%d with NAs) / %d refused, %d flips",
+                  seen[["ok"]], seen[["with_na"]], seen[["changed"]], r$flips))
+})
