@@ -68,6 +68,10 @@ pub fn materialize(x: SEXP, depth: usize) -> Result<SEXP> {
         // SAFETY: SET_TAG on a fresh cell.
         unsafe { ffi::SET_TAG(head, tag.sexp()) };
     }
+    // A data.table's self-reference, copied from x's, points at x (or at
+    // the table the owner shared): data.table would take the copy for one R
+    // copied and warn at its first `:=`. It is made to point at the copy.
+    crate::build::selfref::renew(out, head)?;
     // SAFETY: a protected pairlist of symbols and values: x's own
     // attributes, valid for x, with values of the same types and lengths;
     // `out` has x's type and length.

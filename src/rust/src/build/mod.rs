@@ -19,7 +19,7 @@ use crate::rtypes::{LISTS_ARE_ALTREP, MAX_DEPTH};
 
 mod attributes;
 mod native;
-mod selfref;
+pub mod selfref;
 
 pub use attributes::check_attributes;
 use attributes::set_attributes;
