@@ -23,12 +23,14 @@ mod field;
 pub mod format;
 pub mod parse;
 pub mod plan;
+mod string_entries;
 pub mod summaries;
 
 pub use bytes::Bytes;
 pub use format::*;
 pub use parse::*;
 pub use plan::*;
+pub use string_entries::StringEntries;
 pub use summaries::{Stored, STATS_SIZE};
 
 #[cfg(test)]

@@ -198,29 +198,14 @@ pub(super) fn create_published(name: &str, size: u64, stop: &mut dyn FnMut() -> 
         _ => too_many_or(e, "creating the published region"),
     })?;
     let reserved = leaving_reserve(fd).and_then(|fd| {
-        hold_creator_lock(name, &fd)?;
+        // Linux: the memfd build's creator lock too, before the header
+        // exists; that build's prune_shared() asks the lock, not our log.
+        #[cfg(target_os = "linux")]
+        super::liveness_lock::hold(name, &fd)?;
         reserve(&fd, size, stop).map(|()| fd)
     });
     let fd = reserved.inspect_err(|_| discard_published(name))?;
     Ok(File { fd, unlink: None })
-}
-
-/// Linux: the memfd build's liveness lock too, taken before the header
-/// exists. That build may run `prune_shared()` on the same machine, and it
-/// asks the lock (not this backend's log) whether a file's creator lives.
-#[cfg(target_os = "linux")]
-fn hold_creator_lock(name: &str, fd: &OwnedFd) -> Result<(), OsError> {
-    super::liveness_lock::hold(name, fd)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn hold_creator_lock(_name: &str, _fd: &OwnedFd) -> Result<(), OsError> {
-    Ok(())
-}
-
-fn release_creator_lock(_name: &str) {
-    #[cfg(target_os = "linux")]
-    super::liveness_lock::release(_name);
 }
 
 /// Removes the name of a published region whose writing failed.
@@ -228,7 +213,8 @@ pub(super) fn discard_published(name: &str) {
     let shm = published_name(name);
     unlink(&shm);
     shm_log::forget(&shm);
-    release_creator_lock(name);
+    #[cfg(target_os = "linux")]
+    super::liveness_lock::release(name);
 }
 
 /// Sizes the object, once (macOS allows one `ftruncate` per object), after
@@ -360,7 +346,8 @@ pub(super) fn page_written(_map: &Mapping) -> Option<bool> {
 pub fn unpublish(name: &str) -> Result<bool, OsError> {
     let shm = published_name(name);
     shm_log::forget(&shm);
-    release_creator_lock(name);
+    #[cfg(target_os = "linux")]
+    super::liveness_lock::release(name);
     Ok(unlink(&shm))
 }
 
