@@ -264,9 +264,13 @@ test_that("a shared data.table with a list column: := in a callr child", {
   skip_if_not_installed("callr")
   set.seed(3)
   tables <- list(listcol = listcol_table())
-  bytes <- lapply(lapply(tables, share), serialize, connection = NULL)
+  # Held until the child has mapped them: a reference to a collected
+  # object would be "not found".
+  shared <- lapply(tables, share)
+  bytes <- lapply(shared, serialize, connection = NULL)
   plain <- lapply(tables, serialize, connection = NULL)
   res <- callr::r(worker_edits, list(tables = bytes, plain = plain, edits = listcol_edits, with_warnings = with_warnings),
                   libpath = .libPaths())
+  expect_true(all(vapply(shared, is_shared, TRUE)))
   check_worker(res, tables, "callr", listcol_edits)
 })
